@@ -1,0 +1,34 @@
+# Dois comandos bastam numa máquina nova (só Python 3.10+ e make): `make demo` e `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+INSTALADO := $(VENV)/.instalado
+PYTEST_ARGS ?= -q -n 2 --dist loadfile
+
+.PHONY: install test demo bench fidelidade lint clean
+
+$(INSTALADO): requirements.txt requirements-dev.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "é preciso Python 3.10 ou mais novo")'
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+install: $(INSTALADO)
+
+test: $(INSTALADO)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+demo: $(INSTALADO)
+	$(PY) scripts/demo.py
+
+bench: $(INSTALADO)
+	$(PY) -m bench $(ARGS)
+
+fidelidade: $(INSTALADO)
+	$(PY) bench/fidelity.py $(ARGS)
+
+lint: $(INSTALADO)
+	$(PY) -m ruff check .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

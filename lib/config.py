@@ -1,0 +1,327 @@
+"""Settings from the environment and `.env`, validated once, with pt-BR errors naming the variable.
+
+A step asks only for the sections it needs (`load("isales")`), so a missing FieldControl key never
+stops step 01. Secrets found in the environment are registered for redaction at load time.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from urllib.parse import urlparse
+
+from lib.errors import ConfigError
+from lib.logs import register_secret
+
+SECRET_VARIABLES = ("ISALES_API_TOKEN", "FIELDCONTROL_API_KEY", "GOOGLE_MAPS_API_KEY", "SMTP_PASSWORD")
+
+# Custom-field labels of the reference account: new label first, old labels as fallback.
+DEFAULT_CAMPOS = {
+    "valor_seguro": ("ISALES_CAMPO_VALOR_SEGURO", ["VALOR DO SEGURO"]),
+    "forma_pgto": ("ISALES_CAMPO_FORMA_PAGAMENTO", ["FORMA DE PAGAMENTO", "Forma de Pagamento"]),
+    "responsavel_financiamento": (
+        "ISALES_CAMPO_FINANCIAMENTO",
+        ["FINANCIAMENTO NO NOME DE (somente se a FORMA DE PAGMENTO for FINANCIAMENTO)"],
+    ),
+    "detalhes_pagamento": ("ISALES_CAMPO_DETALHAMENTO_PAGAMENTO", ["DETALHAMENTO DO PAGAMENTO"]),
+    "observacoes": ("ISALES_CAMPO_OBSERVACOES", ["OBSERVAÇÕES"]),
+    "acesso": ("ISALES_CAMPO_ACESSO", ["ACESSO AO LOCAL (marcar todas as opções aplicáveis)"]),
+}
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    connect_timeout: float = 5.0
+    read_timeout: float = 30.0
+    max_attempts: int = 5
+
+
+@dataclass(frozen=True)
+class IsalesSettings:
+    api_url: str
+    token: str
+    funil_id: int
+    desde: date
+    colunas_instalacao: tuple[int, ...]
+    colunas_aumento: tuple[int, ...]
+    colunas_cancelado: tuple[int, ...]
+    max_workers: int = 4
+    refresh_days: int = 7
+
+
+@dataclass(frozen=True)
+class FieldControlSettings:
+    api_url: str
+    api_key: str
+    servico_instalacao: str
+    servico_aumento: str
+    servico_cancelamento: str
+    rate_per_second: float = 1.0
+
+
+@dataclass(frozen=True)
+class GeocoderSettings:
+    provider: str  # "nominatim" or "google"
+    url: str
+    user_agent: str
+    min_delay_seconds: float = 1.0
+    google_api_key: str | None = None
+    google_url: str = "https://maps.googleapis.com"
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str | None
+    port: int
+    user: str | None
+    password: str | None
+    starttls: bool
+    sender: str | None
+    recipients: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    data_dir: Path
+    http: HttpSettings = field(default_factory=HttpSettings)
+    isales: IsalesSettings | None = None
+    fieldcontrol: FieldControlSettings | None = None
+    geocoder: GeocoderSettings | None = None
+    smtp: SmtpSettings | None = None
+    campos: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+class _Env:
+    """Reads and validates variables; every error names the variable."""
+
+    def __init__(self, environ: Mapping[str, str]):
+        self.environ = environ
+
+    def raw(self, name: str) -> str | None:
+        value = self.environ.get(name)
+        if value is None:
+            return None
+        value = value.strip()
+        return value or None
+
+    def text(self, name: str, default: str | None = None, *, required: bool = False) -> str | None:
+        value = self.raw(name)
+        if value is None:
+            if required:
+                raise ConfigError(f"configuração ausente: defina a variável {name} (veja .env.example)")
+            return default
+        return value
+
+    def required(self, name: str) -> str:
+        return self.text(name, required=True)  # type: ignore[return-value]
+
+    def url(self, name: str, default: str | None = None, *, required: bool = False) -> str:
+        value = self.text(name, default, required=required)
+        parsed = urlparse(value or "")
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise ConfigError(f"configuração inválida: {name} deve ser uma URL http(s), p.ex. https://servidor/caminho")
+        return value.rstrip("/")  # type: ignore[union-attr]
+
+    def integer(self, name: str, default: int | None = None, *, minimum: int | None = None,
+            required: bool = False) -> int:
+        value = self.text(name, required=required)
+        if value is None:
+            return default  # type: ignore[return-value]
+        try:
+            number = int(value)
+        except ValueError:
+            raise ConfigError(f"configuração inválida: {name}={value!r} não é um número inteiro") from None
+        if minimum is not None and number < minimum:
+            raise ConfigError(f"configuração inválida: {name} deve ser no mínimo {minimum}")
+        return number
+
+    def number(self, name: str, default: float, *, positive: bool = False) -> float:
+        value = self.text(name)
+        if value is None:
+            return default
+        try:
+            number = float(value.replace(",", "."))
+        except ValueError:
+            raise ConfigError(f"configuração inválida: {name}={value!r} não é um número") from None
+        if number < 0 or (positive and number == 0) or number != number:
+            raise ConfigError(f"configuração inválida: {name} deve ser um número {'positivo' if positive else '≥ 0'}")
+        return number
+
+    def int_list(self, name: str) -> tuple[int, ...]:
+        value = self.required(name)
+        try:
+            numbers = tuple(int(part) for part in value.replace(";", ",").split(",") if part.strip())
+        except ValueError:
+            raise ConfigError(
+                f"configuração inválida: {name}={value!r} deve ser um id de coluna ou uma lista separada por vírgulas"
+            ) from None
+        if not numbers:
+            raise ConfigError(f"configuração ausente: defina a variável {name}")
+        return numbers
+
+    def day(self, name: str, default: str) -> date:
+        value = self.text(name, default)
+        try:
+            return date.fromisoformat(value)  # type: ignore[arg-type]
+        except ValueError:
+            raise ConfigError(f"configuração inválida: {name}={value!r} deve ser uma data AAAA-MM-DD") from None
+
+    def flag(self, name: str, default: bool) -> bool:
+        value = self.text(name)
+        if value is None:
+            return default
+        lowered = value.lower()
+        if lowered in ("1", "true", "sim", "s", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "nao", "não", "n", "no", "off"):
+            return False
+        raise ConfigError(f"configuração inválida: {name}={value!r} deve ser 1/0, sim/não ou true/false")
+
+
+def _load_dotenv(environ: dict[str, str]) -> None:
+    """Load ENV_FILE or ./.env into `environ`; variables already set win."""
+    from dotenv import dotenv_values
+
+    path = Path(environ.get("ENV_FILE") or ".env")
+    if environ.get("ENV_FILE") and not path.is_file():
+        raise ConfigError(f"configuração inválida: ENV_FILE aponta para {path}, que não existe")
+    if path.is_file():
+        for key, value in dotenv_values(path).items():
+            if value is not None and key not in environ:
+                environ[key] = value
+
+
+def load(*sections: str, environ: Mapping[str, str] | None = None) -> Settings:
+    """Settings with the given sections ("isales", "fieldcontrol", "geocoder", "smtp", "campos").
+
+    Without `environ`, reads os.environ plus the `.env` file of the working directory.
+    Raises ConfigError (exit 2) naming the first missing or malformed variable.
+    """
+    env_map: dict[str, str] = dict(os.environ if environ is None else environ)
+    if environ is None:
+        _load_dotenv(env_map)
+    for name in SECRET_VARIABLES:
+        register_secret(env_map.get(name))
+    env = _Env(env_map)
+
+    data_dir = Path(env.text("DATA_DIR", "data"))  # type: ignore[arg-type]
+    database_url = env.text("DATABASE_URL") or f"sqlite:///{data_dir.as_posix()}/sync.db"
+    _register_url_password(database_url)
+    http = HttpSettings(
+        connect_timeout=env.number("HTTP_TIMEOUT_CONEXAO", 5.0, positive=True),
+        read_timeout=env.number("HTTP_TIMEOUT_LEITURA", 30.0, positive=True),
+        max_attempts=env.integer("HTTP_MAX_TENTATIVAS", 5, minimum=1),
+    )
+    settings = Settings(database_url=database_url, data_dir=data_dir, http=http)
+    values: dict[str, object] = {}
+    unknown = set(sections) - {"isales", "fieldcontrol", "geocoder", "smtp", "campos"}
+    if unknown:
+        raise ValueError(f"unknown settings sections: {sorted(unknown)}")
+    if "isales" in sections:
+        values["isales"] = _isales(env)
+    if "fieldcontrol" in sections:
+        values["fieldcontrol"] = _fieldcontrol(env)
+    if "geocoder" in sections:
+        values["geocoder"] = _geocoder(env)
+    if "smtp" in sections:
+        values["smtp"] = _smtp(env)
+    if "campos" in sections:
+        values["campos"] = _campos(env)
+    from dataclasses import replace
+
+    return replace(settings, **values)
+
+
+def _register_url_password(url: str) -> None:
+    parsed = urlparse(url)
+    register_secret(parsed.password)
+
+
+def _isales(env: _Env) -> IsalesSettings:
+    columns = {
+        "ISALES_COLUNA_INSTALACAO": env.int_list("ISALES_COLUNA_INSTALACAO"),
+        "ISALES_COLUNA_AUMENTO": env.int_list("ISALES_COLUNA_AUMENTO"),
+        "ISALES_COLUNA_CANCELADO": env.int_list("ISALES_COLUNA_CANCELADO"),
+    }
+    seen: dict[int, str] = {}
+    for name, ids in columns.items():
+        for column in ids:
+            if column in seen:
+                raise ConfigError(
+                    f"configuração inválida: a coluna {column} está em {seen[column]} e em {name}; "
+                    "cada coluna deve ter um só significado"
+                )
+            seen[column] = name
+    return IsalesSettings(
+        api_url=env.url("ISALES_API_URL", "https://app.isales.company/api"),
+        token=env.required("ISALES_API_TOKEN"),
+        funil_id=env.integer("ISALES_FUNIL_ID", required=True),
+        desde=env.day("ISALES_DESDE", "2025-01-01"),
+        colunas_instalacao=columns["ISALES_COLUNA_INSTALACAO"],
+        colunas_aumento=columns["ISALES_COLUNA_AUMENTO"],
+        colunas_cancelado=columns["ISALES_COLUNA_CANCELADO"],
+        max_workers=env.integer("ISALES_MAX_WORKERS", 4, minimum=1),
+        refresh_days=env.integer("ISALES_REFRESH_DAYS", 7, minimum=0),
+    )
+
+
+def _fieldcontrol(env: _Env) -> FieldControlSettings:
+    return FieldControlSettings(
+        api_url=env.url("FIELDCONTROL_API_URL", "https://carchost.fieldcontrol.com.br"),
+        api_key=env.required("FIELDCONTROL_API_KEY"),
+        servico_instalacao=env.required("FIELDCONTROL_SERVICO_INSTALACAO"),
+        servico_aumento=env.required("FIELDCONTROL_SERVICO_AUMENTO"),
+        servico_cancelamento=env.required("FIELDCONTROL_SERVICO_CANCELAMENTO"),
+        rate_per_second=env.number("FIELDCONTROL_RATE_PER_SECOND", 1.0, positive=True),
+    )
+
+
+def _geocoder(env: _Env) -> GeocoderSettings:
+    provider = (env.text("GEOCODER", "nominatim") or "nominatim").lower()
+    if provider not in ("nominatim", "google"):
+        raise ConfigError("configuração inválida: GEOCODER deve ser 'nominatim' ou 'google'")
+    google_key = env.text("GOOGLE_MAPS_API_KEY", required=provider == "google")
+    return GeocoderSettings(
+        provider=provider,
+        url=env.url("GEOCODER_URL", "https://nominatim.openstreetmap.org"),
+        user_agent=env.text("GEOCODER_USER_AGENT", required=provider == "nominatim")
+        or "isales-field-sync",
+        min_delay_seconds=env.number("GEOCODER_MIN_DELAY_SECONDS", 1.0),
+        google_api_key=google_key,
+        google_url=env.url("GOOGLE_GEOCODER_URL", "https://maps.googleapis.com"),
+    )
+
+
+def _smtp(env: _Env) -> SmtpSettings:
+    recipients = tuple(
+        part.strip() for part in (env.text("RELATORIO_EMAIL_PARA") or "").split(",") if part.strip()
+    )
+    host = env.text("SMTP_HOST")
+    sender = env.text("RELATORIO_EMAIL_DE")
+    if host and not recipients:
+        raise ConfigError("configuração ausente: SMTP_HOST está definido; defina também RELATORIO_EMAIL_PARA")
+    if host and not sender:
+        raise ConfigError("configuração ausente: SMTP_HOST está definido; defina também RELATORIO_EMAIL_DE")
+    return SmtpSettings(
+        host=host,
+        port=env.integer("SMTP_PORT", 587, minimum=1),
+        user=env.text("SMTP_USER"),
+        password=env.text("SMTP_PASSWORD"),
+        starttls=env.flag("SMTP_STARTTLS", True),
+        sender=sender,
+        recipients=recipients,
+    )
+
+
+def _campos(env: _Env) -> dict[str, tuple[str, ...]]:
+    """Custom-field labels per meaning; a variable holds labels separated by '|', new first."""
+    result = {}
+    for meaning, (variable, default) in DEFAULT_CAMPOS.items():
+        value = env.text(variable)
+        labels = [part.strip() for part in value.split("|")] if value else default
+        result[meaning] = tuple(label for label in labels if label)
+    return result

@@ -1,0 +1,1 @@
+"""The local database: schema (tables), engine, migrations and the queries every step shares."""

@@ -1,0 +1,82 @@
+"""Engines for SQLite (default) and MySQL/MariaDB through PyMySQL, configured the same way.
+
+SQLite: WAL, foreign keys on, a busy timeout, and `BEGIN IMMEDIATE` so that two processes never
+deadlock upgrading a read lock. MySQL: utf8mb4 forced, pre-ping, strict mode for the session.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+from sqlalchemy import create_engine, event
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import Engine, make_url
+
+from lib.errors import ConfigError
+
+# SQLite stores Numeric as REAL; SQLAlchemy converts back to Decimal at the column's scale, which
+# is exact for our 2- and 7-decimal columns. Its warning about it is noise for us.
+warnings.filterwarnings("ignore", message=".*does \\*not\\* support Decimal objects natively.*",
+                        category=sa_exc.SAWarning)
+
+
+def make_engine(url: str, *, for_migrations: bool = False) -> Engine:
+    """An Engine for `url`. `for_migrations` turns SQLite foreign keys off (Alembic batch mode)."""
+    try:
+        parsed = make_url(url)
+    except Exception:
+        raise ConfigError("configuração inválida: DATABASE_URL não é uma URL SQLAlchemy válida "
+                          "(ex.: sqlite:///data/sync.db ou mysql+pymysql://usuario:senha@host/banco?charset=utf8mb4)") from None
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return _sqlite_engine(parsed, for_migrations)
+    if backend in ("mysql", "mariadb"):
+        return _mysql_engine(parsed)
+    raise ConfigError(f"configuração inválida: DATABASE_URL usa o banco {backend!r}; use sqlite ou mysql+pymysql")
+
+
+def _sqlite_engine(parsed, for_migrations: bool) -> Engine:
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(parsed, connect_args={"timeout": 60})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None  # we emit BEGIN ourselves (below)
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=60000")
+        cursor.execute(f"PRAGMA foreign_keys={'OFF' if for_migrations else 'ON'}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection):
+        connection.exec_driver_sql("BEGIN" if for_migrations else "BEGIN IMMEDIATE")
+
+    return engine
+
+
+def _mysql_engine(parsed) -> Engine:
+    if parsed.drivername in ("mysql", "mariadb"):
+        parsed = parsed.set(drivername=f"{parsed.drivername}+pymysql")
+    query = dict(parsed.query)
+    query["charset"] = "utf8mb4"
+    parsed = parsed.set(query=query)
+    engine = create_engine(parsed, pool_pre_ping=True, pool_recycle=3600)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        cursor = dbapi_connection.cursor()
+        # strict mode: an overlong value is an error, never a silent truncation
+        cursor.execute("SET SESSION sql_mode = IF(@@sql_mode = '', 'STRICT_TRANS_TABLES', "
+                       "CONCAT(@@sql_mode, ',STRICT_TRANS_TABLES'))")
+        cursor.execute("SET time_zone = '+00:00'")
+        cursor.close()
+
+    return engine
+
+
+def backend_name(engine: Engine) -> str:
+    return engine.dialect.name

@@ -1,0 +1,85 @@
+"""Fitting values to columns the same way on SQLite and MySQL, and comparing them for the audit.
+
+SQLite does not enforce VARCHAR lengths or numeric precision and MySQL (strict) does: we check
+before writing, so a poisoned record fails the same way on both, with a pt-BR reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from sqlalchemy import Boolean, DateTime, Integer, Numeric, String, Table, Text
+
+from lib.errors import RecordError
+
+TEXT_MAX_BYTES = 65535  # MySQL TEXT
+
+
+def check_fits(table: Table, values: Mapping[str, Any], record: str) -> None:
+    """RecordError naming `record` and the field when a value does not fit its column."""
+    for name, value in values.items():
+        if value is None:
+            continue
+        column_type = table.c[name].type
+        where = f"{record}: campo {table.name}.{name}"
+        if isinstance(column_type, String) and isinstance(value, str):
+            if isinstance(column_type, Text) or column_type.length is None:
+                size = len(value.encode("utf-8"))
+                if size > TEXT_MAX_BYTES:
+                    raise RecordError(f"{where} tem {size} bytes; o limite é {TEXT_MAX_BYTES}")
+            elif len(value) > column_type.length:
+                raise RecordError(f"{where} tem {len(value)} caracteres; o limite é {column_type.length}")
+        elif isinstance(column_type, Numeric) and not isinstance(column_type, Integer):
+            try:
+                number = Decimal(value)
+            except (InvalidOperation, TypeError, ValueError):
+                raise RecordError(f"{where}: {value!r} não é um número") from None
+            limit = Decimal(10) ** ((column_type.precision or 18) - (column_type.scale or 0))
+            if not number.is_finite() or abs(number) >= limit:
+                raise RecordError(f"{where}: {value} está fora do intervalo aceito")
+        elif isinstance(column_type, DateTime) and not isinstance(value, datetime):
+            raise RecordError(f"{where}: {value!r} não é uma data/hora")
+        elif isinstance(column_type, Integer) and not isinstance(value, int):
+            raise RecordError(f"{where}: {value!r} não é um número inteiro")
+
+
+def comparable(table: Table, name: str, value: Any) -> Any:
+    """`value` as the database gives it back, so that equal values compare equal."""
+    if value is None:
+        return None
+    column_type = table.c[name].type
+    if isinstance(column_type, Numeric) and not isinstance(column_type, Integer):
+        scale = column_type.scale or 0
+        return Decimal(value).quantize(Decimal(1).scaleb(-scale))
+    if isinstance(column_type, DateTime) and isinstance(value, datetime):
+        return value.replace(microsecond=0, tzinfo=None)
+    if isinstance(column_type, Boolean):
+        return bool(value)
+    return value
+
+
+def as_text(value: Any) -> str | None:
+    """How a value is written in the change log (alteracao)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def changed_fields(table: Table, current: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """{field: (old, new)} for every field of `new` whose value differs from `current`."""
+    changes = {}
+    for name, value in new.items():
+        old = comparable(table, name, current.get(name))
+        fresh = comparable(table, name, value)
+        if old != fresh:
+            changes[name] = (current.get(name), value)
+    return changes

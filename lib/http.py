@@ -1,0 +1,255 @@
+"""The one HTTP session factory: timeouts, retries with backoff, Retry-After, pacing, redaction.
+
+Rules (DEVELOPERS.md): every call has a connect and a read timeout; GET retries 429/5xx/connection
+errors with backoff and honours Retry-After; a POST/PUT is resent only when it surely did not take
+effect (429, connection refused, connect timeout); any other failure of a write raises
+AmbiguousWrite so that the caller looks the object up before creating it again.
+Retries are our own loop (not urllib3's) so that every attempt passes through the pacer and a
+Retry-After pauses every thread and process sharing the pacer.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import fcntl
+import hashlib
+import json
+import logging
+import random
+import threading
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+import urllib3
+from requests.adapters import HTTPAdapter
+
+from lib import __version__
+from lib.config import HttpSettings
+from lib.errors import AmbiguousWrite, BadResponse, TransientError
+from lib.logs import redact
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = f"isales-field-sync/{__version__} (+integracao iSales-FieldControl)"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+RETRY_STATUSES = frozenset({500, 502, 503, 504})
+MAX_RETRY_AFTER = 120.0  # a longer wait is better left to the next cron run
+
+
+class Pacer:
+    """Spaces requests at `rate_per_second` and holds everyone during a Retry-After.
+
+    With `state_file`, the schedule lives in that file under flock(2), so every process using
+    the same file (the same API key) shares one budget; without it, only this process's threads.
+    A small margin keeps client-side jitter from turning into server-side 429s.
+    """
+
+    def __init__(self, rate_per_second: float | None = None, state_file: Path | None = None,
+                 margin: float = 1.05):
+        self.interval = (margin / rate_per_second) if rate_per_second else 0.0
+        self.state_file = Path(state_file) if state_file else None
+        self._lock = threading.Lock()
+        self._next = 0.0
+        if self.state_file:
+            self.state_file.parent.mkdir(parents=True, exist_ok=True)
+
+    def _reserve(self, *, hold_until: float | None = None) -> float:
+        """Take the next slot (or push the schedule to `hold_until`); return when we may send."""
+        with self._lock:
+            if self.state_file is None:
+                return self._advance(hold_until, self._next, lambda value: setattr(self, "_next", value))
+            with open(self.state_file, "a+", encoding="ascii") as handle:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+                handle.seek(0)
+                try:
+                    stored = float(handle.read().strip() or 0)
+                except ValueError:
+                    stored = 0.0
+
+                def save(value: float) -> None:
+                    handle.seek(0)
+                    handle.truncate()
+                    handle.write(f"{value:.6f}")
+                    handle.flush()
+
+                return self._advance(hold_until, stored, save)
+
+    def _advance(self, hold_until: float | None, stored: float, save) -> float:
+        now = time.time()
+        if hold_until is not None:
+            if hold_until > stored:
+                save(hold_until)
+            return now
+        slot = max(now, stored)
+        save(slot + self.interval)
+        return slot
+
+    def wait(self) -> None:
+        """Block until this caller may send one request."""
+        slot = self._reserve()
+        delay = slot - time.time()
+        if delay > 0:
+            time.sleep(delay)
+
+    def hold(self, seconds: float) -> None:
+        """Nobody sharing this pacer sends for `seconds` (a 429's Retry-After or a backoff)."""
+        self._reserve(hold_until=time.time() + seconds)
+
+
+def pacer_file(data_dir: Path, service: str, key: str) -> Path:
+    """The shared pacing file of one API key (the file name carries a hash, never the key)."""
+    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
+    return Path(data_dir) / "ritmo" / f"{service}-{digest}.state"
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, moment.timestamp() - time.time())
+
+
+def _surely_not_sent(exc: requests.RequestException) -> bool:
+    """True when the request never reached the server (connection refused, connect timeout)."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return True
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        reason = exc.args[0] if exc.args else None
+        reason = getattr(reason, "reason", reason)  # MaxRetryError wraps the cause
+        return isinstance(reason, (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError))
+    return False
+
+
+def describe_failure(exc: requests.RequestException) -> str:
+    """A short pt-BR description of a network failure (no URL, so no secret)."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return "tempo de conexão esgotado"
+    if isinstance(exc, requests.exceptions.ReadTimeout):
+        return "tempo de resposta esgotado"
+    if _surely_not_sent(exc):
+        return "conexão recusada ou servidor inalcançável"
+    if isinstance(exc, (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError)):
+        return "conexão interrompida antes da resposta completa"
+    return f"falha de rede ({type(exc).__name__})"
+
+
+class HttpSession(requests.Session):
+    """A requests.Session whose every call follows the project's timeout/retry/pacing rules."""
+
+    def __init__(self, service: str, settings: HttpSettings, *, pacer: Pacer | None = None,
+                 user_agent: str = USER_AGENT, pool_size: int = 10,
+                 backoff_base: float = 0.5, backoff_max: float = 30.0):
+        super().__init__()
+        self.service = service
+        self.timeout = (settings.connect_timeout, settings.read_timeout)
+        self.max_attempts = settings.max_attempts
+        self.pacer = pacer or Pacer()
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self.trust_env = False  # no proxy or .netrc surprises from the environment
+        self.headers.update({"User-Agent": user_agent, "Accept": "application/json"})
+        adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size,
+                              max_retries=urllib3.util.Retry(0, read=False, redirect=False))
+        self.mount("http://", adapter)
+        self.mount("https://", adapter)
+        self.stats = {"requests": 0, "retries": 0, "status_429": 0}
+        self._stats_lock = threading.Lock()
+
+    def _count(self, key: str) -> None:
+        with self._stats_lock:
+            self.stats[key] += 1
+
+    def _backoff(self, attempt: int) -> float:
+        ceiling = min(self.backoff_max, self.backoff_base * (2 ** (attempt - 1)))
+        return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+    def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        method = method.upper()
+        kwargs.setdefault("timeout", self.timeout)
+        # never follow redirects: a login page must not pass for data, and short links are
+        # resolved hop by hop by their caller (requests' get() defaults this to True)
+        kwargs["allow_redirects"] = False
+        safe = method in SAFE_METHODS
+        where = f"{self.service}: {method} {urlsplit(url).path}"
+        for attempt in range(1, self.max_attempts + 1):
+            last = attempt == self.max_attempts
+            self.pacer.wait()
+            self._count("requests")
+            started = time.monotonic()
+            try:
+                response = super().request(method, url, **kwargs)
+            except requests.RequestException as exc:
+                what = describe_failure(exc)
+                if not safe and not _surely_not_sent(exc):
+                    raise AmbiguousWrite(f"{where}: {what}; não se sabe se o servidor gravou") from None
+                if last:
+                    raise TransientError(f"{where}: {what} (após {attempt} tentativas)") from None
+                delay = self._backoff(attempt)
+                log.warning("%s: %s; nova tentativa em %.1f s (%d/%d)", where, what, delay, attempt, self.max_attempts)
+                self._count("retries")
+                time.sleep(delay)
+                continue
+            log.debug("%s %s -> %s (%.0f ms)", method, redact(url), response.status_code,
+                      (time.monotonic() - started) * 1000)
+            status = response.status_code
+            if status == 429:
+                self._count("status_429")
+                wait = _retry_after(response)
+                if wait is not None and wait > MAX_RETRY_AFTER:
+                    raise TransientError(f"{where}: limite de requisições; o servidor pediu {wait:.0f} s de espera")
+                delay = wait if wait is not None else self._backoff(attempt)
+                if last:
+                    raise TransientError(f"{where}: limite de requisições (429) persistente após {attempt} tentativas")
+                log.warning("%s: limite de requisições (429); todos aguardam %.1f s", where, delay)
+                self.pacer.hold(delay)
+                self._count("retries")
+                response.close()
+                continue
+            if status in RETRY_STATUSES:
+                if not safe:
+                    raise AmbiguousWrite(f"{where}: o servidor respondeu {status}; não se sabe se gravou")
+                if last:
+                    raise TransientError(f"{where}: o servidor respondeu {status} (após {attempt} tentativas)")
+                wait = _retry_after(response)
+                delay = min(wait, MAX_RETRY_AFTER) if wait is not None else self._backoff(attempt)
+                log.warning("%s: o servidor respondeu %s; nova tentativa em %.1f s", where, status, delay)
+                self._count("retries")
+                response.close()
+                time.sleep(delay)
+                continue
+            return response
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+def make_session(service: str, settings: HttpSettings, *, rate_per_second: float | None = None,
+                 pacer_state: Path | None = None, user_agent: str = USER_AGENT,
+                 pool_size: int = 10) -> HttpSession:
+    """The session every client uses. `rate_per_second` paces; `pacer_state` shares it across processes."""
+    pacer = Pacer(rate_per_second, pacer_state)
+    return HttpSession(service, settings, pacer=pacer, user_agent=user_agent, pool_size=pool_size)
+
+
+def json_body(response: requests.Response, what: str) -> Any:
+    """The JSON of a response, or BadResponse naming `what` (HTML pages, truncated bodies...)."""
+    content_type = response.headers.get("Content-Type", "")
+    text = response.text
+    try:
+        return json.loads(text)
+    except ValueError:
+        start = " ".join(text[:80].split())
+        kind = "uma página HTML" if "html" in content_type.lower() or start.lower().startswith(("<!doctype", "<html")) \
+            else "um conteúdo que não é JSON válido"
+        raise BadResponse(
+            f"{what}: resposta {response.status_code} com {kind} (início: {start!r})", status=response.status_code
+        ) from None

@@ -1,0 +1,195 @@
+"""lib/http: retries, Retry-After, POST safety, pacing, redaction — against a scripted local server."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from lib.config import HttpSettings
+from lib.errors import AmbiguousWrite, BadResponse, TransientError
+from lib.http import Pacer, json_body, make_session
+
+FAST = HttpSettings(connect_timeout=2, read_timeout=1, max_attempts=4)
+
+
+class Scripted:
+    """A server answering each request with the next planned action."""
+
+    def __init__(self):
+        self.plan: list[tuple] = []
+        self.seen: list[tuple[str, str, float]] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _serve(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                if length:
+                    self.rfile.read(length)
+                outer.seen.append((self.command, self.path, time.time()))
+                action = outer.plan.pop(0) if outer.plan else ("json", 200, {"ok": True})
+                kind = action[0]
+                if kind == "drop":
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                if kind == "sleep":
+                    time.sleep(action[1])
+                    action = ("json", 200, {"late": True})
+                    kind = "json"
+                status, body = action[1], action[2]
+                headers = action[3] if len(action) > 3 else {}
+                payload = body if isinstance(body, bytes) else json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", headers.pop("Content-Type", "application/json"))
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_POST = do_PUT = _serve
+
+        class Server(ThreadingHTTPServer):
+            def handle_error(self, request, client_address):
+                pass  # the client hung up on a slow answer: expected here
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def server():
+    scripted = Scripted()
+    yield scripted
+    scripted.close()
+
+
+def session(**kwargs):
+    s = make_session("Teste", FAST, **kwargs)
+    s.backoff_base = 0.01
+    return s
+
+
+def test_get_retries_5xx_and_dropped_connections(server):
+    server.plan = [("json", 503, b"<html>fora</html>", {"Content-Type": "text/html"}), ("drop",),
+                   ("json", 200, {"items": []})]
+    response = session().get(server.url + "/x")
+    assert response.status_code == 200 and len(server.seen) == 3
+
+
+def test_get_honours_retry_after(server):
+    server.plan = [("json", 429, {}, {"Retry-After": "1"}), ("json", 200, {})]
+    session().get(server.url + "/x")
+    first, second = server.seen[0][2], server.seen[1][2]
+    assert second - first >= 0.95
+
+
+def test_retry_after_pauses_every_thread_sharing_the_pacer(server):
+    server.plan = [("json", 429, {}, {"Retry-After": "1"})]
+    s = session()
+    threads = [threading.Thread(target=s.get, args=(server.url + f"/{i}",)) for i in range(3)]
+    threads[0].start()
+    time.sleep(0.2)  # the 429 has been seen: the others must wait for it too
+    for thread in threads[1:]:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    first_429 = server.seen[0][2]
+    assert all(seen[2] - first_429 >= 0.95 for seen in server.seen[1:])
+
+
+def test_get_gives_up_with_transient_error(server):
+    server.plan = [("json", 500, {})] * 4
+    with pytest.raises(TransientError, match="500"):
+        session().get(server.url + "/x")
+
+
+def test_post_is_resent_after_429(server):
+    server.plan = [("json", 429, {}, {"Retry-After": "0"}), ("json", 201, {"id": "1"})]
+    assert session().post(server.url + "/customers", json={}).status_code == 201
+    assert [method for method, _, _ in server.seen] == ["POST", "POST"]
+
+
+@pytest.mark.parametrize("action", [("drop",), ("json", 502, b"Gateway timeout", {"Content-Type": "text/plain"}),
+                                    ("sleep", 1.5)])
+def test_post_after_an_ambiguous_failure_is_never_resent(server, action):
+    server.plan = [action]
+    with pytest.raises(AmbiguousWrite):
+        session().post(server.url + "/customers", json={"name": "x"})
+    assert len(server.seen) == 1
+
+
+def test_post_to_a_refused_port_is_retried_then_transient():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(TransientError, match="recusada"):
+        session().post(f"http://127.0.0.1:{port}/customers", json={})
+
+
+def test_redirects_are_not_followed(server):
+    server.plan = [("json", 302, b"", {"Location": "/login"})]
+    assert session().get(server.url + "/x").status_code == 302
+
+
+def test_json_body_explains_html(server):
+    server.plan = [("json", 200, b"<!DOCTYPE html><html>login</html>", {"Content-Type": "text/html"})]
+    with pytest.raises(BadResponse, match="HTML"):
+        json_body(session().get(server.url + "/x"), "iSales /clientes")
+
+
+def test_errors_never_carry_the_token():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(TransientError) as info:
+        session().get(f"http://127.0.0.1:{port}/api/x?api_token=canario-http-1")
+    assert "canario-http-1" not in str(info.value)
+
+
+def test_pacer_spaces_calls_in_one_process():
+    pacer = Pacer(20.0, margin=1.0)
+    moments = []
+    for _ in range(6):
+        pacer.wait()
+        moments.append(time.monotonic())
+    gaps = [b - a for a, b in zip(moments, moments[1:])]
+    assert min(gaps) >= 0.045
+
+
+PACER_CHILD = """
+import sys, time
+sys.path.insert(0, {root!r})
+from lib.http import Pacer
+pacer = Pacer(10.0, {state!r}, margin=1.0)
+for _ in range(5):
+    pacer.wait()
+    print(time.time(), flush=True)
+"""
+
+
+def test_pacer_is_shared_between_processes(tmp_path):
+    from tests.conftest import ROOT
+
+    code = PACER_CHILD.format(root=str(ROOT), state=str(tmp_path / "fc.state"))
+    children = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    moments = sorted(float(line) for child in children for line in child.communicate()[0].split())
+    assert len(moments) == 10
+    gaps = [b - a for a, b in zip(moments, moments[1:])]
+    assert min(gaps) >= 0.095  # ten calls, two processes, one budget of 10/s
