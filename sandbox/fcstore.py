@@ -1,0 +1,226 @@
+"""What the simulated FieldControl account stores: services, customers, locations, phones,
+e-mails and tickets, with opaque base64 ids. No validation here (see fieldcontrol.py).
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import hashlib
+import random
+import uuid
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+from . import documents as docs
+from .places import CITIES, address_point, find_city
+
+ACCOUNT_ID = "1"
+COLLECTIONS = ("services", "customers", "locations", "phones", "emails", "tickets")
+SERVICES = [
+    ("Instalação", 480, False), ("Aumento de Sistema", 240, False), ("Cancelamento", 60, False),
+    ("Manutenção Preventiva (antigo)", 120, True),
+]
+FIRST_TICKET_NUMBER = 4140
+
+
+def now_iso() -> str:
+    now = datetime.now(timezone.utc)
+    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+
+
+def opaque_id(internal: str) -> str:
+    return base64.b64encode(f"{internal}:{ACCOUNT_ID}".encode()).decode()
+
+
+class FCStore:
+    """Plain dicts keyed by id, in creation order; callers hold the sandbox lock."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+        self.next_id = 1
+        self.next_ticket = FIRST_TICKET_NUMBER
+        self.data: dict[str, dict[str, dict]] = {name: {} for name in COLLECTIONS}
+        for name, duration, archived in SERVICES:
+            sid = self._new_id()
+            self.data["services"][sid] = {"id": sid, "name": name, "duration": duration,
+                                          "archived": archived, "createdAt": "2023-02-01T12:00:00Z"}
+
+    # -- persistence ---------------------------------------------------------------------------
+    def dump(self) -> dict:
+        return {"next_id": self.next_id, "next_ticket": self.next_ticket, **self.data}
+
+    @classmethod
+    def load(cls, seed: int, raw: dict) -> FCStore:
+        store = cls(seed)
+        store.next_id, store.next_ticket = raw["next_id"], raw["next_ticket"]
+        store.data = {name: dict(raw.get(name, {})) for name in COLLECTIONS}
+        return store
+
+    # -- ids -------------------------------------------------------------------------------------
+    def _new_id(self) -> str:
+        value = opaque_id(str(self.next_id))
+        self.next_id += 1
+        return value
+
+    def _new_ticket_id(self) -> tuple[str, str]:
+        number = self.next_ticket
+        self.next_ticket += 1
+        digest = hashlib.sha256(f"{self.seed}:ticket:{number}".encode()).digest()
+        internal = uuid.UUID(bytes=digest[:16], version=4)
+        return opaque_id(str(internal)), f"{ACCOUNT_ID}#{number:08d}"
+
+    def service_ids(self) -> dict[str, str]:
+        return {s["name"]: sid for sid, s in self.data["services"].items()}
+
+    def get(self, collection: str, obj_id: str) -> dict | None:
+        return self.data[collection].get(obj_id)
+
+    def all(self, collection: str) -> list[dict]:
+        return copy.deepcopy(list(self.data[collection].values()))
+
+    # -- writes ----------------------------------------------------------------------------------
+    def create_customer(self, body: dict, created_at: str | None = None) -> dict:
+        cid = self._new_id()
+        customer = {"id": cid, "name": body.get("name"), "code": body.get("code"),
+                    "documentNumber": body.get("documentNumber"),
+                    "external": {"id": (body.get("external") or {}).get("id")},
+                    "primaryLocation": None, "archived": bool(body.get("archived", False)),
+                    "createdAt": created_at or now_iso(), "address": None}
+        self.data["customers"][cid] = customer
+        if body.get("address") is not None:
+            self._set_customer_address(customer, body["address"], created_at)
+        return customer
+
+    def update_customer(self, cid: str, body: dict) -> dict:
+        customer = self.data["customers"][cid]
+        customer.update(name=body.get("name"), code=body.get("code"),
+                        documentNumber=body.get("documentNumber"),
+                        external={"id": (body.get("external") or {}).get("id")})
+        if "archived" in body:
+            customer["archived"] = bool(body["archived"])
+        if body.get("address") is not None:
+            self._set_customer_address(customer, body["address"], None)
+        return customer
+
+    def _set_customer_address(self, customer: dict, address: dict, created_at: str | None) -> None:
+        customer["address"] = normalize_address(address)
+        primary = customer.get("primaryLocation") or {}
+        location = self.data["locations"].get(primary.get("id", ""))
+        if location is None:
+            location = self.create_location(customer["id"], {"name": location_name(address),
+                                                             "address": address}, created_at)
+            customer["primaryLocation"] = {"id": location["id"]}
+        else:
+            location["address"] = normalize_address(address)
+
+    def create_location(self, cid: str, body: dict, created_at: str | None = None) -> dict:
+        lid = self._new_id()
+        location = {"id": lid, "name": body.get("name") or location_name(body["address"]),
+                    "customer": {"id": cid}, "address": normalize_address(body["address"]),
+                    "archived": False, "createdAt": created_at or now_iso()}
+        self.data["locations"][lid] = location
+        return location
+
+    def update_location(self, lid: str, body: dict) -> dict:
+        location = self.data["locations"][lid]
+        location["name"] = body.get("name") or location_name(body["address"])
+        location["address"] = normalize_address(body["address"])
+        return location
+
+    def create_phone(self, cid: str, body: dict) -> dict:
+        pid = self._new_id()
+        phone = {"id": pid, "number": body.get("number"), "type": body.get("type"),
+                 "primary": bool(body.get("primary", False)), "customer": {"id": cid},
+                 "createdAt": now_iso()}
+        self.data["phones"][pid] = phone
+        return phone
+
+    def create_email(self, cid: str, body: dict) -> dict:
+        eid = self._new_id()
+        email = {"id": eid, "address": body.get("address"), "type": body.get("type"),
+                 "customer": {"id": cid}, "createdAt": now_iso()}
+        self.data["emails"][eid] = email
+        return email
+
+    def create_ticket(self, body: dict, created_at: str | None = None) -> dict:
+        tid, identifier = self._new_ticket_id()
+
+        def ref(key: str) -> dict | None:
+            value = body.get(key)
+            return {"id": value.get("id")} if isinstance(value, dict) else None
+
+        ticket = {"id": tid, "identifier": identifier, "status": "pending",
+                  "createdAt": created_at or now_iso(), "name": body.get("name"),
+                  "subject": body.get("subject"), "message": body.get("message"),
+                  "customer": ref("customer"), "service": ref("service"),
+                  "location": ref("location"), "external": {"id": (body.get("external") or {}).get("id")},
+                  "cancelation": None}
+        self.data["tickets"][tid] = ticket
+        return ticket
+
+
+def normalize_address(address: dict) -> dict:
+    """Stored address: `postalCode` is accepted as an alias and kept as `zipCode`."""
+    stored = {k: v for k, v in address.items() if k != "postalCode"}
+    if "zipCode" not in stored and "postalCode" in address:
+        stored["zipCode"] = address["postalCode"]
+    coords = address.get("coords") or {}
+    stored["coords"] = {"latitude": coords.get("latitude"), "longitude": coords.get("longitude")}
+    return stored
+
+
+def location_name(address: dict) -> str:
+    street, number = address.get("street") or "", address.get("number") or ""
+    return ", ".join(p for p in (street, number) if p) or "Endereço principal"
+
+
+def seed_manual_customers(store: FCStore, rng: random.Random, projects: list[dict], hoje: date) -> None:
+    """Customers typed in FieldControl by hand before the integration existed.
+
+    Some share a document number with an iSales client: most digits-only, one with its mask
+    (FieldControl stores what was typed), so a search by digits does not find that one.
+    """
+    def documented(p: dict) -> bool:
+        return len("".join(c for c in (p["cliente"].get("cpf") or "") if c.isalnum())) in (11, 14)
+
+    candidates = [p for p in projects if documented(p)]
+    n = len(projects)
+    count = max(2, round(0.03 * n)) if n >= 20 else (1 if n >= 5 else 0)
+    chosen = rng.sample(candidates, min(count, len(candidates)))
+    for i, project in enumerate(chosen):
+        cliente = project["cliente"]
+        digits = "".join(c for c in cliente["cpf"] if c.isalnum()).upper()
+        masked = docs.mask_cpf(digits) if len(digits) == 11 else docs.mask_cnpj(digits)
+        city = find_city(cliente["cidade"]) or CITIES[0]
+        address = manual_address(city, cliente.get("logradouro"), cliente.get("numero"), cliente.get("cep"))
+        created = _past(hoje, rng)
+        store.create_customer({"name": cliente["nome"].title() if i % 2 else cliente["nome"],
+                               "documentNumber": masked if i == 1 else digits,
+                               "code": f"MAN-{rng.randint(100, 999)}", "address": address}, created)
+    strangers = [("Maria Silva Santos", None), ("Condomínio Solar Verde", docs.make_cnpj(rng)),
+                 ("Cliente Balcão (não usar)", "")]
+    for name, doc in strangers:
+        city = rng.choice(CITIES)
+        customer = store.create_customer({"name": name, "documentNumber": doc,
+                                          "address": manual_address(city, "Rua Tiradentes", "10", None)},
+                                         _past(hoje, rng))
+        store.create_ticket({"name": name, "subject": f"Visita técnica: {name}", "message": "Aberto à mão",
+                             "customer": {"id": customer["id"]},
+                             "location": customer["primaryLocation"],
+                             "service": {"id": store.service_ids()["Manutenção Preventiva (antigo)"]}},
+                            _past(hoje, rng))
+
+
+def manual_address(city: Any, street: str | None, number: str | None, cep: str | None) -> dict:
+    lat, lng = address_point(city, street, number)
+    digits = "".join(c for c in cep or "" if c.isdigit())
+    return {"zipCode": digits if len(digits) == 8 else str(city.cep_lo).zfill(8),
+            "street": street or "", "number": number or "", "neighborhood": "", "complement": None,
+            "city": city.name, "state": city.uf, "coords": {"latitude": lat, "longitude": lng}}
+
+
+def _past(hoje: date, rng: random.Random) -> str:
+    moment = datetime(hoje.year, hoje.month, hoje.day, 12, tzinfo=timezone.utc)
+    moment -= timedelta(days=rng.randint(400, 900), minutes=rng.randint(0, 600))
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
