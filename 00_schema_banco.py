@@ -30,7 +30,7 @@ def create_or_upgrade(ctx: cli.RunContext) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = cli.parser("00_schema_banco.py", __doc__).parse_args(argv)
+    args = cli.parser("00_schema_banco.py", __doc__, report=False).parse_args(argv)
     return cli.run_step("00", args, create_or_upgrade, needs_db=False)
 
 

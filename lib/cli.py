@@ -97,13 +97,16 @@ class RunContext:
         return self.settings.data_dir
 
 
-def parser(prog: str, description: str) -> argparse.ArgumentParser:
-    """The argument parser of a numbered script: pt-BR help, exit codes, -v."""
+def parser(prog: str, description: str, *, report: bool = True) -> argparse.ArgumentParser:
+    """The argument parser of a numbered script: pt-BR help, exit codes, -v, --sem-email."""
     result = argparse.ArgumentParser(
         prog=prog, description=description, epilog=EXIT_CODES_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     result.add_argument("-v", "--verbose", action="store_true", help="log detalhado (nível DEBUG)")
+    if report:
+        result.add_argument("--sem-email", action="store_true",
+                            help="não envia o relatório por e-mail desta execução (veja SMTP_HOST)")
     return result
 
 
@@ -119,8 +122,12 @@ Body = Callable[[RunContext], None]
 
 
 def run_step(step: str, args: argparse.Namespace, body: Body, *, sections: tuple[str, ...] = (),
-             needs_db: bool = True, after: Callable[[RunContext, int], None] | None = None) -> int:
-    """Run one step and return its exit code (see EXIT_CODES_HELP)."""
+             needs_db: bool = True) -> int:
+    """Run one step and return its exit code (see EXIT_CODES_HELP).
+
+    After the body: the exit code (3 when the step has open pending items), data/pendencias.json,
+    the e-mail report (lib/report.py; its failure is only a warning), then the run row.
+    """
     install_excepthook()
     verbose = getattr(args, "verbose", False)
     setup_logging(step, None, verbose=verbose)
@@ -135,13 +142,13 @@ def run_step(step: str, args: argparse.Namespace, body: Body, *, sections: tuple
 
     try:
         with RunLock(settings.data_dir, step):
-            return _run_locked(ctx, body, needs_db, after)
+            return _run_locked(ctx, body, needs_db)
     except SyncError as exc:  # the lock is held by another run
         log.error("%s", exc.message)
         return exc.exit_code
 
 
-def _run_locked(ctx: RunContext, body: Body, needs_db: bool, after) -> int:
+def _run_locked(ctx: RunContext, body: Body, needs_db: bool) -> int:
     from lib.db import migrate, pending, runs
     from lib.db.engine import make_engine
 
@@ -172,12 +179,9 @@ def _run_locked(ctx: RunContext, body: Body, needs_db: bool, after) -> int:
         log.exception("erro inesperado na etapa %s", step)
         code = EXIT_FAILED
     if ctx.engine is not None:
-        code = _finish(ctx, code, message, pending, runs)
-    if after is not None:
-        try:
-            after(ctx, code)
-        except Exception as exc:  # reporting never changes the outcome of a run
-            ctx.summary.warn(f"falha ao gerar o relatório da execução: {type(exc).__name__}: {exc}")
+        code = _settle(ctx, code, pending)
+        _report(ctx, code)
+        code = _record(ctx, code, message, runs)
     if ctx.summary.counts:
         log.info("resumo da etapa %s:\n%s", step, ctx.summary.render())
     for warning in ctx.summary.warnings:
@@ -186,7 +190,8 @@ def _run_locked(ctx: RunContext, body: Body, needs_db: bool, after) -> int:
     return code
 
 
-def _finish(ctx: RunContext, code: int, message: str | None, pending, runs) -> int:
+def _settle(ctx: RunContext, code: int, pending) -> int:
+    """The final exit code (3 with open pending items) and data/pendencias.json."""
     try:
         with ctx.engine.connect() as conn:
             open_items = pending.count_open(conn, ctx.step)
@@ -196,12 +201,29 @@ def _finish(ctx: RunContext, code: int, message: str | None, pending, runs) -> i
         path = pending.export(ctx.engine, ctx.data_dir, ctx.run_id)
         if open_items:
             log.warning("%d pendência(s) abertas nesta etapa; lista em %s", open_items, path)
-        runs.finish(ctx.engine, ctx.run_id, code, ctx.summary.as_dict(), message)
     except SyncError as exc:
         log.error("%s", exc.message)
         code = code if code != EXIT_OK else exc.exit_code
+    return code
+
+
+def _report(ctx: RunContext, code: int) -> None:
+    """Send the e-mail report; whatever happens, the run's outcome stays as it is."""
+    if ctx.step not in ("01", "02", "03", "04"):
+        return
+    from lib import report
+
+    try:
+        report.after_run(ctx, code)
+    except Exception as exc:
+        ctx.summary.warn(f"falha ao gerar o relatório por e-mail: {type(exc).__name__}: {exc}")
+
+
+def _record(ctx: RunContext, code: int, message: str | None, runs) -> int:
+    """Close the run row with its exit code and counts."""
+    try:
+        runs.finish(ctx.engine, ctx.run_id, code, ctx.summary.as_dict(), message)
     except Exception as exc:
         log.error("não foi possível registrar o fim da execução: %s: %s", type(exc).__name__, redact(exc))
         code = code if code != EXIT_OK else EXIT_FAILED
     return code
-

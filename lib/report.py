@@ -1,0 +1,199 @@
+"""The e-mail run report: what was created or adopted in FieldControl, the pending items, the counts.
+
+Sent after every run of 04 and after any step that ends with pending items, when SMTP_HOST is
+set. Sending never changes a run's data or exit code: a failure is a warning in the log.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import smtplib
+import ssl
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+
+from sqlalchemy import and_, select
+from sqlalchemy.engine import Engine
+
+import lib.db.schema as t
+from lib import config as config_module
+from lib.config import SmtpSettings
+from lib.db import pending
+from lib.errors import EXIT_PENDING, ConfigError
+from lib.logs import redact
+
+log = logging.getLogger(__name__)
+
+KIND_LABELS = {"instalacao": "Instalação", "aumento": "Aumento de Sistema", "cancelamento": "Cancelamento"}
+
+
+def mask_document(doc: str | None) -> str:
+    """Only the last digits of a CPF/CNPJ travel in an e-mail."""
+    if not doc:
+        return "sem documento"
+    return "*" * max(len(doc) - 4, 0) + doc[-4:]
+
+
+def _plural(n: int, singular: str, plural: str) -> str:
+    return f"{n} {singular if n == 1 else plural}"
+
+
+@dataclass
+class ReportData:
+    step: str
+    run_id: int | None
+    exit_code: int
+    counts_text: str
+    customers: list[dict] = field(default_factory=list)   # nome, documento, acao, field_id
+    tickets: list[dict] = field(default_factory=list)     # nome, documento, tipo, field_id, isales_id
+    pending: list[dict] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def collect(engine: Engine, step: str, run_id: int | None, exit_code: int, counts_text: str,
+            warnings: list[str] | None = None) -> ReportData:
+    """What the report of run `run_id` of `step` says, read from the database."""
+    data = ReportData(step, run_id, exit_code, counts_text, warnings=list(warnings or []))
+    with engine.connect() as conn:
+        data.pending = pending.open_items(conn)
+        if step != "04" or run_id is None:
+            return data
+        started = conn.execute(select(t.execucao.c.iniciada_em).where(t.execucao.c.id == run_id)).scalar_one()
+        done = and_(t.acao_field.c.estado == "concluida", t.acao_field.c.concluida_em >= started)
+        for row in conn.execute(
+            select(t.cliente.c.nome, t.cliente.c.doc_pessoal, t.acao_field.c.field_id)
+            .join(t.cliente, t.cliente.c.id == t.acao_field.c.cliente_id)
+            .where(done, t.acao_field.c.tipo == "customer").order_by(t.acao_field.c.id)
+        ):
+            data.customers.append({"nome": row.nome, "documento": mask_document(row.doc_pessoal),
+                                   "acao": "criado", "field_id": row.field_id})
+        for row in conn.execute(
+            select(t.cliente.c.nome, t.cliente.c.doc_pessoal, t.cliente.c.field_id)
+            .join(t.alteracao, and_(t.alteracao.c.tabela == "cliente", t.alteracao.c.registro_id == t.cliente.c.id))
+            .where(t.alteracao.c.campo == "field_id", t.alteracao.c.execucao_id == run_id,
+                   t.cliente.c.criado_pelo_script.is_not(True))
+            .order_by(t.cliente.c.id)
+        ):
+            data.customers.append({"nome": row.nome, "documento": mask_document(row.doc_pessoal),
+                                   "acao": "adotado", "field_id": row.field_id})
+        h = t.os_status_historico
+        for row in conn.execute(
+            select(t.cliente.c.nome, t.cliente.c.doc_pessoal, h.c.ticket_tipo, t.acao_field.c.field_id,
+                   t.os.c.isales_id)
+            .join(h, h.c.id == t.acao_field.c.historico_id)
+            .join(t.os, t.os.c.id == h.c.os_id)
+            .join(t.cliente, t.cliente.c.id == t.os.c.cliente_id)
+            .where(done, t.acao_field.c.tipo == "ticket").order_by(t.acao_field.c.id)
+        ):
+            data.tickets.append({"nome": row.nome, "documento": mask_document(row.doc_pessoal),
+                                 "tipo": KIND_LABELS.get(row.ticket_tipo, row.ticket_tipo or "?"),
+                                 "field_id": row.field_id, "isales_id": row.isales_id})
+    return data
+
+
+def subject(data: ReportData, when: datetime) -> str:
+    day = when.strftime("%d/%m/%Y")
+    pend = _plural(len(data.pending), "pendência", "pendências")
+    if data.step == "04":
+        created = _plural(len(data.tickets), "OS criada", "OS criadas")
+        return f"[iSales→FieldControl] {created}, {pend} — {day}"
+    return f"[iSales→FieldControl] etapa {data.step}: {pend} — {day}"
+
+
+def _sections(data: ReportData) -> list[tuple[str, list[str], list[list[str]]]]:
+    """(title, header, rows) of each part of the report, shared by the text and HTML bodies."""
+    sections = []
+    if data.step == "04":
+        sections.append(("Clientes criados ou adotados no FieldControl", ["cliente", "documento", "ação", "id FieldControl"],
+                         [[c["nome"] or "", c["documento"], c["acao"], c["field_id"] or ""] for c in data.customers]))
+        sections.append(("OS (tickets) criadas", ["tipo", "cliente", "documento", "projeto iSales", "id FieldControl"],
+                         [[k["tipo"], k["nome"] or "", k["documento"], k["isales_id"] or "", k["field_id"] or ""]
+                          for k in data.tickets]))
+    sections.append(("Pendências abertas", ["etapa", "registro", "motivo", "desde", "tentativas"],
+                     [[p["etapa"], p["chave"], p["motivo"], p["primeira_vez"], str(p["tentativas"])]
+                      for p in data.pending]))
+    return sections
+
+
+def render_text(data: ReportData) -> str:
+    lines = [f"Relatório da etapa {data.step} (execução #{data.run_id}, código de saída {data.exit_code})", ""]
+    for title, _header, rows in _sections(data):
+        lines.append(f"{title}: {len(rows)}")
+        for row in rows:
+            lines.append("  - " + " | ".join(row))
+        lines.append("")
+    lines += ["Contagens da execução:", data.counts_text, ""]
+    if data.warnings:
+        lines += ["Avisos:"] + [f"  - {w}" for w in data.warnings] + [""]
+    if data.exit_code == EXIT_PENDING or data.pending:
+        lines.append("As pendências são tentadas de novo automaticamente na próxima execução.")
+    return redact("\n".join(lines)) + "\n"
+
+
+def render_html(data: ReportData) -> str:
+    e = html.escape
+    parts = [f"<h2>Relatório da etapa {e(data.step)}</h2>",
+             f"<p>Execução #{e(str(data.run_id))}, código de saída {data.exit_code}.</p>"]
+    for title, header, rows in _sections(data):
+        parts.append(f"<h3>{e(title)}: {len(rows)}</h3>")
+        if rows:
+            head = "".join(f"<th>{e(h)}</th>" for h in header)
+            body = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in rows)
+            parts.append(f'<table border="1" cellpadding="4" cellspacing="0"><tr>{head}</tr>{body}</table>')
+    parts.append(f"<h3>Contagens da execução</h3><pre>{e(data.counts_text)}</pre>")
+    if data.warnings:
+        parts.append("<h3>Avisos</h3><ul>" + "".join(f"<li>{e(w)}</li>" for w in data.warnings) + "</ul>")
+    return redact("<html><body>" + "".join(parts) + "</body></html>")
+
+
+def build_message(smtp: SmtpSettings, data: ReportData, when: datetime | None = None) -> EmailMessage:
+    when = when or datetime.now()
+    message = EmailMessage()
+    message["Subject"] = subject(data, when)
+    message["From"] = smtp.sender
+    message["To"] = ", ".join(smtp.recipients)
+    message["Date"] = formatdate(localtime=True)
+    message["Message-ID"] = make_msgid(domain="isales-field-sync")
+    message.set_content(render_text(data))
+    message.add_alternative(render_html(data), subtype="html")
+    return message
+
+
+def send(smtp: SmtpSettings, message: EmailMessage, timeout: float = 30.0) -> None:
+    with smtplib.SMTP(smtp.host, smtp.port, timeout=timeout) as client:
+        client.ehlo()
+        if smtp.starttls:
+            client.starttls(context=ssl.create_default_context())
+            client.ehlo()
+        if smtp.user:
+            client.login(smtp.user, smtp.password or "")
+        client.send_message(message)
+
+
+def after_run(ctx, exit_code: int) -> None:
+    """The hook cli.run_step calls at the end of a run of steps 01–04."""
+    if getattr(ctx.args, "sem_email", False) or ctx.engine is None:
+        return
+    try:
+        smtp = config_module.load("smtp").smtp
+    except ConfigError as exc:
+        ctx.summary.warn(f"relatório por e-mail não enviado: {exc.message}")
+        return
+    if not smtp.host:
+        return
+    has_pending = bool(ctx.summary.extra.get("pendencias_abertas"))
+    if ctx.step != "04" and not has_pending:
+        return
+    try:
+        data = collect(ctx.engine, ctx.step, ctx.run_id, exit_code, ctx.summary.render(), ctx.summary.warnings)
+        send(smtp, build_message(smtp, data))
+    except (OSError, smtplib.SMTPException) as exc:
+        ctx.summary.warn(f"relatório por e-mail não enviado para {smtp.host}:{smtp.port}: "
+                         f"{type(exc).__name__}: {redact(exc)}")
+        return
+    ctx.summary.extra["email_enviado_para"] = len(smtp.recipients)
+    log.info("relatório enviado por e-mail para %s", ", ".join(smtp.recipients))
+

@@ -1,0 +1,183 @@
+"""lib/report: the e-mail run report, sent to a real local SMTP server (aiosmtpd)."""
+
+from __future__ import annotations
+
+import argparse
+import email
+import email.policy
+import socket
+from datetime import timedelta
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
+
+import lib.db.schema as t
+from lib import cli
+from lib.db import pending
+from lib.db.runs import db_now
+from lib.errors import EXIT_OK, EXIT_PENDING
+
+CANARY_PASSWORD = "canario-smtp-senha-991"
+
+
+class Inbox:
+    def __init__(self):
+        self.envelopes = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's name)
+        self.envelopes.append(envelope)
+        return "250 OK"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def smtp_server():
+    inbox = Inbox()
+    logins = []
+
+    def authenticator(server, session, envelope, mechanism, auth_data):
+        logins.append((auth_data.login.decode(), auth_data.password.decode()))
+        return AuthResult(success=auth_data.password.decode() == CANARY_PASSWORD)
+
+    port = _free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port, authenticator=authenticator,
+                            auth_require_tls=False)
+    controller.start()
+    inbox.port = port
+    inbox.logins = logins
+    yield inbox
+    controller.stop()
+
+
+@pytest.fixture
+def step_env(monkeypatch, tmp_path, migrated_db):
+    for key in ("SMTP_HOST", "SMTP_PORT", "SMTP_USER", "SMTP_PASSWORD", "SMTP_STARTTLS",
+                "RELATORIO_EMAIL_DE", "RELATORIO_EMAIL_PARA", "ENV_FILE"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("DATABASE_URL", migrated_db)
+    monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.chdir(tmp_path)
+    return monkeypatch
+
+
+def _smtp(monkeypatch, port):
+    monkeypatch.setenv("SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("SMTP_PORT", str(port))
+    monkeypatch.setenv("SMTP_STARTTLS", "0")
+    monkeypatch.setenv("SMTP_USER", "relatorio")
+    monkeypatch.setenv("SMTP_PASSWORD", CANARY_PASSWORD)
+    monkeypatch.setenv("RELATORIO_EMAIL_DE", "sync@solar.example")
+    monkeypatch.setenv("RELATORIO_EMAIL_PARA", "operacao@solar.example, gerencia@solar.example")
+
+
+def _push_body(ctx: cli.RunContext) -> None:
+    """What a run of 04 leaves behind: a customer and a ticket created, one pending item."""
+    now = db_now() + timedelta(seconds=1)
+    with ctx.engine.begin() as conn:
+        cliente_id = conn.execute(t.cliente.insert().values(
+            nome="Maria da Silva", doc_pessoal="52998224725", field_id="Y3VzdDox", criado_pelo_script=True)
+        ).inserted_primary_key[0]
+        os_id = conn.execute(t.os.insert().values(isales_id="4711", cliente_id=cliente_id, status="instalacao")
+                             ).inserted_primary_key[0]
+        hist_id = conn.execute(t.os_status_historico.insert().values(
+            os_id=os_id, status="instalacao", enviado_field=True, ticket_tipo="instalacao",
+            ticket_field_id="dGljazox")).inserted_primary_key[0]
+        for kind, key, extra in (("customer", "customer:1", {"cliente_id": cliente_id}),
+                                 ("ticket", f"ticket:{hist_id}", {"historico_id": hist_id})):
+            conn.execute(t.acao_field.insert().values(
+                chave=key, tipo=kind, estado="concluida", field_id="Y3VzdDox" if kind == "customer" else "dGljazox",
+                criada_em=now, atualizada_em=now, concluida_em=now, **extra))
+        pending.record(conn, "04", "acao:ticket:99", "FieldControl recusou (422): address.coords is required",
+                       isales_id=4799)
+    ctx.summary.add("ticket_instalacao", "criados")
+
+
+def _args(**kwargs):
+    return argparse.Namespace(verbose=False, sem_email=False, **kwargs)
+
+
+def test_report_of_a_push_run_is_sent_with_both_parts(step_env, smtp_server):
+    _smtp(step_env, smtp_server.port)
+    code = cli.run_step("04", _args(), _push_body)
+    assert code == EXIT_PENDING
+    assert len(smtp_server.envelopes) == 1
+    envelope = smtp_server.envelopes[0]
+    assert sorted(envelope.rcpt_tos) == ["gerencia@solar.example", "operacao@solar.example"]
+    assert smtp_server.logins == [("relatorio", CANARY_PASSWORD)]
+    message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+    assert message["Subject"].startswith("[iSales→FieldControl] 1 OS criada, 1 pendência — ")
+    parts = {part.get_content_type(): part.get_payload(decode=True).decode() for part in message.walk()
+             if part.get_content_type() in ("text/plain", "text/html")}
+    assert set(parts) == {"text/plain", "text/html"}
+    for body in parts.values():
+        assert "Maria da Silva" in body and "*******4725" in body and "52998224725" not in body
+        assert "Instalação" in body and "dGljazox" in body
+        assert "address.coords is required" in body
+        assert CANARY_PASSWORD not in body
+    assert "<table" in parts["text/html"]
+    assert CANARY_PASSWORD.encode() not in envelope.content
+
+
+def test_no_smtp_host_means_no_mail_and_no_warning(step_env, smtp_server):
+    captured = {}
+
+    def body(ctx):
+        _push_body(ctx)
+        captured["summary"] = ctx.summary
+
+    assert cli.run_step("04", _args(), body) == EXIT_PENDING
+    assert smtp_server.envelopes == [] and captured["summary"].warnings == []
+
+
+def test_sem_email_skips_the_report(step_env, smtp_server):
+    _smtp(step_env, smtp_server.port)
+    cli.run_step("04", argparse.Namespace(verbose=False, sem_email=True), _push_body)
+    assert smtp_server.envelopes == []
+
+
+def test_other_steps_report_only_when_they_end_with_pending(step_env, smtp_server):
+    _smtp(step_env, smtp_server.port)
+    assert cli.run_step("03", _args(), lambda ctx: None) == EXIT_OK
+    assert smtp_server.envelopes == []
+
+    def with_pending(ctx):
+        with ctx.engine.begin() as conn:
+            pending.record(conn, "02", "isales:4713", "documento inválido: CPF 123.456.789-00", isales_id=4713)
+
+    assert cli.run_step("02", _args(), with_pending) == EXIT_PENDING
+    message = email.message_from_bytes(smtp_server.envelopes[0].content, policy=email.policy.default)
+    assert message["Subject"].startswith("[iSales→FieldControl] etapa 02: 1 pendência")
+
+
+def test_a_failure_to_send_is_a_warning_and_keeps_the_exit_code(step_env):
+    _smtp(step_env, _free_port())  # nobody listens there
+    captured = {}
+
+    def body(ctx):
+        _push_body(ctx)
+        captured["ctx"] = ctx
+
+    assert cli.run_step("04", _args(), body) == EXIT_PENDING
+    warnings = captured["ctx"].summary.warnings
+    assert len(warnings) == 1 and "relatório por e-mail não enviado" in warnings[0]
+    with captured["ctx"].engine.connect() as conn:
+        counts = conn.execute(t.execucao.select().order_by(t.execucao.c.id.desc())).mappings().first()["contagens"]
+    assert "relatório por e-mail não enviado" in counts
+
+
+def test_incomplete_smtp_configuration_is_a_warning(step_env):
+    step_env.setenv("SMTP_HOST", "127.0.0.1")
+    captured = {}
+
+    def body(ctx):
+        _push_body(ctx)
+        captured["ctx"] = ctx
+
+    assert cli.run_step("04", _args(), body) == EXIT_PENDING
+    assert "RELATORIO_EMAIL_PARA" in captured["ctx"].summary.warnings[0]
