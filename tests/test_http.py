@@ -169,8 +169,8 @@ def test_pacer_spaces_calls_in_one_process():
     for _ in range(6):
         pacer.wait()
         moments.append(time.monotonic())
-    gaps = [b - a for a, b in zip(moments, moments[1:])]
-    assert min(gaps) >= 0.045
+    # a late wake-up can only stretch the span, so this holds on a loaded machine too
+    assert moments[-1] - moments[0] >= 5 * 0.05 * 0.95
 
 
 PACER_CHILD = """
@@ -191,5 +191,5 @@ def test_pacer_is_shared_between_processes(tmp_path):
     children = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) for _ in range(2)]
     moments = sorted(float(line) for child in children for line in child.communicate()[0].split())
     assert len(moments) == 10
-    gaps = [b - a for a, b in zip(moments, moments[1:])]
-    assert min(gaps) >= 0.095  # ten calls, two processes, one budget of 10/s
+    # ten calls, two processes, one budget of 10/s: at least nine intervals (unshared it would be four)
+    assert moments[-1] - moments[0] >= 9 * 0.1 * 0.95
