@@ -1,0 +1,285 @@
+"""iSales client (docs/api/isales.md): the funnel listing, plain or paginated, and the three detail
+routes of one client, as typed results with the raw objects untouched. No business rules here.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
+
+from lib.config import Settings
+from lib.errors import AuthError, BadResponse, ConfigError, RecordError
+from lib.http import json_body, make_session
+from lib.logs import redact, register_secret
+
+log = logging.getLogger(__name__)
+
+MAX_PAGES = 1000  # 100 000 cards at the simulator's page size: beyond that the server is looping
+PAGINATOR_KEYS = ("current_page", "last_page", "next_page_url")
+TOKEN_HINT = "confira ISALES_API_TOKEN (e ISALES_API_URL)"
+
+
+@dataclass(frozen=True)
+class Card:
+    """One card of the funnel: the client it belongs to, its column and the raw object."""
+
+    cliente_id: int
+    coluna_id: int | None
+    nome: str | None
+    raw: dict
+
+
+@dataclass
+class Funnel:
+    """The whole listing: valid cards (one per client), unusable entries described in pt-BR."""
+
+    cards: list[Card]
+    invalid: list[str] = field(default_factory=list)
+    pages: int = 1
+    duplicates: int = 0
+
+
+@dataclass(frozen=True)
+class Details:
+    """The raw answers of /clientes, /propostas and /campo-customizado for one client.
+
+    `proposta` is kept as iSales sent it: an object, or {} / None / [] for "no proposal".
+    """
+
+    cliente: dict
+    proposta: Any
+    campos: dict
+
+    @property
+    def has_proposta(self) -> bool:
+        return bool(self.proposta)
+
+
+def origin(base_url: str) -> str:
+    """The base URL without credentials, query or fragment (what may be written to a file)."""
+    parts = urlsplit(base_url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", ""))
+
+
+def _looks_like_html(response: requests.Response) -> bool:
+    if "html" in response.headers.get("Content-Type", "").lower():
+        return True
+    return response.text.lstrip()[:15].lower().startswith(("<!doctype", "<html"))
+
+
+def _as_int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None
+
+
+class IsalesClient:
+    """Calls the iSales API through a project HTTP session; the token travels as `api_token`."""
+
+    def __init__(self, base_url: str, token: str, session: requests.Session):
+        register_secret(token)  # also when built outside config.load (tests, benchmarks)
+        self.base_url = base_url.rstrip("/")
+        self.token = token
+        self.session = session
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> IsalesClient:
+        isales = settings.isales
+        if isales is None:
+            raise ConfigError("configuração do iSales não carregada (seção 'isales')")
+        session = make_session("iSales", settings.http, pool_size=isales.max_workers)
+        return cls(isales.api_url, isales.token, session)
+
+    @property
+    def origin(self) -> str:
+        return origin(self.base_url)
+
+    def close(self) -> None:
+        self.session.close()
+
+    def _get(self, route: str, params: dict[str, Any]) -> requests.Response:
+        return self.session.get(f"{self.base_url}{route}", params={"api_token": self.token, **params})
+
+    # -- the funnel ------------------------------------------------------------------------------
+    def list_cards(self, funil_id: int, desde: date, ate: date) -> Funnel:
+        """Every card of the funnel in the window, following a Laravel paginator to its end.
+
+        AuthError: token refused (401/403), a redirect (login) or an HTML page. BadResponse: an
+        answer of unknown shape, a page loop, or a paginator that never ends.
+        """
+        params: dict[str, Any] = {"funil_id": funil_id, "desde": desde.isoformat(), "ate": ate.isoformat()}
+        items, meta = self._funnel_page(params, None)
+        pages = 1
+        if meta is not None:
+            items = list(items)
+            previous = self._page_signature(items)
+            page = _as_int(meta.get("current_page")) or 1
+            while self._has_next(meta, page):
+                page += 1
+                if page > MAX_PAGES:
+                    raise BadResponse(f"iSales /funil-clientes: mais de {MAX_PAGES} páginas; a paginação não termina")
+                page_items, meta = self._funnel_page(params, page)
+                if meta is None:
+                    raise BadResponse(f"iSales /funil-clientes: a página {page} veio sem paginação, "
+                                      "diferente da primeira; formato desconhecido")
+                if meta.get("current_page") is not None and _as_int(meta.get("current_page")) != page:
+                    raise BadResponse(f"iSales /funil-clientes: pedida a página {page}, veio a página "
+                                      f"{meta.get('current_page')}; a paginação não avança")
+                signature = self._page_signature(page_items)
+                if page_items and signature == previous:
+                    raise BadResponse(f"iSales /funil-clientes: a página {page} repete a página {page - 1}; "
+                                      "a paginação está em laço")
+                previous = signature
+                items.extend(page_items)
+                pages = page
+        funnel = self._cards(items)
+        funnel.pages = pages
+        return funnel
+
+    @staticmethod
+    def _has_next(meta: dict, page: int) -> bool:
+        last = _as_int(meta.get("last_page"))
+        if last is not None:
+            return page < last
+        return bool(meta.get("next_page_url"))
+
+    @staticmethod
+    def _page_signature(items: list) -> tuple:
+        return tuple(repr(item) for item in items)
+
+    def _funnel_page(self, params: dict[str, Any], page: int | None) -> tuple[list, dict | None]:
+        """(items, paginator metadata or None for a plain answer) of one request."""
+        what = "iSales /funil-clientes" + (f" (página {page})" if page else "")
+        response = self._get("/funil-clientes", {**params, "page": page} if page else params)
+        status = response.status_code
+        if status in (401, 403):
+            raise AuthError(f"{what}: o iSales recusou o token (HTTP {status}): {TOKEN_HINT}")
+        if 300 <= status < 400:
+            target = urlsplit(response.headers.get("Location", "")).path or "?"
+            raise AuthError(f"{what}: o iSales redirecionou para {target} (página de login?) em vez de "
+                            f"responder JSON: o token foi recusado; {TOKEN_HINT}")
+        if status == 404:
+            raise ConfigError(f"{what}: rota não encontrada (HTTP 404) em {self.origin}: confira ISALES_API_URL")
+        if status == 422:
+            body = self._error_message(response)
+            raise ConfigError(f"{what}: o iSales rejeitou os parâmetros (HTTP 422: {body}): "
+                              "confira ISALES_FUNIL_ID e ISALES_DESDE")
+        if status != 200:
+            raise BadResponse(f"{what}: resposta inesperada HTTP {status}", status=status)
+        if _looks_like_html(response):
+            raise AuthError(f"{what}: o iSales respondeu uma página HTML em vez de JSON "
+                            f"(token recusado ou sessão de login?): {TOKEN_HINT}")
+        return self._split_page(json_body(response, what), what)
+
+    @staticmethod
+    def _error_message(response: requests.Response) -> str:
+        try:
+            message = response.json().get("message")
+        except (ValueError, AttributeError):
+            message = None
+        return redact(str(message or response.text[:120]))
+
+    @staticmethod
+    def _split_page(body: Any, what: str) -> tuple[list, dict | None]:
+        """Plain list, {"funil_clientes": [...]}, or a Laravel paginator at the top or under the key."""
+        if isinstance(body, list):
+            return body, None
+        if isinstance(body, dict):
+            inner = body.get("funil_clientes", body if "data" in body else None)
+            if isinstance(inner, list):
+                meta = body if any(key in body for key in PAGINATOR_KEYS) else None
+                return inner, meta
+            if isinstance(inner, dict) and isinstance(inner.get("data"), list) \
+                    and any(key in inner for key in PAGINATOR_KEYS):
+                return inner["data"], inner
+        shape = type(body).__name__ if not isinstance(body, dict) else f"objeto com as chaves {sorted(body)[:8]}"
+        raise BadResponse(f"{what}: formato desconhecido ({shape}); esperado {{\"funil_clientes\": [...]}} "
+                          "ou uma paginação")
+
+    @staticmethod
+    def _cards(items: list) -> Funnel:
+        by_id: dict[int, Card] = {}
+        invalid: list[str] = []
+        duplicates = 0
+        for position, item in enumerate(items, 1):
+            cliente_id = _as_int(item.get("cliente_id")) if isinstance(item, dict) else None
+            if cliente_id is None:
+                invalid.append(f"item {position} da listagem do funil sem cliente_id válido: {redact(repr(item))[:200]}")
+                continue
+            if cliente_id in by_id:
+                duplicates += 1  # a card that shifted pages while we listed: the later read wins
+            nested = item.get("cliente")
+            nome = nested.get("nome") if isinstance(nested, dict) else None
+            by_id[cliente_id] = Card(cliente_id, _as_int(item.get("coluna_id")),
+                                     nome if isinstance(nome, str) else None, item)
+        return Funnel(cards=sorted(by_id.values(), key=lambda card: card.cliente_id), invalid=invalid,
+                      duplicates=duplicates)
+
+    # -- one client's details --------------------------------------------------------------------
+    def details(self, cliente_id: int) -> Details:
+        """Client, proposal and custom fields of one card (client first: unknown → no more calls).
+
+        RecordError: unknown client. BadResponse: HTML, malformed JSON or an unexpected shape.
+        TransientError: still failing after the session's retries. AuthError: token refused.
+        """
+        cliente = self.cliente(cliente_id)
+        return Details(cliente=cliente, proposta=self.proposta(cliente_id), campos=self.campos(cliente_id))
+
+    def cliente(self, cliente_id: int) -> dict:
+        value = self._detail("/clientes", "clientes", cliente_id)
+        if isinstance(value, list) and len(value) == 1 and isinstance(value[0], dict):
+            value = value[0]  # one object in a list instead of under the key: the same answer
+        if not isinstance(value, dict):
+            raise BadResponse(f"iSales /clientes?cliente_id={cliente_id}: 'clientes' deveria ser um objeto, "
+                              f"veio {type(value).__name__}")
+        return value
+
+    def proposta(self, cliente_id: int) -> Any:
+        value = self._detail("/propostas", "propostas", cliente_id, none_is_missing=False)
+        if value is not None and not isinstance(value, (dict, list)):
+            raise BadResponse(f"iSales /propostas?cliente_id={cliente_id}: 'propostas' deveria ser um objeto, "
+                              f"veio {type(value).__name__}")
+        return value
+
+    def campos(self, cliente_id: int) -> dict:
+        value = self._detail("/campo-customizado", "clientes", cliente_id)
+        if value == []:
+            value = {}  # PHP encodes an empty associative array as []
+        if not isinstance(value, dict):
+            raise BadResponse(f"iSales /campo-customizado?cliente_id={cliente_id}: 'clientes' deveria ser "
+                              f"um objeto de rótulos, veio {type(value).__name__}")
+        return value
+
+    def _detail(self, route: str, key: str, cliente_id: int, *, none_is_missing: bool = True) -> Any:
+        what = f"iSales {route}?cliente_id={cliente_id}"
+        response = self._get(route, {"cliente_id": cliente_id})
+        status = response.status_code
+        if status in (401, 403):
+            raise AuthError(f"{what}: o iSales recusou o token (HTTP {status}): {TOKEN_HINT}")
+        if status == 404:
+            raise RecordError(f"{what}: cliente não encontrado no iSales (HTTP 404)")
+        if 300 <= status < 400:
+            target = urlsplit(response.headers.get("Location", "")).path or "?"
+            raise BadResponse(f"{what}: redirecionado para {target} em vez de responder JSON", status=status)
+        if status != 200:
+            raise BadResponse(f"{what}: resposta inesperada HTTP {status}", status=status)
+        body = json_body(response, what)
+        if not isinstance(body, dict) or key not in body:
+            found = sorted(body)[:8] if isinstance(body, dict) else type(body).__name__
+            raise BadResponse(f"{what}: resposta sem a chave '{key}' (veio {found})", status=status)
+        value = body[key]
+        if value is None and none_is_missing:
+            raise RecordError(f"{what}: cliente não encontrado no iSales ('{key}': null)")
+        return value

@@ -1,0 +1,296 @@
+"""Step 01: list the funnel, pick the cards whose details are needed (the incremental rule), fetch
+them concurrently and write data/01_projetos_isales.json. A card that fails becomes a pending item.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+
+import lib.db.schema as t
+from lib import status as statuses
+from lib.cli import RunContext
+from lib.config import IsalesSettings
+from lib.db import pending
+from lib.db.runs import db_now
+from lib.errors import BadResponse, ConfigError, RecordError, TransientError
+from lib.isales import Card, Details, IsalesClient
+from lib.jsonfiles import FILE_01, iso, utcnow, write_envelope
+from lib.logs import progress
+
+log = logging.getLogger(__name__)
+
+STEP = "01"
+PENDING_STEPS = ("01", "02", "03", "04")  # an open item at any of them asks for fresh details
+
+NOVO, COLUNA_ALTERADA, PENDENTE, DETALHES_ANTIGOS = "novo", "coluna_alterada", "pendente", "detalhes_antigos"
+COMPLETO, IDS = "completo", "ids"
+
+
+@dataclass(frozen=True)
+class LocalOs:
+    """What the local database knows of a project (table `os`)."""
+
+    coluna_id: int | None
+    detalhes_em: datetime | None
+
+
+@dataclass(frozen=True)
+class Todo:
+    card: Card
+    status: str
+    motivo: str
+
+
+@dataclass
+class Selection:
+    """The decision for every card of the listing."""
+
+    to_fetch: list[Todo] = field(default_factory=list)
+    skipped: list[Card] = field(default_factory=list)  # of interest, details not needed this run
+    movimentos: list[dict] = field(default_factory=list)
+    no_column: list[Card] = field(default_factory=list)  # cannot be classified: pending
+    of_interest: set[int] = field(default_factory=set)  # cliente_ids in the columns of interest
+    missing_ids: list[str] = field(default_factory=list)  # --ids not found among the cards of interest
+
+
+@dataclass(frozen=True)
+class Fetched:
+    todo: Todo
+    details: Details
+    obtido_em: str
+
+
+@dataclass(frozen=True)
+class Failed:
+    card: Card
+    reason: str
+
+
+def label(card: Card) -> str:
+    """How a project is named in messages: `projeto 4711 (Maria da Silva)`."""
+    return f"projeto {card.cliente_id}" + (f" ({card.nome})" if card.nome else "")
+
+
+def select_cards(cards: Iterable[Card], settings: IsalesSettings, local: dict[str, LocalOs],
+                 pending_ids: set[str], *, refresh_before: datetime, completo: bool = False,
+                 ids: Iterable[str] | None = None) -> Selection:
+    """Apply the incremental rule of docs/design.md §4 (`motivo`) to the cards of the listing."""
+    wanted = set(ids) if ids else None
+    result = Selection()
+    for card in cards:
+        key = str(card.cliente_id)
+        known = local.get(key)
+        if card.coluna_id is None:
+            result.of_interest.add(card.cliente_id)  # unknown column: keep its pending item open
+            if wanted is None or key in wanted:
+                result.no_column.append(card)
+            continue
+        status = statuses.status_for_column(settings, card.coluna_id)
+        if status == statuses.OUTRO:
+            if known is not None and known.coluna_id != card.coluna_id and (wanted is None or key in wanted):
+                result.movimentos.append({"isales_id": card.cliente_id, "coluna_id": card.coluna_id,
+                                          "status": status, "card": card.raw})
+            continue
+        result.of_interest.add(card.cliente_id)
+        if wanted is not None:
+            motivo = IDS if key in wanted else None
+        elif completo:
+            motivo = COMPLETO
+        elif known is None:
+            motivo = NOVO
+        elif known.coluna_id != card.coluna_id:
+            motivo = COLUNA_ALTERADA
+        elif key in pending_ids:
+            motivo = PENDENTE
+        elif known.detalhes_em is None or known.detalhes_em <= refresh_before:
+            motivo = DETALHES_ANTIGOS
+        else:
+            motivo = None
+        if motivo is None:
+            result.skipped.append(card)
+        else:
+            result.to_fetch.append(Todo(card, status, motivo))
+    if wanted is not None:
+        found = {str(todo.card.cliente_id) for todo in result.to_fetch} | {str(c.cliente_id) for c in result.no_column}
+        result.missing_ids = sorted(wanted - found, key=int)
+    return result
+
+
+def fetch_all(client: IsalesClient, todo: list[Todo], workers: int) -> tuple[list[Fetched], list[Failed]]:
+    """Details of every card, `workers` at a time; a card that fails is returned in the second list.
+
+    AuthError stops everything. When iSales stops answering altogether (many transient failures in
+    a row) the run stops with TransientError instead of turning every card into a pending item.
+    """
+    fetched: list[Fetched] = []
+    failed: list[Failed] = []
+    if not todo:
+        return fetched, failed
+    limit = max(5, 2 * workers)
+    in_a_row = 0
+
+    def one(item: Todo) -> tuple[Details, str]:
+        details = client.details(item.card.cliente_id)
+        return details, iso(utcnow())
+
+    executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="isales")
+    try:
+        futures = {executor.submit(one, item): item for item in todo}
+        for future in progress(as_completed(futures), total=len(futures), desc="detalhes do iSales"):
+            item = futures[future]
+            try:
+                details, obtido_em = future.result()
+            except TransientError as exc:
+                in_a_row += 1
+                failed.append(Failed(item.card, f"{label(item.card)}: {exc.message}"))
+                if in_a_row >= limit:
+                    raise TransientError(
+                        f"o iSales parou de responder durante a busca dos detalhes ({in_a_row} projetos "
+                        f"seguidos falharam; o último: {exc.message}); nenhum arquivo foi gravado: tente mais tarde"
+                    ) from None
+                continue
+            except (RecordError, BadResponse) as exc:
+                in_a_row = 0
+                failed.append(Failed(item.card, f"{label(item.card)}: {exc.message}"))
+                continue
+            in_a_row = 0
+            fetched.append(Fetched(item, details, obtido_em))
+    finally:
+        executor.shutdown(wait=True, cancel_futures=True)
+    return fetched, failed
+
+
+def load_local(engine: Engine) -> tuple[dict[str, LocalOs], set[str], dict[str, str]]:
+    """(os by isales_id, ids with an open pending item at steps 01–04, open 01 items key → id)."""
+    local: dict[str, LocalOs] = {}
+    pending_ids: set[str] = set()
+    open_01: dict[str, str] = {}
+    with engine.connect() as conn:
+        rows = conn.execute(select(t.os.c.isales_id, t.os.c.coluna_id, t.os.c.detalhes_em))
+        for row in rows:
+            if row.isales_id is not None:
+                local[str(row.isales_id).strip()] = LocalOs(row.coluna_id, row.detalhes_em)
+        for item in pending.open_items(conn):
+            if item["etapa"] not in PENDING_STEPS:
+                continue
+            isales_id = item["isales_id"] or (item["chave"][len("isales:"):] if item["chave"].startswith("isales:")
+                                              else None)
+            if isales_id:
+                pending_ids.add(str(isales_id))
+            if item["etapa"] == STEP:
+                open_01[item["chave"]] = isales_id or ""
+    return local, pending_ids, open_01
+
+
+def window_end() -> date:
+    """Today, never behind the UTC date (a card created late in the evening is in the window)."""
+    return max(date.today(), utcnow().date())
+
+
+def run(ctx: RunContext) -> None:
+    """The body of step 01 (see `cli.run_step`)."""
+    isales = ctx.settings.isales
+    args = ctx.args
+    ate = window_end()
+    if isales.desde > ate:
+        raise ConfigError(f"configuração inválida: ISALES_DESDE={isales.desde.isoformat()} está no futuro")
+    completo, ids = bool(getattr(args, "completo", False)), getattr(args, "ids", None)
+    client = IsalesClient.from_settings(ctx.settings)
+    try:
+        funnel = client.list_cards(isales.funil_id, isales.desde, ate)
+        log.info("funil %s (%s a %s): %d cards em %d página(s)", isales.funil_id, isales.desde.isoformat(),
+                 ate.isoformat(), len(funnel.cards), funnel.pages)
+        if not funnel.cards and not funnel.invalid:
+            ctx.summary.warn(f"o funil {isales.funil_id} não tem nenhum card entre {isales.desde.isoformat()} e "
+                             f"{ate.isoformat()}: confira ISALES_FUNIL_ID e ISALES_DESDE")
+        for problem in funnel.invalid:
+            ctx.summary.warn(problem)
+            ctx.summary.add("cards", "falhas")
+        local, pending_ids, open_01 = load_local(ctx.engine)
+        refresh_before = db_now() - timedelta(days=isales.refresh_days)
+        selection = select_cards(funnel.cards, isales, local, pending_ids, refresh_before=refresh_before,
+                                 completo=completo, ids=ids)
+        for missing in selection.missing_ids:
+            ctx.summary.warn(f"projeto {missing} pedido em --ids não está nas colunas de interesse do funil "
+                             f"{isales.funil_id} nesta janela: nada a buscar")
+        reasons = Counter(todo.motivo for todo in selection.to_fetch)
+        log.info("%d nas colunas de interesse: buscando detalhes de %d (%s), %d sem mudança; %d movimento(s)",
+                 len(selection.of_interest), len(selection.to_fetch),
+                 ", ".join(f"{name}: {n}" for name, n in sorted(reasons.items())) or "nenhum",
+                 len(selection.skipped), len(selection.movimentos))
+        fetched, failed = fetch_all(client, selection.to_fetch, isales.max_workers)
+    finally:
+        client.close()
+    failed += [Failed(card, f"{label(card)}: o card não tem coluna_id válida na listagem do funil "
+                            f"(veio {card.raw.get('coluna_id')!r})") for card in selection.no_column]
+    failed.sort(key=lambda item: item.card.cliente_id)
+    for item in failed:
+        log.warning("%s", item.reason)
+
+    body = build_body(isales, client.origin, ate, funnel_size=len(funnel.cards), selection=selection,
+                      fetched=fetched, failed=failed)
+    path = ctx.data_dir / FILE_01
+    write_envelope(path, STEP, ctx.run_id, body)
+    log.info("%s gravado: %d projeto(s), %d movimento(s), %d pendência(s)", path, len(fetched),
+             len(selection.movimentos), len(failed))
+    stale = {} if funnel.invalid else {key: value for key, value in open_01.items()
+                                       if not value.isdigit() or int(value) not in selection.of_interest}
+    update_pending(ctx, fetched, failed, stale)
+
+    ctx.summary.add("projetos", "detalhados", len(fetched))
+    ctx.summary.add("projetos", "ignorados", len(selection.skipped))
+    ctx.summary.add("projetos", "pendentes", len(failed))
+    ctx.summary.add("movimentos", "listados", len(selection.movimentos))
+    ctx.summary.extra.update(cards_no_funil=len(funnel.cards), cards_de_interesse=len(selection.of_interest),
+                             paginas=funnel.pages)
+
+
+def build_body(isales: IsalesSettings, origem: str, ate: date, *, funnel_size: int, selection: Selection,
+               fetched: list[Fetched], failed: list[Failed]) -> dict[str, Any]:
+    """The body of data/01_projetos_isales.json (docs/design.md §4), after the envelope."""
+    projetos = [{"isales_id": item.todo.card.cliente_id, "coluna_id": item.todo.card.coluna_id,
+                 "status": item.todo.status, "motivo": item.todo.motivo, "obtido_em": item.obtido_em,
+                 "card": item.todo.card.raw, "cliente": item.details.cliente, "proposta": item.details.proposta,
+                 "campos": item.details.campos}
+                for item in sorted(fetched, key=lambda f: f.todo.card.cliente_id)]
+    return {
+        "origem": origem, "funil_id": isales.funil_id,
+        "janela": {"desde": isales.desde.isoformat(), "ate": ate.isoformat()},
+        "colunas": {statuses.INSTALACAO: list(isales.colunas_instalacao),
+                    statuses.AUMENTO: list(isales.colunas_aumento),
+                    statuses.CANCELADO: list(isales.colunas_cancelado)},
+        "contagens": {"cards_no_funil": funnel_size, "cards_de_interesse": len(selection.of_interest),
+                      "detalhados": len(fetched),
+                      "ignorados_sem_mudanca": len(selection.of_interest) - len(selection.to_fetch)
+                      - len(selection.no_column),
+                      "movimentos": len(selection.movimentos), "pendentes": len(failed)},
+        "projetos": projetos,
+        "movimentos": sorted(selection.movimentos, key=lambda m: m["isales_id"]),
+        "pendencias": [{"isales_id": item.card.cliente_id, "motivo": item.reason} for item in failed],
+    }
+
+
+def update_pending(ctx: RunContext, fetched: list[Fetched], failed: list[Failed], stale: dict[str, str]) -> None:
+    """Open the items of failed cards, resolve those of fetched cards and of cards no longer of interest."""
+    with ctx.engine.begin() as conn:
+        for item in failed:
+            pending.record(conn, STEP, pending.project_key(item.card.cliente_id), item.reason,
+                           isales_id=item.card.cliente_id, run_id=ctx.run_id)
+        done = pending.resolve(conn, STEP, [pending.project_key(f.todo.card.cliente_id) for f in fetched],
+                               run_id=ctx.run_id)
+        if done:
+            log.info("%d pendência(s) da etapa 01 resolvida(s): os detalhes foram obtidos", done)
+        if stale:
+            pending.resolve(conn, STEP, list(stale), run_id=ctx.run_id)
+            for key in sorted(stale):
+                log.info("pendência da etapa 01 de %s resolvida: o card não está mais nas colunas de interesse "
+                         "do funil", key.replace("isales:", "projeto "))
