@@ -50,6 +50,7 @@ class IsalesSettings:
     colunas_cancelado: tuple[int, ...]
     max_workers: int = 4
     refresh_days: int = 7
+    rate_per_minute: float | None = None  # unknown real limit: unpaced unless configured
 
 
 @dataclass(frozen=True)
@@ -266,6 +267,7 @@ def _isales(env: _Env) -> IsalesSettings:
         colunas_cancelado=columns["ISALES_COLUNA_CANCELADO"],
         max_workers=env.integer("ISALES_MAX_WORKERS", 4, minimum=1),
         refresh_days=env.integer("ISALES_REFRESH_DAYS", 7, minimum=0),
+        rate_per_minute=env.number("ISALES_RATE_PER_MINUTE", 0.0) or None,
     )
 
 

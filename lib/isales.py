@@ -99,7 +99,8 @@ class IsalesClient:
         isales = settings.isales
         if isales is None:
             raise ConfigError("configuração do iSales não carregada (seção 'isales')")
-        session = make_session("iSales", settings.http, pool_size=isales.max_workers)
+        rate = isales.rate_per_minute / 60 if isales.rate_per_minute else None
+        session = make_session("iSales", settings.http, rate_per_second=rate, pool_size=isales.max_workers)
         return cls(isales.api_url, isales.token, session)
 
     @property

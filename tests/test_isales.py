@@ -232,3 +232,15 @@ def test_cards_without_client_id_are_reported_and_duplicates_merged():
     assert [(c.cliente_id, c.coluna_id) for c in funnel.cards] == [(1, 17840), (2, 17840), (3, None)]
     assert len(funnel.invalid) == 2 and funnel.duplicates == 1
     assert "item 2 da listagem" in funnel.invalid[0]
+
+
+def test_optional_pacing_of_isales_calls():
+    from lib import config
+    from lib.isales import IsalesClient
+
+    environ = {"ISALES_API_TOKEN": "t-1234", "ISALES_FUNIL_ID": "1", "ISALES_COLUNA_INSTALACAO": "1",
+               "ISALES_COLUNA_AUMENTO": "2", "ISALES_COLUNA_CANCELADO": "3"}
+    unpaced = IsalesClient.from_settings(config.load("isales", environ=environ))
+    paced = IsalesClient.from_settings(config.load("isales", environ={**environ, "ISALES_RATE_PER_MINUTE": "120"}))
+    assert unpaced.session.pacer.interval == 0
+    assert 0.5 <= paced.session.pacer.interval <= 0.55  # 2 per second, with the pacer's safety margin
