@@ -1,0 +1,105 @@
+"""What step 03 knows of the local database: the existing rows of a run's projects, read in batches
+(IN lists of at most 500 ids, never one query per project) and kept current as projects commit."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.engine import Connection
+
+import lib.db.schema as t
+
+CHUNK = 500
+
+Row = dict[str, Any]
+
+
+def chunks(values: Iterable[Any], size: int = CHUNK) -> Iterator[list[Any]]:
+    """`values` (deduplicated, order kept) in lists of at most `size`."""
+    unique = list(dict.fromkeys(value for value in values if value is not None))
+    for start in range(0, len(unique), size):
+        yield unique[start:start + size]
+
+
+@dataclass
+class Snapshot:
+    """Existing rows by the keys step 03 looks them up with."""
+
+    clientes: dict[str, Row] = field(default_factory=dict)  # by doc_pessoal
+    oss: dict[str, Row] = field(default_factory=dict)  # by isales_id
+    enderecos: dict[int, Row] = field(default_factory=dict)  # by id
+    enderecos_of: dict[int, list[int]] = field(default_factory=dict)  # cliente_id → endereco ids
+    users_of: dict[int, set[int]] = field(default_factory=dict)  # endereco_id → os ids using it
+    pagamentos: dict[int, Row] = field(default_factory=dict)  # by os_id (its first row)
+    last_event: dict[int, Row] = field(default_factory=dict)  # os_id → last os_status_historico row
+
+    @classmethod
+    def load(cls, conn: Connection, docs: Iterable[str], isales_ids: Iterable[str]) -> Snapshot:
+        snap = cls()
+        for chunk in chunks(docs):
+            for row in _rows(conn, select(t.cliente).where(t.cliente.c.doc_pessoal.in_(chunk))):
+                snap.clientes[row["doc_pessoal"]] = row
+        for chunk in chunks(isales_ids):
+            for row in _rows(conn, select(t.os).where(t.os.c.isales_id.in_(chunk))):
+                snap.oss[row["isales_id"]] = row
+        cliente_ids = [row["id"] for row in snap.clientes.values()]
+        for chunk in chunks(cliente_ids):
+            for row in _rows(conn, select(t.endereco).where(t.endereco.c.cliente_id.in_(chunk))):
+                snap.put_endereco(row)
+        current = [row["endereco_id"] for row in snap.oss.values() if row["endereco_id"] not in snap.enderecos]
+        for chunk in chunks(current):  # an os may point at an address of another client
+            for row in _rows(conn, select(t.endereco).where(t.endereco.c.id.in_(chunk))):
+                snap.put_endereco(row)
+        for chunk in chunks(list(snap.enderecos)):
+            query = select(t.os.c.id, t.os.c.endereco_id).where(t.os.c.endereco_id.in_(chunk))
+            for os_id, endereco_id in conn.execute(query):
+                snap.users_of.setdefault(endereco_id, set()).add(os_id)
+        os_ids = [row["id"] for row in snap.oss.values()]
+        for chunk in chunks(os_ids):
+            query = select(t.pagamento).where(t.pagamento.c.os_id.in_(chunk)).order_by(t.pagamento.c.id.desc())
+            for row in _rows(conn, query):
+                snap.pagamentos[row["os_id"]] = row  # descending: the first row is the one kept
+            hist = t.os_status_historico
+            last_ids = select(func.max(hist.c.id)).where(hist.c.os_id.in_(chunk)).group_by(hist.c.os_id)
+            for row in _rows(conn, select(hist).where(hist.c.id.in_(last_ids))):
+                snap.last_event[row["os_id"]] = row
+        return snap
+
+    # ------------------------------------------------------------------ after a commit
+
+    def put_cliente(self, row: Row) -> None:
+        self.clientes[row["doc_pessoal"]] = row
+
+    def put_endereco(self, row: Row) -> None:
+        previous = self.enderecos.get(row["id"])
+        if previous is not None and previous["cliente_id"] != row["cliente_id"]:
+            others = self.enderecos_of.get(previous["cliente_id"], [])
+            if row["id"] in others:
+                others.remove(row["id"])
+        self.enderecos[row["id"]] = row
+        ids = self.enderecos_of.setdefault(row["cliente_id"], [])
+        if row["id"] not in ids:
+            ids.append(row["id"])
+
+    def put_os(self, row: Row, previous_endereco: int | None) -> None:
+        self.oss[row["isales_id"]] = row
+        if previous_endereco is not None and previous_endereco != row["endereco_id"]:
+            self.users_of.get(previous_endereco, set()).discard(row["id"])
+        if row["endereco_id"] is not None:
+            self.users_of.setdefault(row["endereco_id"], set()).add(row["id"])
+
+    def put_pagamento(self, row: Row) -> None:
+        self.pagamentos[row["os_id"]] = row
+
+    def put_event(self, row: Row) -> None:
+        self.last_event[row["os_id"]] = row
+
+    def enderecos_of_cliente(self, cliente_id: int | None) -> list[Row]:
+        return [self.enderecos[i] for i in self.enderecos_of.get(cliente_id, []) if i in self.enderecos]
+
+
+def _rows(conn: Connection, query) -> list[Row]:
+    return [dict(row) for row in conn.execute(query).mappings()]

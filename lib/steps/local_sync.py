@@ -1,0 +1,350 @@
+"""Step 03: upsert the treated projects into the local database, one transaction per project, with
+the status history (os_status_historico) and the field-level change log (alteracao)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import exc as sa_exc
+from sqlalchemy import select
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.sql.schema import Table
+
+import lib.db.schema as t
+from lib import status as status_module
+from lib.cli import RunContext
+from lib.db import pending
+from lib.db.runs import db_now
+from lib.db.values import as_text, changed_fields, check_fits
+from lib.errors import RecordError, TransientError
+from lib.jsonfiles import FILE_02, read_envelope
+from lib.logs import progress
+from lib.steps.local_input import (
+    Input02,
+    Movement,
+    ProjectInput,
+    address_key,
+    merge_addresses,
+    merge_clients,
+    read_projects,
+)
+from lib.steps.local_state import Row, Snapshot
+
+log = logging.getLogger("sync.03")
+
+STEP = "03"
+ORIGIN = "03"  # alteracao.origem of the changes this step makes
+
+
+@dataclass
+class Writer:
+    """The writes of one project inside its transaction: rows, their audit, and what to remember
+    about them once the transaction commits."""
+
+    conn: Connection
+    run_id: int | None
+    record: str
+    now: datetime = field(default_factory=db_now)
+    audit: list[dict[str, Any]] = field(default_factory=list)
+    after_commit: list[Callable[[], None]] = field(default_factory=list)
+    counts: list[tuple[str, str, int]] = field(default_factory=list)  # kind, outcome, row id
+
+    def insert(self, table: Table, values: dict[str, Any]) -> Row:
+        values = dict(values)
+        if "criado_em" in table.c:
+            values.update(criado_em=self.now, atualizado_em=self.now)
+        check_fits(table, values, self.record)
+        new_id = self.conn.execute(table.insert().values(**values)).inserted_primary_key[0]
+        row = {column.name: None for column in table.c}
+        row.update(values, id=int(new_id))
+        return row
+
+    def update(self, table: Table, current: Row, values: dict[str, Any],
+               bookkeeping: dict[str, Any] | None = None) -> tuple[Row, bool]:
+        """Write the audited fields of `values` that differ (logged) and `bookkeeping` (not logged,
+        not an update: detalhes_em). atualizado_em moves only with an audited change."""
+        changes = changed_fields(table, current, values)
+        quiet = {name: value for name, value in (bookkeeping or {}).items() if current.get(name) != value}
+        if not changes and not quiet:
+            return current, False
+        fresh = {name: new for name, (_old, new) in changes.items()}
+        check_fits(table, {**fresh, **quiet}, self.record)
+        if changes:
+            quiet["atualizado_em"] = self.now
+        self.conn.execute(table.update().where(table.c.id == current["id"]).values(**fresh, **quiet))
+        for name, (old, new) in changes.items():
+            self.audit.append({"tabela": table.name, "registro_id": current["id"], "campo": name,
+                               "valor_anterior": as_text(old), "valor_novo": as_text(new),
+                               "execucao_id": self.run_id, "origem": ORIGIN, "alterado_em": self.now})
+        return {**current, **fresh, **quiet}, bool(changes)
+
+    def event(self, os_row: Row, before: tuple[str | None, int | None], when: datetime) -> Row:
+        """A status-history row for the os moving from `before` (status, column) to where it is now."""
+        status_before, coluna_before = before
+        values = {
+            "os_id": os_row["id"], "status": os_row["status"], "coluna_id": os_row["coluna_id"],
+            "status_anterior": status_before, "coluna_anterior": coluna_before,
+            "data_status": when, "execucao_id": self.run_id, "enviado_field": False,
+            "observacao": status_module.describe_move(status_before, coluna_before, os_row["status"],
+                                                      os_row["coluna_id"]),
+        }
+        row = self.insert(t.os_status_historico, values)
+        self.counts.append(("historico", "criados", row["id"]))
+        return row
+
+    def flush_audit(self) -> None:
+        if self.audit:
+            self.conn.execute(t.alteracao.insert(), self.audit)
+
+
+# --------------------------------------------------------------------------- the step
+
+def run(ctx: RunContext) -> None:
+    """The body of 03_sync_dados_local.py (see cli.run_step)."""
+    path = Path(getattr(ctx.args, "arquivo", None) or ctx.data_dir / FILE_02)
+    data = read_envelope(path, "02", produced_by="02_tratar_dados_clientes.py")
+    sync_input(ctx, read_projects(data), ids=getattr(ctx.args, "ids", None))
+
+
+def sync_input(ctx: RunContext, batch: Input02, ids: list[str] | None = None) -> None:
+    """Upsert every project and movement of `batch` (only those of `ids` when given)."""
+    assert ctx.engine is not None
+    engine, summary = ctx.engine, ctx.summary
+    wanted = set(ids) if ids else None
+    projects = _latest_per_id(p for p in batch.projects if wanted is None or p.isales_id in wanted)
+    known = {p.isales_id for p in projects}
+    movements = [m for m in batch.movements + batch.unreadable_moves
+                 if m.isales_id not in known and (wanted is None or m.isales_id in wanted)]
+    if wanted is not None:
+        absent = wanted - known - {m.isales_id for m in movements} - {i for i, _ in batch.invalid}
+        if absent:
+            summary.warn(f"projeto(s) {', '.join(sorted(absent))} de --ids não estão em {FILE_02}: "
+                         "rode 01 e 02 com --ids antes")
+    if batch.pending_upstream:
+        log.info("%d projeto(s) ficaram pendentes na etapa 02 e não são gravados agora "
+                 "(mudanças de coluna deles são registradas)", batch.pending_upstream)
+    for isales_id, reason in batch.invalid:
+        if wanted is not None and isales_id not in wanted:
+            continue
+        _pending(engine, ctx, isales_id, reason)
+    merge_clients(projects)
+    merge_addresses(projects)
+    with engine.connect() as conn:
+        snap = Snapshot.load(conn, [p.cliente["doc_pessoal"] for p in projects],
+                             [p.isales_id for p in projects] + [m.isales_id for m in movements])
+    log.info("%d projeto(s) e %d mudança(s) de coluna a gravar", len(projects), len(movements))
+    counted: set[tuple[str, int]] = set()
+    stale = 0
+    for project in progress(projects, total=len(projects), desc="projetos"):
+        current = snap.oss.get(project.isales_id)
+        if _is_stale(project, current):
+            stale += 1
+            summary.add("os", "ignorados")
+            continue
+        writer = _attempt(engine, ctx, project.label, project.isales_id,
+                          lambda w, p=project: sync_project(w, snap, p, batch.observed_at))
+        if writer is None:
+            if current is not None:  # its data stays pending, but a column move is still history
+                movements.append(Movement(project.isales_id, project.coluna_id, project.status))
+            continue
+        for kind, outcome, row_id in writer.counts:
+            if (kind, row_id) in counted and outcome == "sem_alteracao":
+                continue  # a client or address shared by projects is counted once
+            counted.add((kind, row_id))
+            summary.add(kind, outcome)
+        for warning in project.warnings:
+            log.debug("%s: aviso da etapa 02: %s", project.label, warning)
+    if stale:
+        summary.warn(f"{stale} projeto(s) do arquivo 02 são mais antigos que os dados já gravados "
+                     "(arquivo 02 antigo?) e foram ignorados")
+    for movement in movements:
+        if movement.isales_id not in snap.oss:
+            summary.add("movimento", "ignorados")  # a project never stored: nothing to move
+            continue
+        writer = _attempt(engine, ctx, movement.label, movement.isales_id,
+                          lambda w, m=movement: sync_movement(w, snap, m, batch.observed_at), resolve=False)
+        for kind, outcome, _row_id in writer.counts if writer is not None else ():
+            summary.add("movimento" if kind == "os" else kind, outcome)
+
+
+def _latest_per_id(projects) -> list[ProjectInput]:
+    """One project per isales_id (the latest fetch) in input order."""
+    chosen: dict[str, ProjectInput] = {}
+    for project in projects:
+        other = chosen.get(project.isales_id)
+        if other is None or (project.obtido_em or datetime.min) >= (other.obtido_em or datetime.min):
+            chosen[project.isales_id] = project
+    return list(chosen.values())
+
+
+def _is_stale(project: ProjectInput, current: Row | None) -> bool:
+    return bool(current and current.get("detalhes_em") and project.obtido_em
+                and project.obtido_em < current["detalhes_em"])
+
+
+def _attempt(engine: Engine, ctx: RunContext, label: str, isales_id: str,
+             work: Callable[[Writer], None], *, resolve: bool = True) -> Writer | None:
+    """Run `work` in one transaction; on a record failure roll back and open a pending item."""
+    writer = None
+    try:
+        with engine.begin() as conn:
+            writer = Writer(conn, ctx.run_id, label)
+            work(writer)
+            writer.flush_audit()
+            if resolve:
+                pending.resolve(conn, STEP, [pending.project_key(isales_id)], run_id=ctx.run_id)
+    except RecordError as exc:
+        reason = exc.message
+    except (sa_exc.OperationalError, sa_exc.InterfaceError) as exc:
+        raise TransientError(f"{label}: banco de dados indisponível ({_db_reason(exc)}); "
+                             "os projetos já gravados ficam; rode de novo") from None
+    except sa_exc.StatementError as exc:  # IntegrityError, DataError and values the driver refuses
+        reason = f"{label}: o banco recusou o registro: {_db_reason(exc)}"
+    else:
+        for apply in writer.after_commit:
+            apply()
+        return writer
+    _pending(engine, ctx, isales_id, reason)
+    return None
+
+
+def _pending(engine: Engine, ctx: RunContext, isales_id: str | None, reason: str) -> None:
+    log.warning("%s", reason)
+    if isales_id is None:  # no key to retry it by: a defect of the 02 file itself
+        ctx.summary.add("os", "falhas")
+        return
+    ctx.summary.add("os", "pendentes")
+    with engine.begin() as conn:
+        pending.record(conn, STEP, pending.project_key(isales_id), reason, isales_id=isales_id, run_id=ctx.run_id)
+
+
+def _db_reason(exc: sa_exc.StatementError) -> str:
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:300]
+
+
+# --------------------------------------------------------------------------- one project
+
+def sync_project(w: Writer, snap: Snapshot, p: ProjectInput, observed_at: datetime | None) -> None:
+    """Upsert the cliente, endereco, os and pagamento of `p` and its history (inside `w`'s transaction)."""
+    cliente = _cliente(w, snap, p)
+    current = snap.oss.get(p.isales_id)
+    endereco_id = _endereco(w, snap, p, cliente["id"], current)
+    values = {**p.os, "coluna_id": p.coluna_id, "status": p.status, "cliente_id": cliente["id"],
+              "endereco_id": endereco_id}
+    when = p.obtido_em or observed_at or w.now
+    if current is None:
+        row = w.insert(t.os, {**values, "isales_id": p.isales_id, "detalhes_em": p.obtido_em or w.now})
+        w.counts.append(("os", "criados", row["id"]))
+        event = w.event(row, (None, None), when)
+    else:
+        kept = {name: value for name, value in values.items()
+                if value is not None or name in ("coluna_id", "status", "cliente_id")}
+        detalhes = max(filter(None, (current["detalhes_em"], p.obtido_em)), default=None)
+        before = _before(current, snap.last_event.get(current["id"]))
+        row, changed = w.update(t.os, current, kept, {"detalhes_em": detalhes})
+        w.counts.append(("os", "atualizados" if changed else "sem_alteracao", row["id"]))
+        event = w.event(row, before, when) if _moved(before, row) else None
+    w.after_commit.append(lambda: snap.put_os(row, current and current["endereco_id"]))
+    if event is not None:
+        w.after_commit.append(lambda: snap.put_event(event))
+    _pagamento(w, snap, p, row["id"])
+
+
+def sync_movement(w: Writer, snap: Snapshot, m: Movement, observed_at: datetime | None) -> None:
+    """Record the column move of a known os whose details were not fetched."""
+    current = snap.oss[m.isales_id]
+    before = _before(current, snap.last_event.get(current["id"]))
+    row, changed = w.update(t.os, current, {"coluna_id": m.coluna_id, "status": m.status})
+    w.counts.append(("os", "atualizados" if changed else "sem_alteracao", row["id"]))
+    if _moved(before, row):
+        event = w.event(row, before, observed_at or w.now)
+        w.after_commit.append(lambda: snap.put_event(event))
+    w.after_commit.append(lambda: snap.put_os(row, current["endereco_id"]))
+
+
+def _before(os_row: Row, last_event: Row | None) -> tuple[str | None, int | None]:
+    """Where the os was: its own columns, else (legacy rows) its last history row."""
+    last = last_event or {}
+    status = os_row.get("status") or last.get("status")
+    coluna = os_row["coluna_id"] if os_row.get("coluna_id") is not None else last.get("coluna_id")
+    return status, coluna
+
+
+def _moved(before: tuple[str | None, int | None], row: Row) -> bool:
+    status, coluna = before
+    if coluna is not None:
+        return coluna != row["coluna_id"]
+    return status != row["status"]
+
+
+def _cliente(w: Writer, snap: Snapshot, p: ProjectInput) -> Row:
+    current = snap.clientes.get(p.cliente["doc_pessoal"])
+    if current is None:
+        row = w.insert(t.cliente, p.cliente)
+        w.counts.append(("cliente", "criados", row["id"]))
+    else:  # an empty value never erases a stored one
+        values = {name: value for name, value in p.cliente.items() if value is not None}
+        row, changed = w.update(t.cliente, current, values)
+        w.counts.append(("cliente", "atualizados" if changed else "sem_alteracao", row["id"]))
+    w.after_commit.append(lambda: snap.put_cliente(row))
+    return row
+
+
+def _endereco(w: Writer, snap: Snapshot, p: ProjectInput, cliente_id: int, os_row: Row | None) -> int | None:
+    """The address of the project (docs/design.md §6), updated or created; its id."""
+    if p.endereco is None:
+        return os_row["endereco_id"] if os_row else None
+    key = address_key(p.endereco)
+    current = snap.enderecos.get(os_row["endereco_id"]) if os_row else None
+    if current is not None and current["cliente_id"] != cliente_id:
+        current = None  # the project changed client: the old client's address is not ours to edit
+    target, edited = None, False
+    if current is not None and address_key(current) == key:
+        target = current
+    else:
+        # An address of the client with that key is reused before editing the current one in place:
+        # it keeps its FieldControl location, and the client never gets two rows of one address.
+        target = next((row for row in snap.enderecos_of_cliente(cliente_id) if address_key(row) == key), None)
+        if target is None and current is not None and not snap.users_of.get(current["id"], set()) - {os_row["id"]}:
+            target, edited = current, True
+    if target is None:
+        row = w.insert(t.endereco, {**p.endereco, "cliente_id": cliente_id})
+        w.counts.append(("endereco", "criados", row["id"]))
+    else:
+        if edited:  # another address: old coordinates and the FieldControl location no longer apply
+            values = {**p.endereco, "location_field_id": None}
+        else:
+            values = {name: value for name, value in p.endereco.items() if value is not None}
+        row, changed = w.update(t.endereco, target, values)
+        w.counts.append(("endereco", "atualizados" if changed else "sem_alteracao", row["id"]))
+    w.after_commit.append(lambda: snap.put_endereco(row))
+    return row["id"]
+
+
+def _pagamento(w: Writer, snap: Snapshot, p: ProjectInput, os_id: int) -> None:
+    if p.pagamento is None:
+        return
+    current = snap.pagamentos.get(os_id)
+    if current is None:
+        row = w.insert(t.pagamento, {**p.pagamento, "os_id": os_id})
+        w.counts.append(("pagamento", "criados", row["id"]))
+    else:
+        values = {name: value for name, value in p.pagamento.items() if value is not None}
+        row, changed = w.update(t.pagamento, current, values)
+        w.counts.append(("pagamento", "atualizados" if changed else "sem_alteracao", row["id"]))
+    w.after_commit.append(lambda: snap.put_pagamento(row))
+
+
+def history_of(conn: Connection, isales_id: str) -> list[Row]:
+    """The status history of one project, oldest first (for reports and tests)."""
+    hist = t.os_status_historico
+    query = (select(hist).join(t.os, t.os.c.id == hist.c.os_id)
+             .where(t.os.c.isales_id == str(isales_id)).order_by(hist.c.id))
+    return [dict(row) for row in conn.execute(query).mappings()]

@@ -1,0 +1,394 @@
+"""Step 03 (lib/steps/local_sync.py): upserts, client merge, address identity, status history,
+change log, pending projects and the legacy database, on SQLite and MySQL/MariaDB."""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import re
+from collections import Counter
+from contextlib import contextmanager
+from datetime import datetime
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import event, func, insert, select
+
+import lib.db.schema as t
+from lib import config
+from lib.cli import RunContext, Summary
+from lib.db import migrate, pending, runs
+from lib.db.engine import make_engine
+from lib.errors import RecordError
+from lib.jsonfiles import FILE_02, write_envelope
+from lib.steps import local_sync
+from lib.steps.local_input import address_key, parse_project
+from tests.db.legacy import create_legacy
+
+MARIA, JOSE, AGRO = "52998224725", "11144477735", "11222333000181"
+INSTALACAO, AUMENTO, CANCELADO, OUTRA = 17840, 20024, 20363, 16001
+STATUS = {INSTALACAO: "instalacao", AUMENTO: "aumento", CANCELADO: "cancelado", OUTRA: "outro"}
+DOMAIN = ("cliente", "endereco", "os", "pagamento", "os_status_historico", "alteracao")
+
+
+# --------------------------------------------------------------------------- input builders
+
+def projeto(isales_id, *, coluna=INSTALACAO, obtido="2026-11-29T13:00:01Z", cliente=None, endereco=None,
+            os=None, pagamento=None) -> dict:
+    """A project of data/02_projetos_tratados.json (docs/design.md §5); sections are merged in."""
+    base = {
+        "isales_id": str(isales_id), "coluna_id": coluna, "status": STATUS[coluna], "obtido_em": obtido,
+        "cliente": {"nome": "Maria da Silva", "doc_pessoal": MARIA, "tipo_documento": "cpf",
+                    "email": "maria.silva@example.com", "telefone": "11987654321",
+                    "telefone_secundario": "1134567890"},
+        "endereco": {"cep": "01310100", "logradouro": "Avenida Paulista", "numero": "1000", "complemento": "ap 12",
+                     "bairro": "Bela Vista", "cidade": "São Paulo", "estado": "SP",
+                     "link_localizacao": "https://maps.app.goo.gl/AbCdEf123", "latitude": "-23.5614000",
+                     "longitude": "-46.6559000", "fonte_coordenadas": "link"},
+        "os": {"vendedor": "João Souza", "data_fechamento": "2025-03-14T10:22:00", "modulos": "12x Módulo 550W",
+               "inversor1": "Inversor 5kW", "inversor2": None, "inversor3": None, "valor": "45900.00",
+               "observacoes": "Telhado cerâmico", "acesso": ["Escada necessária", "Cão no local"]},
+        "pagamento": {"forma_pgto": "FINANCIAMENTO", "responsavel_financiamento": "Maria da Silva",
+                      "valor_seguro": "890.00", "observacoes": "Entrada de 10% + 60x"},
+        "avisos": [], "bruto": {},
+    }
+    for name, section in (("cliente", cliente), ("endereco", endereco), ("os", os), ("pagamento", pagamento)):
+        if section is not None:
+            base[name].update(section)
+    return base
+
+
+def movimento(isales_id, coluna) -> dict:
+    return {"isales_id": str(isales_id), "coluna_id": coluna, "status": STATUS[coluna]}
+
+
+def sync(engine, tmp_path, projetos, movimentos=(), *, ids=None) -> RunContext:
+    """Write an 02 file and run step 03's body on it, as run_step does (run row included)."""
+    data_dir = tmp_path / "data"
+    write_envelope(data_dir / FILE_02, "02", 1, {
+        "origem": {"execucao_id_01": 1, "gerado_em_01": "2026-11-29T13:00:00Z"}, "contagens": {},
+        "projetos": copy.deepcopy(list(projetos)), "movimentos": list(movimentos), "pendencias": []})
+    settings = config.load(environ={"DATA_DIR": str(data_dir)})
+    ctx = RunContext(step="03", settings=settings, args=argparse.Namespace(arquivo=None, ids=ids),
+                     summary=Summary(), engine=engine, run_id=runs.start(engine, "03"))
+    local_sync.run(ctx)
+    return ctx
+
+
+def counts(engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        return {name: conn.execute(select(func.count()).select_from(t.metadata.tables[name])).scalar_one()
+                for name in DOMAIN}
+
+
+def rows(engine, table, *where, order=None) -> list[dict]:
+    with engine.connect() as conn:
+        query = select(table).where(*where).order_by(order if order is not None else table.c.id)
+        return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def history(engine, isales_id) -> list[tuple]:
+    with engine.connect() as conn:
+        return [(h["status_anterior"], h["coluna_anterior"], h["status"], h["coluna_id"])
+                for h in local_sync.history_of(conn, isales_id)]
+
+
+@contextmanager
+def domain_writes(engine):
+    """Counts the rows inserted/updated/deleted in the domain tables while the block runs."""
+    written: Counter = Counter()
+
+    def after(conn, cursor, statement, parameters, context, executemany):
+        match = re.match(r"\s*(INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+[`\"]?(\w+)", statement, re.I)
+        if match and match.group(2) in DOMAIN:
+            rowcount = cursor.rowcount if cursor.rowcount >= 0 else len(parameters)
+            written[match.group(2)] += rowcount
+
+    event.listen(engine, "after_cursor_execute", after)
+    try:
+        yield written
+    finally:
+        event.remove(engine, "after_cursor_execute", after)
+
+
+# --------------------------------------------------------------------------- parsing (no database)
+
+def test_address_key_ignores_accents_case_punctuation_and_mask():
+    a = {"cep": "01310-100", "logradouro": "Avenida  Paulista", "numero": "1000", "complemento": "Ap. 12"}
+    b = {"cep": "01310100", "logradouro": "avenida paulista", "numero": "1000", "complemento": "ap 12"}
+    assert address_key(a) == address_key(b)
+    assert address_key({**b, "logradouro": "Avenida Paulísta"}) == address_key(b)
+    assert address_key({**b, "numero": "1001"}) != address_key(b)
+    assert address_key({**b, "complemento": None}) != address_key(b)
+
+
+def test_parse_project_types_values_and_names_bad_fields():
+    parsed = parse_project(projeto(4711))
+    assert parsed.os["valor"] == Decimal("45900.00") and parsed.os["acesso"] == "Escada necessária; Cão no local"
+    assert parsed.os["data_fechamento"] == datetime(2025, 3, 14, 10, 22)
+    assert parsed.obtido_em == datetime(2026, 11, 29, 13, 0, 1)
+    assert parsed.endereco["latitude"] == Decimal("-23.5614000")
+    with pytest.raises(RecordError, match=r"projeto 4711 \(Maria da Silva\): campo os.data_fechamento"):
+        parse_project(projeto(4711, os={"data_fechamento": "2025-02-30"}))
+    with pytest.raises(RecordError, match="os.valor"):
+        parse_project(projeto(4711, os={"valor": "quarenta mil"}))
+    with pytest.raises(RecordError, match="latitude"):
+        parse_project(projeto(4711, endereco={"latitude": "-123.5"}))
+    with pytest.raises(RecordError, match="status 'aprovado' desconhecido"):
+        parse_project({**projeto(4711), "status": "aprovado"})
+    with pytest.raises(RecordError, match="sem CPF/CNPJ"):
+        parse_project(projeto(4711, cliente={"doc_pessoal": None}))
+
+
+# --------------------------------------------------------------------------- database
+
+def test_new_projects_fill_every_table(engine, tmp_path):
+    ctx = sync(engine, tmp_path, [
+        projeto(4711),
+        projeto(4712, coluna=AUMENTO, cliente={"nome": "José Lima", "doc_pessoal": JOSE, "email": None},
+                endereco={"cep": "75900000", "logradouro": "Rodovia GO-174", "numero": "s/n", "complemento": None},
+                pagamento={"forma_pgto": "À VISTA", "responsavel_financiamento": None, "valor_seguro": None}),
+    ])
+    assert counts(engine) == {"cliente": 2, "endereco": 2, "os": 2, "pagamento": 2,
+                              "os_status_historico": 2, "alteracao": 0}
+    os_row = rows(engine, t.os, t.os.c.isales_id == "4711")[0]
+    cliente = rows(engine, t.cliente, t.cliente.c.id == os_row["cliente_id"])[0]
+    endereco = rows(engine, t.endereco, t.endereco.c.id == os_row["endereco_id"])[0]
+    pagamento = rows(engine, t.pagamento, t.pagamento.c.os_id == os_row["id"])[0]
+    assert cliente["doc_pessoal"] == MARIA and cliente["nome"] == "Maria da Silva"
+    assert endereco["cliente_id"] == cliente["id"] and endereco["longitude"] == Decimal("-46.6559000")
+    assert os_row["valor"] == Decimal("45900.00") and os_row["acesso"] == "Escada necessária; Cão no local"
+    assert os_row["status"] == "instalacao" and os_row["coluna_id"] == INSTALACAO
+    assert os_row["data_fechamento"] == datetime(2025, 3, 14, 10, 22)
+    assert os_row["detalhes_em"] == datetime(2026, 11, 29, 13, 0, 1)
+    assert pagamento["valor_seguro"] == Decimal("890.00")
+    first = rows(engine, t.os_status_historico, t.os_status_historico.c.os_id == os_row["id"])
+    assert [(h["status_anterior"], h["coluna_anterior"], h["status"], h["coluna_id"]) for h in first] == [
+        (None, None, "instalacao", INSTALACAO)]
+    assert first[0]["enviado_field"] is False and first[0]["execucao_id"] == ctx.run_id
+    assert first[0]["observacao"] == "Projeto visto pela primeira vez na coluna 17840 (aprovado para instalação)."
+    assert history(engine, 4712) == [(None, None, "aumento", AUMENTO)]
+    assert ctx.summary.as_dict() == {kind: {"criados": 2} for kind in
+                                     ("cliente", "endereco", "os", "pagamento", "historico")}
+
+
+def test_identical_rerun_writes_nothing(engine, tmp_path):
+    projects = [projeto(4711), projeto(4712, cliente={"doc_pessoal": JOSE, "nome": "José"}, coluna=CANCELADO)]
+    sync(engine, tmp_path, projects)
+    before = counts(engine)
+    stored = rows(engine, t.os)
+    with domain_writes(engine) as written:
+        ctx = sync(engine, tmp_path, projects)
+    assert dict(written) == {}
+    assert counts(engine) == before and rows(engine, t.os) == stored
+    assert ctx.summary.total("atualizados") == 0 and ctx.summary.total("criados") == 0
+    assert ctx.summary.counts["os"]["sem_alteracao"] == 2
+
+
+def test_edits_land_in_the_change_log(engine, tmp_path):
+    sync(engine, tmp_path, [projeto(4711)])
+    os_row = rows(engine, t.os)[0]
+    with engine.begin() as conn:  # step 04 had created the location of this address
+        conn.execute(t.endereco.update().values(location_field_id="TG9jOjE="))
+    ctx = sync(engine, tmp_path, [projeto(
+        4711, obtido="2026-12-01T09:00:00Z",
+        endereco={"logradouro": "Rua Augusta", "numero": "500", "complemento": None, "bairro": "Consolação",
+                  "latitude": None, "longitude": None, "fonte_coordenadas": None},
+        os={"valor": "47500.5", "inversor2": "Inversor 3kW", "acesso": ["Escada necessária"]},
+        pagamento={"forma_pgto": "PIX", "valor_seguro": "0"},
+        cliente={"email": "maria@novo.example.com"})])
+    log = {(a["tabela"], a["campo"]): (a["valor_anterior"], a["valor_novo"])
+           for a in rows(engine, t.alteracao)}
+    assert log == {
+        ("cliente", "email"): ("maria.silva@example.com", "maria@novo.example.com"),
+        # the only os of this address: the address is edited in place, its FieldControl location reset
+        ("endereco", "logradouro"): ("Avenida Paulista", "Rua Augusta"),
+        ("endereco", "numero"): ("1000", "500"),
+        ("endereco", "complemento"): ("ap 12", None),
+        ("endereco", "bairro"): ("Bela Vista", "Consolação"),
+        ("endereco", "latitude"): ("-23.5614000", None),
+        ("endereco", "longitude"): ("-46.6559000", None),
+        ("endereco", "fonte_coordenadas"): ("link", None),
+        ("endereco", "location_field_id"): ("TG9jOjE=", None),
+        ("os", "valor"): ("45900.00", "47500.50"),
+        ("os", "inversor2"): (None, "Inversor 3kW"),
+        ("os", "acesso"): ("Escada necessária; Cão no local", "Escada necessária"),
+        ("pagamento", "forma_pgto"): ("FINANCIAMENTO", "PIX"),
+        ("pagamento", "valor_seguro"): ("890.00", "0.00"),
+    }
+    entries = rows(engine, t.alteracao)
+    assert {(a["execucao_id"], a["origem"]) for a in entries} == {(ctx.run_id, "03")}
+    assert counts(engine)["endereco"] == 1 and counts(engine)["os_status_historico"] == 1
+    after = rows(engine, t.os)[0]
+    assert after["endereco_id"] == os_row["endereco_id"]
+    assert after["detalhes_em"] == datetime(2026, 12, 1, 9, 0) and after["atualizado_em"] is not None
+    assert ctx.summary.counts["os"]["atualizados"] == 1 and ctx.summary.counts["endereco"]["atualizados"] == 1
+
+
+def test_refetch_without_changes_only_moves_detalhes_em(engine, tmp_path):
+    sync(engine, tmp_path, [projeto(4711)])
+    with domain_writes(engine) as written:
+        # the proposal came empty this time ({} in iSales): an empty value never erases a stored one
+        ctx = sync(engine, tmp_path, [projeto(4711, obtido="2026-12-05T10:00:00Z", pagamento={"observacoes": None},
+                                              cliente={"telefone_secundario": None}, os={"modulos": None, "valor": None, "inversor1": None})])
+    assert dict(written) == {"os": 1}
+    assert rows(engine, t.os)[0]["modulos"] == "12x Módulo 550W"
+    assert rows(engine, t.os)[0]["detalhes_em"] == datetime(2026, 12, 5, 10, 0)
+    assert counts(engine)["alteracao"] == 0 and ctx.summary.counts["os"] == {"sem_alteracao": 1}
+    # an older 02 file never moves a project back
+    ctx = sync(engine, tmp_path, [projeto(4711, coluna=CANCELADO, obtido="2026-11-01T00:00:00Z")])
+    assert history(engine, 4711) == [(None, None, "instalacao", INSTALACAO)]
+    assert ctx.summary.counts["os"] == {"ignorados": 1} and ctx.summary.warnings
+
+
+def test_same_document_shares_one_cliente_and_addresses_follow_identity(engine, tmp_path):
+    projects = [
+        projeto(4711, obtido="2026-11-29T13:00:05Z", cliente={"nome": "Maria S.", "email": None, "telefone": None}),
+        # the same address, written differently, with coordinates of another source
+        projeto(4712, obtido="2026-11-29T13:00:03Z", cliente={"nome": "Maria da Silva", "telefone": "11911112222"},
+                endereco={"logradouro": "AVENIDA PAULISTA", "complemento": "Ap. 12", "bairro": None,
+                          "link_localizacao": None, "latitude": "-23.5600000", "longitude": "-46.6500000",
+                          "fonte_coordenadas": "cep"}),
+        projeto(4713, obtido="2026-11-29T13:00:02Z", endereco={"logradouro": "Rua das Flores", "numero": "7"}),
+    ]
+    ctx = sync(engine, tmp_path, projects)
+    with domain_writes(engine) as written:  # the shared rows are not rewritten back and forth
+        again = sync(engine, tmp_path, projects)
+    assert dict(written) == {}
+    assert again.summary.counts["cliente"] == {"sem_alteracao": 1}
+    assert again.summary.counts["endereco"] == {"sem_alteracao": 2}
+    clientes = rows(engine, t.cliente)
+    # the latest fetch wins; an empty value of it does not erase the other project's e-mail
+    assert [(c["nome"], c["email"], c["telefone"]) for c in clientes] == [
+        ("Maria S.", "maria.silva@example.com", "11911112222")]
+    oss = {o["isales_id"]: o for o in rows(engine, t.os)}
+    assert {o["cliente_id"] for o in oss.values()} == {clientes[0]["id"]}
+    assert oss["4711"]["endereco_id"] == oss["4712"]["endereco_id"] != oss["4713"]["endereco_id"]
+    assert ctx.summary.counts["cliente"] == {"criados": 1}
+    assert ctx.summary.counts["endereco"] == {"criados": 2}
+    shared = rows(engine, t.endereco, t.endereco.c.id == oss["4711"]["endereco_id"])[0]
+    assert (shared["logradouro"], shared["latitude"], shared["fonte_coordenadas"], shared["bairro"]) == (
+        "Avenida Paulista", Decimal("-23.5614000"), "link", "Bela Vista")
+
+    # 4712's address edited in iSales: the row is shared with 4711, so 4712 gets a new one
+    later = "2026-12-01T00:00:00Z"
+    sync(engine, tmp_path, [projeto(4712, obtido=later, endereco={"numero": "1002"})])
+    moved = rows(engine, t.os, t.os.c.isales_id == "4712")[0]
+    assert moved["endereco_id"] not in (oss["4711"]["endereco_id"], oss["4713"]["endereco_id"])
+    assert rows(engine, t.endereco, t.endereco.c.id == oss["4711"]["endereco_id"])[0]["numero"] == "1000"
+    # 4713 moves to 4711's address: that row is reused, 4713's old row is left alone
+    sync(engine, tmp_path, [projeto(4713, obtido=later)])
+    assert rows(engine, t.os, t.os.c.isales_id == "4713")[0]["endereco_id"] == oss["4711"]["endereco_id"]
+    assert counts(engine)["endereco"] == 3
+    log = {(a["tabela"], a["registro_id"], a["campo"]) for a in rows(engine, t.alteracao)}
+    assert ("os", oss["4712"]["id"], "endereco_id") in log and ("os", oss["4713"]["id"], "endereco_id") in log
+
+
+def test_move_sequences_write_one_history_row_per_move_in_order(engine, tmp_path):
+    steps = [INSTALACAO, CANCELADO, INSTALACAO, AUMENTO]
+    for day, coluna in enumerate(steps, start=1):
+        sync(engine, tmp_path, [projeto(4711, coluna=coluna, obtido=f"2026-12-0{day}T10:00:00Z")])
+        sync(engine, tmp_path, [projeto(4711, coluna=coluna, obtido=f"2026-12-0{day}T10:00:00Z")])  # no-op
+    # out to another column (01 lists it as a movement) and back
+    sync(engine, tmp_path, [], [movimento(4711, OUTRA)])
+    sync(engine, tmp_path, [], [movimento(4711, OUTRA)])
+    sync(engine, tmp_path, [projeto(4711, coluna=AUMENTO, obtido="2026-12-09T10:00:00Z")])
+    assert history(engine, 4711) == [
+        (None, None, "instalacao", INSTALACAO),
+        ("instalacao", INSTALACAO, "cancelado", CANCELADO),
+        ("cancelado", CANCELADO, "instalacao", INSTALACAO),
+        ("instalacao", INSTALACAO, "aumento", AUMENTO),
+        ("aumento", AUMENTO, "outro", OUTRA),
+        ("outro", OUTRA, "aumento", AUMENTO),
+    ]
+    events = rows(engine, t.os_status_historico)
+    assert [e["data_status"].day for e in events[:4]] == [1, 2, 3, 4]
+    assert events[4]["observacao"] == ("Projeto movido da coluna 20024 (aumento de sistema) "
+                                       "para a coluna 16001 (outra coluna do funil).")
+    assert len({e["execucao_id"] for e in events}) == 6 and not any(e["enviado_field"] for e in events)
+    os_row = rows(engine, t.os)[0]
+    assert (os_row["status"], os_row["coluna_id"]) == ("aumento", AUMENTO)
+    # a movement of a project never stored is ignored
+    ctx = sync(engine, tmp_path, [], [movimento(9999, CANCELADO)])
+    assert ctx.summary.counts["movimento"] == {"ignorados": 1} and counts(engine)["os"] == 1
+
+
+def test_poisoned_projects_are_pending_while_the_rest_commit(engine, tmp_path):
+    good, long_name, bad_date = projeto(4711), projeto(4712, cliente={"nome": "M" * 10_000, "doc_pessoal": JOSE}), \
+        projeto(4713, cliente={"doc_pessoal": AGRO, "nome": "Solar Agro"}, os={"data_fechamento": "2025-13-45"})
+    ctx = sync(engine, tmp_path, [long_name, good, bad_date])
+    assert [o["isales_id"] for o in rows(engine, t.os)] == ["4711"]
+    assert counts(engine)["cliente"] == 1
+    with engine.connect() as conn:
+        items = {i["chave"]: i["motivo"] for i in pending.open_items(conn, "03")}
+    assert set(items) == {"isales:4712", "isales:4713"}
+    assert "campo cliente.nome tem 10000 caracteres; o limite é 255" in items["isales:4712"]
+    assert items["isales:4713"].startswith("projeto 4713 (Solar Agro): campo os.data_fechamento")
+    assert ctx.summary.counts["os"] == {"criados": 1, "pendentes": 2}
+
+    ctx = sync(engine, tmp_path, [projeto(4712, cliente={"nome": "Marcos", "doc_pessoal": JOSE}), good])
+    with engine.connect() as conn:
+        assert pending.open_keys(conn, "03") == {"isales:4713"}
+    assert [o["isales_id"] for o in rows(engine, t.os)] == ["4711", "4712"]
+
+    # known projects that fail again while moving: their data waits, their moves are history
+    ctx = sync(engine, tmp_path, [
+        projeto(4711, coluna=CANCELADO, obtido="2026-12-01T00:00:00Z", cliente={"nome": "M" * 10_000}),
+        projeto(4712, coluna=AUMENTO, obtido="2026-12-01T00:00:00Z", os={"data_fechamento": "31/12/2025"},
+                cliente={"nome": "Marcos", "doc_pessoal": JOSE})])
+    assert history(engine, 4711)[-1] == ("instalacao", INSTALACAO, "cancelado", CANCELADO)
+    assert history(engine, 4712)[-1] == ("instalacao", INSTALACAO, "aumento", AUMENTO)
+    assert rows(engine, t.cliente, t.cliente.c.doc_pessoal == MARIA)[0]["nome"] == "Maria da Silva"
+    assert rows(engine, t.os, t.os.c.isales_id == "4711")[0]["detalhes_em"] == datetime(2026, 11, 29, 13, 0, 1)
+    with engine.connect() as conn:
+        assert pending.open_keys(conn, "03") == {"isales:4711", "isales:4712", "isales:4713"}
+    assert ctx.summary.counts["movimento"] == {"atualizados": 2}
+
+
+def test_a_database_refusal_rolls_back_only_that_project(engine, tmp_path, monkeypatch):
+    def racing_progress(iterable, **_):  # another writer creates JOSE's client after the batch read
+        with engine.begin() as other:
+            other.execute(insert(t.cliente).values(nome="Outro", doc_pessoal=JOSE))
+        return iterable
+
+    monkeypatch.setattr(local_sync, "progress", racing_progress)
+    ctx = sync(engine, tmp_path, [projeto(4712, cliente={"doc_pessoal": JOSE, "nome": "José"}), projeto(4711)])
+    assert [o["isales_id"] for o in rows(engine, t.os)] == ["4711"]
+    with engine.connect() as conn:
+        (item,) = pending.open_items(conn, "03")
+    assert item["chave"] == "isales:4712" and "o banco recusou o registro" in item["motivo"]
+    assert ctx.summary.counts["os"] == {"criados": 1, "pendentes": 1}
+
+
+def test_legacy_database_keeps_its_rows_and_gets_history_only_on_moves(db_url, tmp_path):
+    migrations = make_engine(db_url, for_migrations=True)
+    create_legacy(migrations)
+    migrate.upgrade(migrations)
+    migrations.dispose()
+    engine = make_engine(db_url)
+    try:
+        legacy_log = counts(engine)["alteracao"]
+        maria = projeto(4711, endereco={"latitude": "-23.5614000", "longitude": "-46.6559000"},
+                        os={"valor": "45900.00", "acesso": ["Escada necessária"], "inversor1": "Inversor 5kW",
+                            "modulos": "12x Módulo 550W", "observacoes": "Telhado cerâmico"},
+                        cliente={"email": "maria@example.com", "telefone_secundario": None})
+        agro = projeto(4712, coluna=INSTALACAO, cliente={"nome": "Solar Agro Ltda", "doc_pessoal": AGRO},
+                       endereco={"cep": "75900000", "logradouro": "Rodovia GO-174, km 12", "numero": "s/n",
+                                 "complemento": None, "latitude": "-17.7923000", "longitude": "-50.9192000"})
+        sync(engine, tmp_path, [maria, agro])
+        assert [o["id"] for o in rows(engine, t.os)] == [21, 22]
+        assert [c["id"] for c in rows(engine, t.cliente)] == [7, 9]
+        assert [e["id"] for e in rows(engine, t.endereco)] == [11, 12]
+        assert [p["id"] for p in rows(engine, t.pagamento)] == [41, 42]
+        assert rows(engine, t.os, t.os.c.id == 21)[0]["tipo_servico"] == "U2VydjoxOjE="  # not ours: kept
+        assert history(engine, 4711) == [(None, None, "instalacao", None)]  # the legacy row only
+        assert history(engine, 4712)[-1] == ("cancelado", CANCELADO, "instalacao", INSTALACAO)
+        assert len(history(engine, 4712)) == 3
+        log = {(a["tabela"], a["registro_id"], a["campo"]) for a in rows(engine, t.alteracao)[legacy_log:]}
+        assert ("endereco", 12, "latitude") in log and ("os", 22, "coluna_id") in log
+        assert not any(entry[0] == "os" and entry[1] == 21 for entry in log)
+        with domain_writes(engine) as written:
+            sync(engine, tmp_path, [maria, agro])
+        assert dict(written) == {}
+    finally:
+        engine.dispose()
