@@ -33,7 +33,7 @@ Coordinate = Numeric(10, 7)
 cliente = Table(
     "cliente", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("nome", String(255)),
+    Column("nome", String(500)),  # long company names (razão social) fit
     Column("doc_pessoal", String(20), unique=True),
     Column("email", String(255)),
     Column("telefone", String(20)),
@@ -181,7 +181,7 @@ geocodificacao = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("chave", String(64), nullable=False, unique=True),  # sha256 hex
     Column("provedor", String(20), nullable=False),
-    Column("tipo", String(20), nullable=False),  # endereco | cep
+    Column("tipo", String(20), nullable=False),  # endereco | cep | link (a map link's resolution)
     Column("consulta", Text, nullable=False),
     Column("encontrado", Boolean, nullable=False),
     Column("latitude", Coordinate),

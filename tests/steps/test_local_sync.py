@@ -322,7 +322,7 @@ def test_poisoned_projects_are_pending_while_the_rest_commit(engine, tmp_path):
     with engine.connect() as conn:
         items = {i["chave"]: i["motivo"] for i in pending.open_items(conn, "03")}
     assert set(items) == {"isales:4712", "isales:4713"}
-    assert "campo cliente.nome tem 10000 caracteres; o limite é 255" in items["isales:4712"]
+    assert "campo cliente.nome tem 10000 caracteres; o limite é 500" in items["isales:4712"]
     assert items["isales:4713"].startswith("projeto 4713 (Solar Agro): campo os.data_fechamento")
     assert ctx.summary.counts["os"] == {"criados": 1, "pendentes": 2}
 
