@@ -1,0 +1,31 @@
+#!/usr/bin/env python3
+"""Passo 04: envia ao FieldControl clientes, locais, telefones, e-mails e OS (solicitações de serviço).
+
+Lê o banco local (preenchido pelo passo 03). Cada envio é registrado no banco antes de sair e
+conferido depois, então nada é criado duas vezes, nem após uma queda ou um kill. Um cancelamento só
+gera OS quando uma OS de instalação ou aumento foi enviada antes. O FieldControl real aceita 1
+requisição por segundo por chave (FIELDCONTROL_RATE_PER_SECOND); o ritmo é dividido entre processos.
+"""
+
+import sys
+
+from lib import cli
+from lib.steps import push
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = cli.parser("04_sync_field_api.py", __doc__)
+    parser.add_argument("--dry-run", action="store_true",
+                        help="mostra cada ação planejada com o conteúdo (JSON) e não altera nada: "
+                             "nem o banco local nem o FieldControl (nenhuma requisição é feita)")
+    parser.add_argument("--ids", type=cli.parse_ids, metavar="ID[,ID...]",
+                        help="só estes projetos do iSales (ids separados por vírgula)")
+    parser.add_argument("--reprocessar-pendentes", action="store_true",
+                        help="tenta agora as ações recusadas pelo FieldControl, sem esperar 6 horas "
+                             "ou uma mudança nos dados")
+    args = parser.parse_args(argv)
+    return cli.run_step("04", args, push.run, sections=("fieldcontrol",), needs_db=not args.dry_run)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,401 @@
+"""The outbox of FieldControl writes (acao_field, docs/design.md §7): recorded before sent, receipt
+committed with the local update. States: nova → enviando (committed BEFORE the request) → concluida |
+incerta (ambiguous: looked up before any resend) | rejeitada (4xx: pending item acao:<chave>).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import Enum
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.engine import Connection, Engine
+
+import lib.db.schema as t
+from lib.db import pending
+from lib.db.runs import db_now
+from lib.errors import AmbiguousWrite, BadResponse, ConfigError, RecordError, TransientError
+from lib.logs import redact
+
+log = logging.getLogger(__name__)
+
+STEP = "04"
+NOVA, ENVIANDO, CONCLUIDA, INCERTA, REJEITADA = "nova", "enviando", "concluida", "incerta", "rejeitada"
+OPEN = (ENVIANDO, INCERTA)
+RETRY_REJECTED_AFTER = timedelta(hours=6)
+SENDS_PER_RUN = 2  # after a second ambiguous outcome the action waits for the next run
+MAX_KEY = 191
+
+
+# --------------------------------------------------------------------------- keys
+
+def canonical(payload: Any) -> str:
+    return json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def digest(payload: Any) -> str:
+    return hashlib.sha1(canonical(payload).encode("utf-8")).hexdigest()[:12]
+
+
+def _fit(key: str) -> str:
+    """Keys longer than the column keep their head and a hash of the whole (still unique)."""
+    return key if len(key) <= MAX_KEY else f"{key[:MAX_KEY - 13]}#{digest(key)}"
+
+
+def customer_key(cliente_id: int) -> str:
+    return f"customer:{cliente_id}"
+
+
+def customer_put_key(cliente_id: int, payload: dict) -> str:
+    return f"customer-put:{cliente_id}:{digest(payload)}"
+
+
+def location_key(endereco_id: int, address: dict) -> str:
+    return f"location:{endereco_id}:{digest(address)}"
+
+
+def phone_key(cliente_id: int, digits: str) -> str:
+    return _fit(f"phone:{cliente_id}:{digits}")
+
+
+def email_key(cliente_id: int, address: str) -> str:
+    return _fit(f"email:{cliente_id}:{address.strip().casefold()}")
+
+
+def ticket_key(historico_id: int) -> str:
+    return f"ticket:{historico_id}"
+
+
+def pending_key(chave: str) -> str:
+    return f"acao:{chave}"
+
+
+# --------------------------------------------------------------------------- rows
+
+@dataclass
+class Action:
+    id: int
+    chave: str
+    tipo: str
+    estado: str
+    cliente_id: int | None
+    endereco_id: int | None
+    historico_id: int | None
+    payload: Any
+    field_id: str | None
+    tentativas: int
+    atualizada_em: datetime | None
+    concluida_em: datetime | None
+
+
+def _action(row: Any) -> Action:
+    payload = json.loads(row.payload) if row.payload else None
+    return Action(id=row.id, chave=row.chave, tipo=row.tipo, estado=row.estado, cliente_id=row.cliente_id,
+                  endereco_id=row.endereco_id, historico_id=row.historico_id, payload=payload,
+                  field_id=row.field_id, tentativas=row.tentativas or 0, atualizada_em=row.atualizada_em,
+                  concluida_em=row.concluida_em)
+
+
+class Outcome(Enum):
+    DONE = "já feito"
+    CREATED = "criado"
+    RECOVERED = "conferido"  # an earlier ambiguous send had worked
+    ADOPTED = "adotado"
+    BLOCKED = "aguardando"  # rejected earlier, not due for a retry yet
+    REJECTED = "recusado"
+    UNCERTAIN = "incerto"
+    PLANNED = "previsto"
+
+
+SUCCESS = (Outcome.DONE, Outcome.CREATED, Outcome.RECOVERED, Outcome.ADOPTED, Outcome.PLANNED)
+
+
+@dataclass
+class Result:
+    outcome: Outcome
+    field_id: str | None = None
+    value: Any = None
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome in SUCCESS
+
+
+@dataclass
+class Spec:
+    """One remote write: how to send it, how to look it up, and what to record when it is done."""
+
+    chave: str
+    tipo: str  # customer | customer-put | location | phone | email | ticket
+    kind: str  # summary kind (cliente, local, telefone, email, ticket_instalacao, ...)
+    label: str  # pt-BR, names the project and client: "projeto 4711 (Maria da Silva): telefone ..."
+    request: str  # "POST /customers" (dry run and logs)
+    payload: Any
+    send: Callable[[], Any]
+    receipt: Callable[[Connection, Any], None]
+    find: Callable[[], Any] | None = None  # None: resending is harmless (PUT)
+    look_first: bool = False  # look it up before the first send (objects made by hand may exist)
+    lookup_note: str = ""
+    lookup_cost: int = 1  # requests a lookup takes (the dry run's estimate)
+    isales_id: str | None = None
+    cliente_id: int | None = None
+    endereco_id: int | None = None
+    historico_id: int | None = None
+    done_outcome: str = "criados"
+
+
+class Outbox:
+    """The acao_field rows of a run (cached) and the protocol that sends each one effectively once."""
+
+    def __init__(self, engine: Engine | None, run_id: int | None, summary: Any, *, dry_run: bool = False,
+                 force_retry: bool = False, echo: Callable[[str], None] | None = None):
+        self.engine, self.run_id, self.summary = engine, run_id, summary
+        self.dry_run, self.force_retry, self.echo = dry_run, force_retry, echo
+        self.actions: dict[str, Action] = {}
+        self.of_client: dict[int | None, set[str]] = {}
+        self.planned_requests = 0
+
+    def _keep(self, action: Action) -> None:
+        self.actions[action.chave] = action
+        self.of_client.setdefault(action.cliente_id, set()).add(action.chave)
+
+    def load(self, conn: Connection) -> None:
+        for row in conn.execute(select(t.acao_field)):
+            self._keep(_action(row))
+
+    def get(self, chave: str) -> Action | None:
+        return self.actions.get(chave)
+
+    def open_actions(self) -> list[Action]:
+        return sorted((a for a in self.actions.values() if a.estado in OPEN), key=lambda a: a.id)
+
+    def done(self, tipo: str, cliente_id: int) -> list[Action]:
+        """The concluded actions of one kind of a client, in the order they were concluded."""
+        actions = (self.actions[chave] for chave in self.of_client.get(cliente_id, ()))
+        chosen = [a for a in actions if a.tipo == tipo and a.estado == CONCLUIDA]
+        return sorted(chosen, key=lambda a: (a.concluida_em or datetime.min, a.id))
+
+    # -- state changes (each one committed on its own) --------------------------------------------
+    def _reload(self, conn: Connection, chave: str) -> None:
+        row = conn.execute(select(t.acao_field).where(t.acao_field.c.chave == chave)).first()
+        if row is not None:
+            self._keep(_action(row))
+
+    def insert_done(self, conn: Connection, chave: str, tipo: str, field_id: str, *, cliente_id: int | None,
+                    endereco_id: int | None = None, historico_id: int | None = None) -> None:
+        """Record, inside the caller's transaction, an object that exists already (adopted, primary location)."""
+        if chave in self.actions:
+            return
+        now = db_now()
+        conn.execute(t.acao_field.insert().values(
+            chave=chave, tipo=tipo, estado=CONCLUIDA, cliente_id=cliente_id, endereco_id=endereco_id,
+            historico_id=historico_id, field_id=field_id, tentativas=0, criada_em=now, atualizada_em=now,
+            concluida_em=now, execucao_id=self.run_id))
+        self._reload(conn, chave)
+
+    def begin(self, spec: Spec) -> None:
+        """Record the action as `enviando` and commit: from here on a crash leaves a trace to reconcile."""
+        now = db_now()
+        values = {"estado": ENVIANDO, "payload": canonical(spec.payload), "atualizada_em": now,
+                  "execucao_id": self.run_id, "cliente_id": spec.cliente_id, "endereco_id": spec.endereco_id,
+                  "historico_id": spec.historico_id}
+        with self.engine.begin() as conn:
+            current = self.actions.get(spec.chave)
+            if current is None:
+                conn.execute(t.acao_field.insert().values(chave=spec.chave, tipo=spec.tipo, tentativas=1,
+                                                          criada_em=now, **values))
+            else:
+                conn.execute(t.acao_field.update().where(t.acao_field.c.chave == spec.chave)
+                             .values(tentativas=t.acao_field.c.tentativas + 1, **values))
+            self._reload(conn, spec.chave)
+
+    def set_state(self, chave: str, estado: str, error: str | None = None) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(t.acao_field.update().where(t.acao_field.c.chave == chave).values(
+                estado=estado, atualizada_em=db_now(), ultimo_erro=None if error is None else redact(error)[:4000]))
+            self._reload(conn, chave)
+
+    def complete(self, spec: Spec, value: Any) -> str:
+        """Commit the receipt: the action `concluida` with its id, the domain update, the pending item closed."""
+        field_id = value.id
+        now = db_now()
+        with self.engine.begin() as conn:
+            if spec.chave not in self.actions:  # adopted without a send: the receipt still goes in the outbox
+                self.insert_done(conn, spec.chave, spec.tipo, field_id, cliente_id=spec.cliente_id,
+                                 endereco_id=spec.endereco_id, historico_id=spec.historico_id)
+            else:
+                conn.execute(t.acao_field.update().where(t.acao_field.c.chave == spec.chave).values(
+                    estado=CONCLUIDA, field_id=field_id, ultimo_erro=None, atualizada_em=now, concluida_em=now,
+                    execucao_id=self.run_id))
+            spec.receipt(conn, value)
+            pending.resolve(conn, STEP, [pending_key(spec.chave)], run_id=self.run_id)
+            self._reload(conn, spec.chave)
+        return field_id
+
+    def record_pending(self, spec: Spec, reason: str, *, estado: str | None = None) -> None:
+        """Open the pending item of the action (and, when it was sent, record its new state)."""
+        with self.engine.begin() as conn:
+            if estado is not None and spec.chave in self.actions:
+                conn.execute(t.acao_field.update().where(t.acao_field.c.chave == spec.chave).values(
+                    estado=estado, atualizada_em=db_now(), ultimo_erro=redact(reason)[:4000]))
+            pending.record(conn, STEP, pending_key(spec.chave), reason, isales_id=spec.isales_id, run_id=self.run_id)
+            self._reload(conn, spec.chave)
+
+    def retry_due(self, action: Action, payload: Any) -> bool:
+        """A rejected action is tried again when its payload changed, after 6 hours, or on request."""
+        if self.force_retry or canonical(action.payload) != canonical(payload):
+            return True
+        return action.atualizada_em is None or db_now() - action.atualizada_em >= RETRY_REJECTED_AFTER
+
+    # -- the protocol -------------------------------------------------------------------------------
+    def _count(self, spec: Spec, outcome: Outcome) -> None:
+        mapping = {Outcome.CREATED: spec.done_outcome, Outcome.RECOVERED: spec.done_outcome,
+                   Outcome.ADOPTED: "adotados", Outcome.BLOCKED: "pendentes", Outcome.REJECTED: "pendentes",
+                   Outcome.UNCERTAIN: "falhas", Outcome.PLANNED: "previstos"}
+        if outcome in mapping:
+            self.summary.add(spec.kind, mapping[outcome])
+
+    def _finish(self, spec: Spec, outcome: Outcome, value: Any = None, field_id: str | None = None) -> Result:
+        if value is not None:
+            field_id = self.complete(spec, value)
+            log.info("%s: %s (%s)", spec.label, outcome.value, field_id)
+        self._count(spec, outcome)
+        return Result(outcome, field_id, value)
+
+    def perform(self, spec: Spec, *, redo: bool = False) -> Result:
+        """Send `spec` effectively once (see the module docstring); TransientError stops the run.
+
+        `redo` sends a concluded action again (an idempotent PUT whose payload came back to an old value).
+        """
+        action = self.actions.get(spec.chave)
+        if action is not None and action.estado == CONCLUIDA and not redo:
+            return Result(Outcome.DONE, action.field_id)
+        if self.dry_run:
+            return self._plan(spec, action)
+        if action is not None and action.estado in OPEN and spec.find is not None:
+            found, failure = self._lookup(spec)  # an earlier run may have sent it: look before sending again
+            if failure:
+                return self._unchecked(spec, failure)
+            if found is not None:
+                return self._finish(spec, Outcome.RECOVERED, found)
+        elif action is not None and action.estado == REJEITADA and not self.retry_due(action, spec.payload):
+            log.info("%s: recusada antes pelo FieldControl; nova tentativa quando os dados mudarem, "
+                     "após 6 horas ou com --reprocessar-pendentes", spec.label)
+            return self._finish(spec, Outcome.BLOCKED)
+        if spec.look_first and spec.find is not None and (action is None or action.estado not in OPEN):
+            found, failure = self._lookup(spec)
+            if failure:
+                return self._unchecked(spec, failure)
+            if found is not None:
+                return self._finish(spec, Outcome.ADOPTED, found)
+        return self._send(spec)
+
+    @staticmethod
+    def _lookup(spec: Spec) -> tuple[Any, str | None]:
+        """(what FieldControl holds, None), or (None, why it could not be looked up) for this record."""
+        try:
+            return spec.find(), None
+        except (RecordError, BadResponse) as exc:  # TransientError and AuthError stop the run
+            return None, exc.message
+
+    def _unchecked(self, spec: Spec, failure: str) -> Result:
+        """Without a conclusive lookup nothing is sent: a pending item, and the next run looks again."""
+        reason = f"{spec.label}: não foi possível conferir no FieldControl antes de enviar ({failure}); nada foi enviado"
+        log.warning("%s", reason)
+        self.record_pending(spec, reason)
+        return self._finish(spec, Outcome.UNCERTAIN)
+
+    def reconcile(self, spec: Spec) -> bool:
+        """Look up an action left `enviando`/`incerta` by an earlier run; not there → `nova` (safe to send)."""
+        if self.dry_run:
+            self.planned_requests += 1
+            if self.echo is not None:
+                self.echo(f"[{spec.kind}] {spec.label}\n  envio anterior interrompido ou incerto: "
+                          "será conferido no FieldControl antes de qualquer novo envio")
+            return False
+        found, failure = self._lookup(spec) if spec.find is not None else (None, None)
+        if failure:  # left as it is: the action's own turn looks again and never sends blind
+            log.warning("%s: não foi possível conferir no FieldControl: %s", spec.label, failure)
+            return False
+        if found is not None:
+            self._finish(spec, Outcome.RECOVERED, found)
+            return True
+        self.set_state(spec.chave, NOVA, "conferido no FieldControl: o envio anterior não chegou lá")
+        log.info("%s: o envio anterior não chegou ao FieldControl; pode ser enviado de novo", spec.label)
+        return False
+
+    def _send(self, spec: Spec) -> Result:
+        error = ""
+        for _attempt in range(SENDS_PER_RUN):
+            self.begin(spec)
+            try:
+                value = spec.send()
+            except (AmbiguousWrite, BadResponse) as exc:
+                error = exc.message
+                log.warning("%s: %s; conferindo no FieldControl antes de reenviar", spec.label, error)
+                self.set_state(spec.chave, INCERTA, error)
+                found, failure = self._lookup(spec) if spec.find is not None else (None, None)
+                if failure:
+                    return self._unchecked(spec, failure)
+                if found is not None:
+                    return self._finish(spec, Outcome.CREATED, found)
+                continue
+            except RecordError as exc:  # 422 and friends (RemoteRejected), or a 404 of its customer
+                reason = (f"{spec.label}: {exc.message}; será tentado de novo quando os dados mudarem, "
+                          "em 6 horas ou com --reprocessar-pendentes")
+                log.warning("%s", reason)
+                self.record_pending(spec, reason, estado=REJEITADA)
+                return self._finish(spec, Outcome.REJECTED)
+            except (TransientError, ConfigError) as exc:  # surely not taken: 429/refused/401
+                self.set_state(spec.chave, NOVA, exc.message)
+                raise
+            return self._finish(spec, Outcome.CREATED, value)
+        reason = (f"{spec.label}: resultado incerto no FieldControl ({error}); será conferido antes de "
+                  "qualquer novo envio na próxima execução")
+        log.warning("%s", reason)
+        self.record_pending(spec, reason)
+        return self._finish(spec, Outcome.UNCERTAIN)
+
+    def _plan(self, spec: Spec, action: Action | None) -> Result:
+        """Dry run: print the action with its payload; count the requests it would take."""
+        due = action is None or action.estado != REJEITADA or self.retry_due(action, spec.payload)
+        if due:
+            looks = spec.look_first or (action is not None and action.estado in OPEN)
+            self.planned_requests += 1 + (spec.lookup_cost if looks else 0)
+        if self.echo is not None:
+            lines = [f"[{spec.kind}] {spec.label}"]
+            if action is not None and action.estado in OPEN:
+                lines.append("  envio anterior com resultado incerto: será conferido no FieldControl antes de reenviar")
+            elif action is not None and action.estado == REJEITADA:
+                lines.append("  recusada antes pelo FieldControl; " + (
+                    "seria tentada de novo" if due else
+                    "aguarda dados novos, 6 horas ou --reprocessar-pendentes (não seria enviada)"))
+            if spec.look_first and spec.lookup_note:
+                lines.append(f"  {spec.lookup_note}")
+            lines.append(f"  {spec.request}")
+            lines.extend("  " + line for line in json.dumps(spec.payload, ensure_ascii=False, indent=2).splitlines())
+            self.echo(redact("\n".join(lines)))
+        if not due:
+            self._count(spec, Outcome.BLOCKED)
+            return Result(Outcome.BLOCKED)
+        self._count(spec, Outcome.PLANNED)
+        return Result(Outcome.PLANNED, f"<{spec.kind} a criar>")
+
+    def resolve_obsolete(self, needed: Iterable[str], isales_ids: set[str] | None) -> int:
+        """Close open pending items of actions no longer needed (address edited, project cancelled…)."""
+        needed_keys = {pending_key(chave) for chave in needed}
+        with self.engine.begin() as conn:
+            stale = [item["chave"] for item in pending.open_items(conn, STEP)
+                     if item["chave"].startswith("acao:") and item["chave"] not in needed_keys
+                     and (isales_ids is None or item["isales_id"] in isales_ids)]
+            if stale:
+                pending.resolve(conn, STEP, stale, run_id=self.run_id)
+        for key in stale:
+            log.info("pendência %s encerrada: a ação não é mais necessária", key)
+        return len(stale)

@@ -1,0 +1,187 @@
+"""What step 04 reads from the local database (projects with events to send or already in
+FieldControl, with their client, address and payment, read in batches) and the local receipts it
+writes (FieldControl ids, sent events, dispensed events), every field change logged in `alteracao`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Table, select
+from sqlalchemy.engine import Connection
+
+import lib.db.schema as t
+from lib import fieldcontrol as fcm
+from lib.db.runs import db_now
+from lib.db.values import as_text, changed_fields, check_fits
+
+log = logging.getLogger(__name__)
+
+CHUNK = 500
+ORIGIN = "04"
+TICKET_OF_STATUS = {"instalacao": "instalacao", "aumento": "aumento", "cancelado": "cancelamento"}
+
+Row = dict[str, Any]
+
+
+def chunks(values: Iterable[Any], size: int = CHUNK) -> Iterator[list[Any]]:
+    unique = list(dict.fromkeys(value for value in values if value is not None))
+    for start in range(0, len(unique), size):
+        yield unique[start:start + size]
+
+
+def rows_by_id(conn: Connection, table: Table, ids: Iterable[int]) -> dict[int, Row]:
+    result: dict[int, Row] = {}
+    for chunk in chunks(ids):
+        for row in conn.execute(select(table).where(table.c.id.in_(chunk))).mappings():
+            result[row["id"]] = dict(row)
+    return result
+
+
+def sent_kind(row: Row) -> str:
+    """The ticket kind of a sent history row (legacy rows without ticket_tipo: from their status)."""
+    return row.get("ticket_tipo") or TICKET_OF_STATUS.get(row.get("status"), "instalacao")
+
+
+def address_of(endereco: Row) -> dict:
+    """The FieldControl address of an `endereco` row."""
+    return fcm.address_body(cep=endereco.get("cep"), logradouro=endereco.get("logradouro"),
+                            numero=endereco.get("numero"), complemento=endereco.get("complemento"),
+                            bairro=endereco.get("bairro"), cidade=endereco.get("cidade"),
+                            estado=endereco.get("estado"), latitude=endereco.get("latitude"),
+                            longitude=endereco.get("longitude"))
+
+
+def external_id(cliente: Row) -> str:
+    """The external id of a customer this integration creates (stable: the document)."""
+    return f"isales-sync:cliente:{cliente.get('doc_pessoal')}"
+
+
+@dataclass
+class Project:
+    """One `os` with its unresolved events (id order) and the last event sent to FieldControl."""
+
+    os: Row
+    pagamento: Row | None = None
+    events: list[Row] = field(default_factory=list)
+    last_sent: Row | None = None
+
+    @property
+    def id(self) -> int:
+        return self.os["id"]
+
+    @property
+    def isales_id(self) -> str:
+        return str(self.os["isales_id"])
+
+    @property
+    def last_kind(self) -> str | None:
+        return sent_kind(self.last_sent) if self.last_sent else None
+
+
+@dataclass
+class Client:
+    cliente: Row
+    projects: list[Project] = field(default_factory=list)
+    enderecos: dict[int, Row] = field(default_factory=dict)
+
+    @property
+    def id(self) -> int:
+        return self.cliente["id"]
+
+    def label(self, project: Project | None = None) -> str:
+        """"projeto 4711 (Maria da Silva)" — or all the client's projects when none is given."""
+        ids = [project.isales_id] if project else [p.isales_id for p in self.projects]
+        word = "projeto" if len(ids) == 1 else "projetos"
+        return f"{word} {', '.join(ids)} ({self.cliente.get('nome') or 'sem nome'})"
+
+
+def load_clients(conn: Connection, ids: list[str] | None) -> tuple[list[Client], list[str]]:
+    """Clients with a project that has unresolved events or was sent before; and warnings."""
+    query = select(t.os)
+    os_rows: list[Row] = []
+    if ids:
+        for chunk in chunks(ids):
+            os_rows += [dict(r) for r in conn.execute(query.where(t.os.c.isales_id.in_(chunk))).mappings()]
+    else:
+        os_rows = [dict(r) for r in conn.execute(query).mappings()]
+    projects = {row["id"]: Project(os=row) for row in os_rows}
+    hist = t.os_status_historico
+    for chunk in chunks(list(projects)):
+        for row in conn.execute(select(hist).where(hist.c.os_id.in_(chunk)).order_by(hist.c.id)).mappings():
+            project = projects[row["os_id"]]
+            if row["enviado_field"]:
+                project.last_sent = dict(row)
+            elif row["motivo_dispensa"] is None:
+                project.events.append(dict(row))
+    wanted = [p for p in projects.values() if p.events or p.last_sent]
+    warnings = [f"projeto {p.isales_id}: sem cliente no banco local; rode 03_sync_dados_local.py de novo"
+                for p in wanted if p.os["cliente_id"] is None]
+    wanted = [p for p in wanted if p.os["cliente_id"] is not None]
+    for chunk in chunks([p.id for p in wanted]):
+        query = select(t.pagamento).where(t.pagamento.c.os_id.in_(chunk)).order_by(t.pagamento.c.id)
+        for row in conn.execute(query).mappings():
+            project = projects[row["os_id"]]
+            project.pagamento = project.pagamento or dict(row)
+    clientes = rows_by_id(conn, t.cliente, (p.os["cliente_id"] for p in wanted))
+    enderecos = rows_by_id(conn, t.endereco, (p.os["endereco_id"] for p in wanted))
+    clients: dict[int, Client] = {}
+    for project in sorted(wanted, key=lambda p: p.id):
+        client = clients.setdefault(project.os["cliente_id"], Client(cliente=clientes[project.os["cliente_id"]]))
+        client.projects.append(project)
+        endereco_id = project.os["endereco_id"]
+        if endereco_id in enderecos:
+            client.enderecos[endereco_id] = enderecos[endereco_id]
+    return list(clients.values()), warnings
+
+
+# --------------------------------------------------------------------------- receipts
+
+def audited_update(conn: Connection, table: Table, row_id: int, values: Row, run_id: int | None,
+                   record: str) -> dict:
+    """Update the fields of `values` that changed and log each change in `alteracao`."""
+    current = conn.execute(select(table).where(table.c.id == row_id)).mappings().first()
+    if current is None:
+        return {}
+    changes = changed_fields(table, current, values)
+    if not changes:
+        return {}
+    new_values = {name: new for name, (_old, new) in changes.items()}
+    check_fits(table, new_values, record)
+    conn.execute(table.update().where(table.c.id == row_id).values(**new_values))
+    now = db_now()
+    conn.execute(t.alteracao.insert(), [
+        {"tabela": table.name, "registro_id": row_id, "campo": name, "valor_anterior": as_text(old),
+         "valor_novo": as_text(new), "execucao_id": run_id, "origem": ORIGIN, "alterado_em": now}
+        for name, (old, new) in changes.items()])
+    return changes
+
+
+def record_customer(conn: Connection, cliente_id: int, customer_id: str, *, ours: bool,
+                    run_id: int | None) -> None:
+    audited_update(conn, t.cliente, cliente_id, {"field_id": customer_id, "criado_pelo_script": ours},
+                   run_id, f"cliente {cliente_id}")
+
+
+def record_location(conn: Connection, endereco_id: int, location_id: str, run_id: int | None) -> None:
+    audited_update(conn, t.endereco, endereco_id, {"location_field_id": location_id}, run_id,
+                   f"endereço {endereco_id}")
+
+
+def record_ticket(conn: Connection, event_id: int, os_id: int, kind: str, ticket_id: str, service_id: str,
+                  run_id: int | None) -> None:
+    """The event is sent; the os points at its last ticket and that ticket's service."""
+    hist = t.os_status_historico
+    conn.execute(hist.update().where(hist.c.id == event_id).values(
+        enviado_field=True, ticket_tipo=kind, ticket_field_id=ticket_id, enviado_em=db_now(), motivo_dispensa=None))
+    audited_update(conn, t.os, os_id, {"field_id": ticket_id, "tipo_servico": service_id, "criado_pelo_script": True},
+                   run_id, f"os {os_id}")
+
+
+def record_dispensed(conn: Connection, event_id: int, reason: str) -> None:
+    hist = t.os_status_historico
+    conn.execute(hist.update().where(hist.c.id == event_id, hist.c.enviado_field.isnot(True))
+                 .values(motivo_dispensa=reason))

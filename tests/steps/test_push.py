@@ -1,0 +1,501 @@
+"""Step 04 (lib/steps/push.py and its modules): the cancellation rule, the ticket text, and whole
+runs in this process against the FieldControl simulator and a real database (SQLite and MariaDB)."""
+
+from __future__ import annotations
+
+from argparse import Namespace
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select
+
+import lib.db.schema as t
+from lib import config
+from lib.cli import RunContext, Summary
+from lib.db import runs
+from lib.errors import ConfigError, TransientError
+from lib.fieldcontrol import FieldControl, document_key, phone_body, same_address
+from lib.steps import push, ticket_message
+from lib.steps.push import Decision, qualify
+from tests.conftest import sandbox_env
+from tests.steps import push_seed as seed
+
+# --------------------------------------------------------------------------- the rule (table)
+
+INS, AUM, CAN, OUT = "instalacao", "aumento", "cancelado", "outro"
+
+
+@pytest.mark.parametrize("statuses, last_sent, expected", [
+    ([INS], None, ["instalacao"]),
+    ([AUM], None, ["aumento"]),
+    ([CAN], None, [push.DISPENSED_NO_TICKET]),
+    ([OUT], None, [push.DISPENSED_OTHER]),
+    ([INS, CAN], None, [push.DISPENSED_CANCELLED, push.DISPENSED_NO_TICKET]),
+    ([INS, OUT, CAN], None, [push.DISPENSED_CANCELLED, push.DISPENSED_OTHER, push.DISPENSED_NO_TICKET]),
+    ([CAN], "instalacao", ["cancelamento"]),
+    ([CAN], "aumento", ["cancelamento"]),
+    ([CAN], "cancelamento", [push.DISPENSED_NO_TICKET]),
+    ([INS], "instalacao", ["já existe uma OS de instalação enviada e não cancelada para este projeto"]),
+    ([INS], "cancelamento", ["instalacao"]),
+    ([AUM], "instalacao", ["aumento"]),
+    ([AUM], "aumento", ["a OS de aumento de sistema já foi enviada"]),
+    ([INS, AUM], None, ["instalacao", "aumento"]),
+    ([INS, INS], None, ["instalacao", "já existe uma OS de instalação enviada e não cancelada para este projeto"]),
+    ([AUM, CAN], "instalacao", [push.DISPENSED_CANCELLED, "cancelamento"]),
+    ([CAN, INS], "instalacao", ["cancelamento", "instalacao"]),
+    ([INS, CAN, INS], None, [push.DISPENSED_CANCELLED, push.DISPENSED_NO_TICKET, "instalacao"]),
+    ([OUT, INS, CAN, OUT, AUM], None, [push.DISPENSED_OTHER, push.DISPENSED_CANCELLED, push.DISPENSED_NO_TICKET,
+                             push.DISPENSED_OTHER, "aumento"]),
+    (["ativo"], None, [push.DISPENSED_OTHER]),
+])
+def test_qualify(statuses, last_sent, expected):
+    decisions = qualify(list(enumerate(statuses, start=10)), last_sent)
+    assert [d.event_id for d in decisions] == list(range(10, 10 + len(statuses)))
+    assert [d.ticket or d.reason for d in decisions] == expected
+    assert all((d.ticket is None) != (d.reason is None) for d in decisions)
+
+
+def test_qualify_never_two_tickets_for_one_event():
+    decisions = qualify([(1, INS), (2, AUM), (3, AUM), (4, CAN), (5, CAN), (6, INS)], None)
+    assert decisions[0] == Decision(1, INS, reason=push.DISPENSED_CANCELLED)
+    assert [d.ticket for d in decisions] == [None, None, None, None, None, "instalacao"]
+
+
+# --------------------------------------------------------------------------- the ticket text
+
+def test_ticket_message_formats():
+    assert ticket_message.money(Decimal("45900")) == "R$ 45.900,00"
+    assert ticket_message.money(Decimal("1234567.5")) == "R$ 1.234.567,50"
+    assert ticket_message.money(None) == "não informado"
+    assert ticket_message.day(datetime(2025, 3, 4, 10, 22)) == "04/03/2025"
+    assert ticket_message.subject("aumento", "Maria") == "Aumento de Sistema: Maria"
+    text = ticket_message.message(
+        "cancelamento", cliente={"nome": "Maria", "doc_pessoal": "52998224725", "telefone": "11987654321"},
+        endereco={"logradouro": "Rua A", "numero": None, "cidade": "Recife", "estado": "PE", "cep": "50000000"},
+        os_row={"isales_id": "4711", "vendedor": "João", "valor": Decimal("45900.00"), "modulos": "20x 550W",
+                "inversor1": "8kW", "data_fechamento": datetime(2025, 3, 14, 10, 22)},
+        pagamento={"forma_pgto": "PIX", "valor_seguro": Decimal("890")},
+        event={"id": 7, "data_status": datetime(2025, 4, 1)},
+        previous={"ticket_tipo": "instalacao", "ticket_field_id": "TICKET-1"})
+    for expected in ("CANCELADO no iSales em 01/04/2025", "TICKET-1", "VENDEDOR: João", "R$ 45.900,00",
+                     "DATA DE FECHAMENTO: 14/03/2025", "- Módulos: 20x 550W", "- Inversor 2: não informado",
+                     "VALOR DO SEGURO: R$ 890,00", "FINANCIAMENTO NO NOME DE: não informado",
+                     "CPF 529.982.247-25", "(11) 98765-4321", "Rua A, s/n - Recife/PE - CEP 50000-000"):
+        assert expected in text
+
+
+# --------------------------------------------------------------------------- runs against the sandbox
+
+@pytest.fixture
+def env(sandbox, tmp_path, migrated_db):
+    return sandbox_env(sandbox, tmp_path, migrated_db)
+
+
+@pytest.fixture
+def lite(sandbox, tmp_path):
+    """SQLite only, for what does not depend on the database (HTTP faults, pacing, configuration)."""
+    from lib.db import migrate
+    from lib.db.engine import make_engine
+
+    url = f"sqlite:///{tmp_path / 'lite.db'}"
+    setup = make_engine(url, for_migrations=True)
+    migrate.upgrade(setup)
+    setup.dispose()
+    engine = make_engine(url)
+    yield engine, sandbox_env(sandbox, tmp_path, url)
+    engine.dispose()
+
+
+def run04(engine, env, *, ids=None, dry_run=False, reprocessar=False) -> Summary:
+    settings = config.load("fieldcontrol", environ=env)
+    args = Namespace(dry_run=dry_run, ids=ids, reprocessar_pendentes=reprocessar, verbose=False)
+    ctx = RunContext(step="04", settings=settings, args=args, summary=Summary(),
+                     engine=None if dry_run else engine, run_id=None if dry_run else runs.start(engine, "04"))
+    push.run(ctx)
+    return ctx.summary
+
+
+def posts(sb, route=None):
+    return [c for c in sb.calls("fieldcontrol", route) if c["method"] in ("POST", "PUT")]
+
+
+def by_document(sb, doc):
+    return [c for c in sb.fc_customers() if document_key(c["documentNumber"]) == doc]
+
+
+def tickets_of(sb, isales_id):
+    return sorted((t["external"]["id"] for t in sb.fc_tickets()
+                   if (t["external"]["id"] or "").startswith(f"isales:{isales_id}:")), key=lambda e: int(e.split(":")[3]))
+
+
+def test_new_projects_sent_once(engine, env, sandbox):
+    with engine.begin() as conn:
+        a = seed.add_project(conn, 4711)
+        b = seed.add_project(conn, 4712, statuses=("aumento",), nome="Ana Lima")
+        c = seed.add_project(conn, 4713, statuses=("instalacao", "cancelado"), nome="Caio Prado")
+        d = seed.add_project(conn, 4714, doc=a["doc"], numero="77", complemento="ap 12", cep="01310-100")
+    summary = run04(engine, env)
+    assert summary.counts["cliente"]["criados"] == 2
+    assert summary.counts["ticket_instalacao"]["criados"] == 2
+    assert summary.counts["ticket_aumento"]["criados"] == 1
+    assert summary.counts["evento"]["ignorados"] == 2
+    assert len(by_document(sandbox, a["doc"])) == 1 and by_document(sandbox, c["doc"]) == []
+    customer = by_document(sandbox, a["doc"])[0]
+    assert customer["external"]["id"] == f"isales-sync:cliente:{a['doc']}"
+    locations = [loc for loc in sandbox.fc_locations() if loc["customer"]["id"] == customer["id"]]
+    assert len(locations) == 2  # the primary one (created with the customer) and the second address
+    assert sorted(p["number"] for p in sandbox.fc_phones() if p["customer"]["id"] == customer["id"]) == \
+        ["1134567890", "11987654321"]
+    ticket = next(t for t in sandbox.fc_tickets() if t["external"]["id"] == f"isales:4711:instalacao:{a['events'][0]}")
+    assert ticket["subject"] == "Instalação: Maria da Silva" and ticket["name"] == "Maria da Silva"
+    assert ticket["service"]["id"] == env["FIELDCONTROL_SERVICO_INSTALACAO"]
+    assert "VALOR DO CONTRATO: R$ 45.900,00" in ticket["message"]
+    with engine.connect() as conn:
+        cliente = conn.execute(select(t.cliente).where(t.cliente.c.id == a["cliente_id"])).mappings().one()
+        assert cliente["field_id"] == customer["id"] and cliente["criado_pelo_script"]
+        row = seed.history(conn, a["os_id"])[0]
+        assert row["enviado_field"] and row["ticket_tipo"] == "instalacao" and row["ticket_field_id"] == ticket["id"]
+        os_row = conn.execute(select(t.os).where(t.os.c.id == a["os_id"])).mappings().one()
+        assert os_row["field_id"] == ticket["id"] and os_row["tipo_servico"] == ticket["service"]["id"]
+        endereco = conn.execute(select(t.endereco).where(t.endereco.c.id == a["endereco_id"])).mappings().one()
+        assert endereco["location_field_id"] == customer["primaryLocation"]["id"] == ticket["location"]["id"]
+        assert [r["motivo_dispensa"] for r in seed.history(conn, c["os_id"])] == [
+            push.DISPENSED_CANCELLED, push.DISPENSED_NO_TICKET]
+        audit = conn.execute(select(t.alteracao.c.tabela, t.alteracao.c.campo)
+                             .where(t.alteracao.c.origem == "04")).all()
+        assert ("cliente", "field_id") in audit and ("os", "field_id") in audit
+        assert all(a["estado"] == "concluida" for a in seed.actions(conn).values())
+        second = conn.execute(select(t.endereco).where(t.endereco.c.id == d["endereco_id"])).mappings().one()
+    stored = next(loc for loc in locations if loc["id"] == second["location_field_id"])
+    assert stored["address"]["complement"] == "ap 12" and same_address(stored["address"], push.records.address_of(second))
+    assert b
+    sandbox.reset_calls()
+    again = run04(engine, env)
+    assert sandbox.calls("fieldcontrol") == [] and not again.counts
+
+
+def test_hand_made_customer_adopted_nothing_duplicated(lite, sandbox, tmp_path):
+    engine, env = lite
+    doc = seed.make_cpf(9001)
+    with engine.begin() as conn:
+        project = seed.add_project(conn, 4800, doc=doc)
+        endereco = conn.execute(select(t.endereco).where(t.endereco.c.id == project["endereco_id"])).mappings().one()
+    address = push.records.address_of(endereco)
+    hand = sandbox.fc_add_customer("MARIA DA SILVA", f"{doc[:3]}.{doc[3:6]}.{doc[6:9]}-{doc[9:]}", address=address)
+    fc = FieldControl.from_settings(config.load("fieldcontrol", environ=env))
+    fc.create_phone(hand["id"], phone_body("(11) 98765-4321", primary=True))
+    summary = run04(engine, env)
+    assert summary.counts["cliente"]["adotados"] == 1 and summary.counts["local"]["adotados"] == 1
+    assert summary.counts["telefone"] == {"adotados": 1, "criados": 1}
+    assert posts(sandbox, "POST /customers") == [] and posts(sandbox, "POST /customers/{id}/locations") == []
+    assert len(by_document(sandbox, doc)) == 1
+    ticket = next(t for t in sandbox.fc_tickets() if (t["external"]["id"] or "").startswith("isales:4800:"))
+    assert ticket["customer"]["id"] == hand["id"] and ticket["location"]["id"] == hand["primaryLocation"]["id"]
+    with engine.begin() as conn:
+        row = conn.execute(select(t.cliente).where(t.cliente.c.id == project["cliente_id"])).mappings().one()
+        assert row["field_id"] == hand["id"] and not row["criado_pelo_script"]
+        conn.execute(t.cliente.update().values(nome="Maria S."))
+        seed.add_event(conn, project["os_id"], "aumento")
+    sandbox.reset_calls()
+    run04(engine, env)
+    assert posts(sandbox, "PUT /customers/{id}") == []  # never overwrite a customer made by hand
+    assert len(posts(sandbox, "POST /tickets")) == 1
+
+
+def test_move_sequences_and_cancellation(lite, sandbox):
+    engine, env = lite
+    with engine.begin() as conn:
+        p = seed.add_project(conn, 4900)
+    run04(engine, env)
+    with engine.begin() as conn:
+        cancel = seed.add_event(conn, p["os_id"], "cancelado")
+    run04(engine, env)
+    ticket = next(t for t in sandbox.fc_tickets() if t["external"]["id"] == f"isales:4900:cancelamento:{cancel}")
+    assert ticket["subject"] == "Cancelamento: Maria da Silva"
+    assert ticket["service"]["id"] == env["FIELDCONTROL_SERVICO_CANCELAMENTO"]
+    with engine.begin() as conn:
+        installed = seed.history(conn, p["os_id"])[0]["ticket_field_id"]
+        assert installed in ticket["message"]
+        events = [seed.add_event(conn, p["os_id"], s) for s in ("outro", "instalacao", "aumento", "aumento")]
+    run04(engine, env)
+    assert tickets_of(sandbox, 4900) == [f"isales:4900:instalacao:{p['events'][0]}", f"isales:4900:cancelamento:{cancel}",
+                                         f"isales:4900:instalacao:{events[1]}", f"isales:4900:aumento:{events[2]}"]
+    with engine.connect() as conn:
+        rows = seed.history(conn, p["os_id"])
+    assert rows[-1]["motivo_dispensa"] == "a OS de aumento de sistema já foi enviada"
+    assert rows[2]["motivo_dispensa"] == push.DISPENSED_OTHER
+
+
+def test_rejected_record_becomes_pending_and_is_retried(engine, env, sandbox):
+    with engine.begin() as conn:
+        bad = seed.add_project(conn, 5000, estado="São Paulo")
+        seed.add_project(conn, 5001)
+        nocoords = seed.add_project(conn, 5002, coords=False)
+    summary = run04(engine, env)
+    assert summary.counts["cliente"] == {"criados": 1, "pendentes": 2}
+    assert tickets_of(sandbox, 5001) and not tickets_of(sandbox, 5000)
+    with engine.connect() as conn:
+        pend = seed.open_pending(conn)
+    reason = pend[f"acao:customer:{bad['cliente_id']}"]
+    assert "projeto 5000 (Maria da Silva)" in reason and "address.state must be a two-letter state code" in reason
+    assert "coordenadas" in pend[f"acao:customer:{nocoords['cliente_id']}"]
+    assert len(posts(sandbox, "POST /customers")) == 2  # the one without coordinates never left
+    sandbox.reset_calls()
+    assert run04(engine, env).counts["cliente"] == {"pendentes": 2}
+    assert sandbox.calls() == []  # unchanged and rejected less than 6 hours ago: not even looked up
+    run04(engine, env, reprocessar=True)
+    assert len(posts(sandbox, "POST /customers")) == 1
+    with engine.begin() as conn:
+        conn.execute(t.acao_field.update().values(atualizada_em=runs.db_now() - timedelta(hours=7)))
+    sandbox.reset_calls()
+    run04(engine, env)
+    assert len(posts(sandbox, "POST /customers")) == 1  # 6 hours passed
+    with engine.begin() as conn:
+        conn.execute(t.endereco.update().where(t.endereco.c.id == bad["endereco_id"]).values(estado="SP"))
+    run04(engine, env)
+    assert len(tickets_of(sandbox, 5000)) == 1
+    with engine.begin() as conn:
+        assert f"acao:customer:{bad['cliente_id']}" not in seed.open_pending(conn)
+        seed.add_event(conn, nocoords["os_id"], "cancelado")  # cancelled before anything was sent
+    run04(engine, env)
+    with engine.connect() as conn:
+        assert seed.open_pending(conn) == {}  # the customer is no longer needed: its pending item closes
+
+
+POST_ROUTES = ["POST /customers", "POST /customers/{id}/locations", "POST /customers/{id}/phones",
+               "POST /customers/{id}/emails", "POST /tickets"]
+
+
+def test_commit_then_drop_on_every_write_never_duplicates(engine, env, sandbox):
+    """Each kind of write is stored by FieldControl and its answer lost: looked up, never sent twice."""
+    with engine.begin() as conn:
+        first = seed.add_project(conn, 5100)
+        seed.add_project(conn, 5101, doc=first["doc"], numero="9")
+    for route in POST_ROUTES:
+        sandbox.add_fault(system="fieldcontrol", route=route, kind="commit_then_drop", times=1)
+    run04(engine, env)
+    with engine.begin() as conn:
+        conn.execute(t.cliente.update().values(nome="Maria da Silva Souza"))
+    sandbox.add_fault(system="fieldcontrol", route="PUT /customers/{id}", kind="commit_then_drop", times=1)
+    run04(engine, env)
+    for route in POST_ROUTES + ["PUT /customers/{id}"]:
+        assert [c["fault"] for c in sandbox.calls("fieldcontrol", route)].count("commit_then_drop") == 1, route
+    assert len(by_document(sandbox, first["doc"])) == 1
+    customer = by_document(sandbox, first["doc"])[0]
+    assert customer["name"] == "Maria da Silva Souza"
+    assert len([loc for loc in sandbox.fc_locations() if loc["customer"]["id"] == customer["id"]]) == 2
+    assert len([p for p in sandbox.fc_phones() if p["customer"]["id"] == customer["id"]]) == 2
+    assert len([e for e in sandbox.fc_emails() if e["customer"]["id"] == customer["id"]]) == 1
+    assert len(tickets_of(sandbox, 5100)) == len(tickets_of(sandbox, 5101)) == 1
+    with engine.connect() as conn:
+        assert {a["estado"] for a in seed.actions(conn).values()} == {"concluida"}
+        assert seed.open_pending(conn) == {}
+
+
+def test_dropped_post_is_looked_up_then_resent(lite, sandbox):
+    engine, env = lite
+    with engine.begin() as conn:
+        seed.add_project(conn, 5200)
+    sandbox.add_fault(system="fieldcontrol", route="POST /tickets", kind="drop", times=1)
+    run04(engine, env)
+    assert len(tickets_of(sandbox, 5200)) == 1
+    assert len(posts(sandbox, "POST /tickets")) == 2 and sandbox.calls("fieldcontrol", "GET /tickets")
+
+
+def test_crash_between_record_and_receipt(engine, env, sandbox, monkeypatch):
+    """Killed with the action `enviando` (before or after FieldControl stored it): the next run
+    looks it up before any POST, so each object exists once."""
+    cases = [(method, when) for method in ("create_customer", "create_location", "create_phone", "create_ticket")
+             for when in ("before", "after")]
+    for n, (method, when) in enumerate(cases):
+        with engine.begin() as conn:
+            p = seed.add_project(conn, 5300 + 2 * n)
+            seed.add_project(conn, 5301 + 2 * n, doc=p["doc"], numero="9")
+        original = getattr(FieldControl, method)
+
+        def crash(self, *args, original=original, when=when):
+            if when == "after":
+                original(self, *args)
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(FieldControl, method, crash)
+        with pytest.raises(KeyboardInterrupt):
+            run04(engine, env)
+        monkeypatch.setattr(FieldControl, method, original)
+        with engine.connect() as conn:
+            assert "enviando" in {a["estado"] for a in seed.actions(conn).values()}, (method, when)
+        run04(engine, env)
+        assert len(by_document(sandbox, p["doc"])) == 1, (method, when)
+        customer = by_document(sandbox, p["doc"])[0]
+        mine = [x for x in sandbox.fc_locations() + sandbox.fc_phones() if x["customer"]["id"] == customer["id"]]
+        assert len(mine) == 4, (method, when)  # two addresses, two phones
+        assert len(tickets_of(sandbox, 5300 + 2 * n)) == len(tickets_of(sandbox, 5301 + 2 * n)) == 1, (method, when)
+        with engine.connect() as conn:
+            assert {a["estado"] for a in seed.actions(conn).values()} == {"concluida"}, (method, when)
+
+
+def test_edits_update_customer_and_add_locations_and_phones(engine, env, sandbox):
+    with engine.begin() as conn:
+        p = seed.add_project(conn, 5400)
+    run04(engine, env)
+    customer = by_document(sandbox, p["doc"])[0]
+    with engine.begin() as conn:  # as step 03 does: the address edited in place, its location forgotten
+        conn.execute(t.endereco.update().where(t.endereco.c.id == p["endereco_id"]).values(
+            logradouro="Rua Augusta", numero="500", location_field_id=None))
+        conn.execute(t.cliente.update().values(telefone="11912345678"))
+    sandbox.reset_calls()
+    summary = run04(engine, env)
+    assert summary.counts["cliente"] == {"atualizados": 1} and summary.counts["telefone"] == {"criados": 1}
+    assert [c["route"] for c in posts(sandbox)] == ["/customers/{id}", "/customers/{id}/phones"]
+    stored = next(c for c in sandbox.fc_customers() if c["id"] == customer["id"])
+    assert stored["address"]["street"] == "Rua Augusta"
+    with engine.begin() as conn:
+        row = conn.execute(select(t.endereco).where(t.endereco.c.id == p["endereco_id"])).mappings().one()
+        assert row["location_field_id"] == customer["primaryLocation"]["id"]  # the PUT moved the primary location
+        second = seed.add_project(conn, 5401, doc=p["doc"], numero="12")
+        conn.execute(t.endereco.update().where(t.endereco.c.id == second["endereco_id"]).values(location_field_id=None))
+    run04(engine, env)
+    with engine.begin() as conn:  # the second address edited: a location for the new address
+        conn.execute(t.endereco.update().where(t.endereco.c.id == second["endereco_id"]).values(
+            numero="14", location_field_id=None))
+    sandbox.reset_calls()
+    run04(engine, env)
+    assert [c["route"] for c in posts(sandbox)] == ["/customers/{id}/locations"]
+    locations = [loc for loc in sandbox.fc_locations() if loc["customer"]["id"] == customer["id"]]
+    assert sorted(loc["address"]["number"] for loc in locations) == ["12", "14", "500"]
+
+
+def test_dry_run_changes_nothing(lite, sandbox, capsys):
+    engine, env = lite
+    with engine.begin() as conn:
+        seed.add_project(conn, 5500)
+        seed.add_project(conn, 5501, statuses=("instalacao", "cancelado"))
+    with engine.connect() as conn:
+        before = seed.dump(conn)
+    fc_before = (sandbox.fc_customers(), sandbox.fc_locations(), sandbox.fc_tickets())
+    sandbox.reset_calls()
+    summary = run04(engine, env, dry_run=True)
+    out = capsys.readouterr().out
+    assert "POST /customers" in out and "será procurado por documento" in out and '"subject": "Instalação: ' in out
+    assert "seria dispensado" in out and summary.counts["cliente"] == {"previstos": 1}
+    assert sandbox.calls() == []
+    with engine.connect() as conn:
+        assert seed.dump(conn) == before
+    assert (sandbox.fc_customers(), sandbox.fc_locations(), sandbox.fc_tickets()) == fc_before
+
+
+def test_ids_limit_the_run(lite, sandbox):
+    engine, env = lite
+    with engine.begin() as conn:
+        seed.add_project(conn, 5600)
+        seed.add_project(conn, 5601)
+    run04(engine, env, ids=["5601"])
+    assert not tickets_of(sandbox, 5600) and len(tickets_of(sandbox, 5601)) == 1
+
+
+def test_configuration_and_unreachable(lite, sandbox):
+    engine, env = lite
+    with engine.begin() as conn:
+        p = seed.add_project(conn, 5700)
+    with pytest.raises(ConfigError, match="FIELDCONTROL_SERVICO_AUMENTO=bogus não existe"):
+        run04(engine, {**env, "FIELDCONTROL_SERVICO_AUMENTO": "bogus"})
+    closed = {**env, "FIELDCONTROL_API_URL": "http://127.0.0.1:9", "HTTP_MAX_TENTATIVAS": "2"}
+    with pytest.raises(TransientError):
+        run04(engine, closed)
+    with engine.connect() as conn:
+        assert {a["estado"] for a in seed.actions(conn).values()} <= {"nova"}
+        assert not seed.history(conn, p["os_id"])[0]["enviado_field"]
+    run04(engine, env)
+    assert len(tickets_of(sandbox, 5700)) == 1
+
+
+def test_429_storm(lite, sandbox):
+    engine, env = lite
+    with engine.begin() as conn:
+        docs = [seed.add_project(conn, 5800 + n)["doc"] for n in range(3)]
+    sandbox.add_fault(system="fieldcontrol", kind="status", status=429, rate=0.4, retry_after=0.01)
+    run04(engine, {**env, "HTTP_MAX_TENTATIVAS": "12"})
+    assert any(c["status"] == 429 for c in sandbox.calls("fieldcontrol"))
+    assert all(len(by_document(sandbox, doc)) == 1 for doc in docs)
+    assert all(len(tickets_of(sandbox, 5800 + n)) == 1 for n in range(3))
+
+
+def test_steady_run_sees_no_429(lite, sandbox):
+    engine, env = lite
+    """The pacer keeps a run under the rate limit (20/s here, with the simulator enforcing it)."""
+    sandbox.configure(fc_rps=20.0)
+    with engine.begin() as conn:
+        seed.add_project(conn, 5900)
+        seed.add_project(conn, 5901)
+    run04(engine, {**env, "FIELDCONTROL_RATE_PER_SECOND": "20"})
+    assert len(sandbox.calls("fieldcontrol")) > 10
+    assert [c for c in sandbox.calls("fieldcontrol") if c["status"] == 429] == []
+
+
+def test_no_blind_resend_when_the_lookup_fails(lite, sandbox):
+    """An ambiguous POST whose lookup cannot be read: nothing is sent again until a lookup succeeds."""
+    engine, env = lite
+    with engine.begin() as conn:
+        seed.add_project(conn, 6100)
+    sandbox.add_fault(system="fieldcontrol", route="POST /tickets", kind="commit_then_drop", times=1)
+    sandbox.add_fault(system="fieldcontrol", route="GET /tickets", kind="html", times=1)
+    summary = run04(engine, env)
+    assert summary.counts["ticket_instalacao"] == {"falhas": 1}
+    assert len(posts(sandbox, "POST /tickets")) == 1 and len(tickets_of(sandbox, 6100)) == 1
+    with engine.connect() as conn:
+        assert [a["estado"] for a in seed.actions(conn).values() if a["tipo"] == "ticket"] == ["incerta"]
+        assert "não foi possível conferir" in seed.open_pending(conn)["acao:ticket:1"]
+    sandbox.reset_calls()
+    assert run04(engine, env).counts["ticket_instalacao"] == {"criados": 1}  # found by the lookup
+    assert posts(sandbox) == [] and len(tickets_of(sandbox, 6100)) == 1
+    with engine.connect() as conn:
+        assert seed.open_pending(conn) == {}
+
+
+def test_edited_primary_address_waits_for_the_customer_update(lite, sandbox):
+    """The PUT moves the primary location to the edited address: no second location meanwhile."""
+    engine, env = lite
+    with engine.begin() as conn:
+        p = seed.add_project(conn, 6200)
+    run04(engine, env)
+    with engine.begin() as conn:
+        conn.execute(t.endereco.update().values(numero="999", location_field_id=None))
+        event = seed.add_event(conn, p["os_id"], "aumento")
+    sandbox.add_fault(system="fieldcontrol", route="PUT /customers/{id}", kind="status", status=422, times=1)
+    summary = run04(engine, env)
+    assert summary.counts["cliente"] == {"pendentes": 1} and summary.counts["evento"] == {"pendentes": 1}
+    assert posts(sandbox, "POST /customers/{id}/locations") == [] and len(tickets_of(sandbox, 6200)) == 1
+    run04(engine, env, reprocessar=True)
+    customer = by_document(sandbox, p["doc"])[0]
+    locations = [loc for loc in sandbox.fc_locations() if loc["customer"]["id"] == customer["id"]]
+    assert [loc["address"]["number"] for loc in locations] == ["999"]
+    ticket = next(t for t in sandbox.fc_tickets() if t["external"]["id"] == f"isales:6200:aumento:{event}")
+    assert ticket["location"]["id"] == customer["primaryLocation"]["id"]
+
+
+def test_customer_of_the_legacy_scripts(lite, sandbox):
+    """Sent by the old scripts (ids in the database, nothing in the outbox): no calls until a new event,
+    then its cancellation goes out, what it already has is adopted and it is never PUT over."""
+    engine, env = lite
+    with engine.begin() as conn:
+        p = seed.add_project(conn, 6300)
+        endereco = conn.execute(select(t.endereco).where(t.endereco.c.id == p["endereco_id"])).mappings().one()
+    fc = FieldControl.from_settings(config.load("fieldcontrol", environ=env))
+    old = fc.create_customer({"name": "Maria da Silva", "documentNumber": p["doc"],
+                              "address": push.records.address_of(endereco)})
+    fc.create_phone(old.id, phone_body("11987654321", primary=True))
+    with engine.begin() as conn:
+        conn.execute(t.cliente.update().values(field_id=old.id, criado_pelo_script=True, nome="Maria S."))
+        conn.execute(t.endereco.update().values(location_field_id=old.primary_location_id))
+        conn.execute(t.os_status_historico.update().values(enviado_field=True, ticket_tipo="instalacao",
+                                                           ticket_field_id="TICKET-LEGADO"))
+    sandbox.reset_calls()
+    assert not run04(engine, env).counts and sandbox.calls() == []
+    with engine.begin() as conn:
+        cancel = seed.add_event(conn, p["os_id"], "cancelado")
+    summary = run04(engine, env)
+    assert summary.counts["telefone"] == {"adotados": 1, "criados": 1}
+    assert [c["route"] for c in posts(sandbox)] == ["/customers/{id}/phones", "/customers/{id}/emails", "/tickets"]
+    ticket = next(t for t in sandbox.fc_tickets() if t["external"]["id"] == f"isales:6300:cancelamento:{cancel}")
+    assert ticket["customer"]["id"] == old.id and "TICKET-LEGADO" in ticket["message"]
