@@ -129,6 +129,56 @@ def pipeline_env(sandbox, tmp_path, migrated_db):
     return sandbox_env(sandbox, tmp_path, migrated_db)
 
 
+# --------------------------------------------------------------------------- SMTP
+
+class Inbox:
+    """What a local SMTP server (aiosmtpd) received: envelopes and logins."""
+
+    def __init__(self):
+        self.envelopes = []
+        self.logins: list[tuple[str, str]] = []
+        self.port = 0
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's name)
+        self.envelopes.append(envelope)
+        return "250 OK"
+
+    def env(self, password: str = "senha-smtp-teste") -> dict[str, str]:
+        """The SMTP_* / RELATORIO_* variables pointing at this server (STARTTLS off: local)."""
+        return {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(self.port), "SMTP_STARTTLS": "0",
+                "SMTP_USER": "relatorio", "SMTP_PASSWORD": password,
+                "RELATORIO_EMAIL_DE": "sync@solar.example",
+                "RELATORIO_EMAIL_PARA": "operacao@solar.example, gerencia@solar.example"}
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def smtp_server():
+    """A real SMTP server on a free local port, accepting AUTH without TLS (it is local)."""
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult
+
+    inbox = Inbox()
+
+    def authenticator(server, session, envelope, mechanism, auth_data):
+        inbox.logins.append((auth_data.login.decode(), auth_data.password.decode()))
+        return AuthResult(success=True)
+
+    inbox.port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=inbox.port, authenticator=authenticator,
+                            auth_require_tls=False)
+    controller.start()
+    yield inbox
+    controller.stop()
+
+
 # --------------------------------------------------------------------------- scripts
 
 def run_script(step: str, *args: str, env: dict[str, str], cwd: Path, timeout: float = 600,

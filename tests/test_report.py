@@ -5,54 +5,18 @@ from __future__ import annotations
 import argparse
 import email
 import email.policy
-import socket
 from datetime import timedelta
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult
 
 import lib.db.schema as t
 from lib import cli
 from lib.db import pending
 from lib.db.runs import db_now
 from lib.errors import EXIT_OK, EXIT_PENDING
+from tests.conftest import Inbox, free_port
 
 CANARY_PASSWORD = "canario-smtp-senha-991"
-
-
-class Inbox:
-    def __init__(self):
-        self.envelopes = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's name)
-        self.envelopes.append(envelope)
-        return "250 OK"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture
-def smtp_server():
-    inbox = Inbox()
-    logins = []
-
-    def authenticator(server, session, envelope, mechanism, auth_data):
-        logins.append((auth_data.login.decode(), auth_data.password.decode()))
-        return AuthResult(success=auth_data.password.decode() == CANARY_PASSWORD)
-
-    port = _free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port, authenticator=authenticator,
-                            auth_require_tls=False)
-    controller.start()
-    inbox.port = port
-    inbox.logins = logins
-    yield inbox
-    controller.stop()
 
 
 @pytest.fixture
@@ -66,14 +30,12 @@ def step_env(monkeypatch, tmp_path, migrated_db):
     return monkeypatch
 
 
-def _smtp(monkeypatch, port):
-    monkeypatch.setenv("SMTP_HOST", "127.0.0.1")
-    monkeypatch.setenv("SMTP_PORT", str(port))
-    monkeypatch.setenv("SMTP_STARTTLS", "0")
-    monkeypatch.setenv("SMTP_USER", "relatorio")
-    monkeypatch.setenv("SMTP_PASSWORD", CANARY_PASSWORD)
-    monkeypatch.setenv("RELATORIO_EMAIL_DE", "sync@solar.example")
-    monkeypatch.setenv("RELATORIO_EMAIL_PARA", "operacao@solar.example, gerencia@solar.example")
+def _smtp(monkeypatch, inbox_or_port):
+    inbox = inbox_or_port if isinstance(inbox_or_port, Inbox) else Inbox()
+    if not isinstance(inbox_or_port, Inbox):
+        inbox.port = inbox_or_port
+    for key, value in inbox.env(CANARY_PASSWORD).items():
+        monkeypatch.setenv(key, value)
 
 
 def _push_body(ctx: cli.RunContext) -> None:
@@ -103,7 +65,7 @@ def _args(**kwargs):
 
 
 def test_report_of_a_push_run_is_sent_with_both_parts(step_env, smtp_server):
-    _smtp(step_env, smtp_server.port)
+    _smtp(step_env, smtp_server)
     code = cli.run_step("04", _args(), _push_body)
     assert code == EXIT_PENDING
     assert len(smtp_server.envelopes) == 1
@@ -136,13 +98,13 @@ def test_no_smtp_host_means_no_mail_and_no_warning(step_env, smtp_server):
 
 
 def test_sem_email_skips_the_report(step_env, smtp_server):
-    _smtp(step_env, smtp_server.port)
+    _smtp(step_env, smtp_server)
     cli.run_step("04", argparse.Namespace(verbose=False, sem_email=True), _push_body)
     assert smtp_server.envelopes == []
 
 
 def test_other_steps_report_only_when_they_end_with_pending(step_env, smtp_server):
-    _smtp(step_env, smtp_server.port)
+    _smtp(step_env, smtp_server)
     assert cli.run_step("03", _args(), lambda ctx: None) == EXIT_OK
     assert smtp_server.envelopes == []
 
@@ -156,7 +118,7 @@ def test_other_steps_report_only_when_they_end_with_pending(step_env, smtp_serve
 
 
 def test_a_failure_to_send_is_a_warning_and_keeps_the_exit_code(step_env):
-    _smtp(step_env, _free_port())  # nobody listens there
+    _smtp(step_env, free_port())  # nobody listens there
     captured = {}
 
     def body(ctx):
