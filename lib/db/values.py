@@ -6,7 +6,7 @@ before writing, so a poisoned record fails the same way on both, with a pt-BR re
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -83,3 +83,23 @@ def changed_fields(table: Table, current: Mapping[str, Any], new: Mapping[str, A
         if old != fresh:
             changes[name] = (current.get(name), value)
     return changes
+
+
+IN_CHUNK = 500  # ids per IN (...) when reading existing rows in batches
+
+
+def chunks(values: Iterable[Any], size: int = IN_CHUNK) -> Iterator[list[Any]]:
+    """`values` without None and duplicates (order kept), in lists of at most `size`."""
+    unique = list(dict.fromkeys(value for value in values if value is not None))
+    for start in range(0, len(unique), size):
+        yield unique[start:start + size]
+
+
+def change_log_rows(table: Table, row_id: int, changes: Mapping[str, tuple[Any, Any]], *,
+                    run_id: int | None, origin: str, moment: datetime) -> list[dict[str, Any]]:
+    """The `alteracao` rows of `changes` ({field: (old, new)}) made to row `row_id` of `table`."""
+    return [
+        {"tabela": table.name, "registro_id": row_id, "campo": name, "valor_anterior": as_text(old),
+         "valor_novo": as_text(new), "execucao_id": run_id, "origem": origin, "alterado_em": moment}
+        for name, (old, new) in changes.items()
+    ]

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,17 +11,10 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 import lib.db.schema as t
-
-CHUNK = 500
+from lib.db.values import chunks
 
 Row = dict[str, Any]
 
-
-def chunks(values: Iterable[Any], size: int = CHUNK) -> Iterator[list[Any]]:
-    """`values` (deduplicated, order kept) in lists of at most `size`."""
-    unique = list(dict.fromkeys(value for value in values if value is not None))
-    for start in range(0, len(unique), size):
-        yield unique[start:start + size]
 
 
 @dataclass

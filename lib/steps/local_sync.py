@@ -20,7 +20,7 @@ from lib import status as status_module
 from lib.cli import RunContext
 from lib.db import pending
 from lib.db.runs import db_now
-from lib.db.values import as_text, changed_fields, check_fits
+from lib.db.values import change_log_rows, changed_fields, check_fits
 from lib.errors import RecordError, TransientError
 from lib.jsonfiles import FILE_02, read_envelope
 from lib.logs import progress
@@ -77,10 +77,8 @@ class Writer:
         if changes:
             quiet["atualizado_em"] = self.now
         self.conn.execute(table.update().where(table.c.id == current["id"]).values(**fresh, **quiet))
-        for name, (old, new) in changes.items():
-            self.audit.append({"tabela": table.name, "registro_id": current["id"], "campo": name,
-                               "valor_anterior": as_text(old), "valor_novo": as_text(new),
-                               "execucao_id": self.run_id, "origem": ORIGIN, "alterado_em": self.now})
+        self.audit += change_log_rows(table, current["id"], changes, run_id=self.run_id, origin=ORIGIN,
+                                      moment=self.now)
         return {**current, **fresh, **quiet}, bool(changes)
 
     def event(self, os_row: Row, before: tuple[str | None, int | None], when: datetime) -> Row:

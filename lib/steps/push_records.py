@@ -6,7 +6,7 @@ writes (FieldControl ids, sent events, dispensed events), every field change log
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,21 +16,15 @@ from sqlalchemy.engine import Connection
 import lib.db.schema as t
 from lib import fieldcontrol as fcm
 from lib.db.runs import db_now
-from lib.db.values import as_text, changed_fields, check_fits
+from lib.db.values import change_log_rows, changed_fields, check_fits, chunks
 
 log = logging.getLogger(__name__)
 
-CHUNK = 500
 ORIGIN = "04"
 TICKET_OF_STATUS = {"instalacao": "instalacao", "aumento": "aumento", "cancelado": "cancelamento"}
 
 Row = dict[str, Any]
 
-
-def chunks(values: Iterable[Any], size: int = CHUNK) -> Iterator[list[Any]]:
-    unique = list(dict.fromkeys(value for value in values if value is not None))
-    for start in range(0, len(unique), size):
-        yield unique[start:start + size]
 
 
 def rows_by_id(conn: Connection, table: Table, ids: Iterable[int]) -> dict[int, Row]:
@@ -152,11 +146,8 @@ def audited_update(conn: Connection, table: Table, row_id: int, values: Row, run
     new_values = {name: new for name, (_old, new) in changes.items()}
     check_fits(table, new_values, record)
     conn.execute(table.update().where(table.c.id == row_id).values(**new_values))
-    now = db_now()
-    conn.execute(t.alteracao.insert(), [
-        {"tabela": table.name, "registro_id": row_id, "campo": name, "valor_anterior": as_text(old),
-         "valor_novo": as_text(new), "execucao_id": run_id, "origem": ORIGIN, "alterado_em": now}
-        for name, (old, new) in changes.items()])
+    conn.execute(t.alteracao.insert(),
+                 change_log_rows(table, row_id, changes, run_id=run_id, origin=ORIGIN, moment=db_now()))
     return changes
 
 
