@@ -187,31 +187,32 @@ def _text(value: Any, record: str, name: str) -> str | None:
     return text if text.strip() else None
 
 
-def _money(value: Any, record: str, name: str) -> Decimal | None:
+def _decimal(value: Any, quantum: Decimal, limit: Decimal | None = None) -> Decimal | None:
+    """An exact decimal at `quantum` (None for empty), or InvalidOperation."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
+    if isinstance(value, bool):
+        raise InvalidOperation
     try:
-        if isinstance(value, bool):
-            raise InvalidOperation
         number = Decimal(str(value).strip())
-        if not number.is_finite():
-            raise InvalidOperation
-        return number.quantize(CENTS, rounding=ROUND_HALF_UP)
-    except (InvalidOperation, ValueError):
+    except ValueError:
+        raise InvalidOperation from None
+    if not number.is_finite() or (limit is not None and abs(number) > limit):
+        raise InvalidOperation
+    return number.quantize(quantum, rounding=ROUND_HALF_UP)
+
+
+def _money(value: Any, record: str, name: str) -> Decimal | None:
+    try:
+        return _decimal(value, CENTS)
+    except InvalidOperation:
         raise RecordError(f"{record}: campo {name} = {str(value)[:40]!r} não é um valor em reais válido") from None
 
 
 def _coordinate(value: Any, record: str, name: str, limit: int) -> Decimal | None:
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
     try:
-        if isinstance(value, bool):
-            raise InvalidOperation
-        number = Decimal(str(value).strip())
-        if not number.is_finite() or abs(number) > limit:
-            raise InvalidOperation
-        return number.quantize(SEVEN_PLACES, rounding=ROUND_HALF_UP)
-    except (InvalidOperation, ValueError):
+        return _decimal(value, SEVEN_PLACES, Decimal(limit))
+    except InvalidOperation:
         raise RecordError(f"{record}: {name} {str(value)[:40]!r} não é uma coordenada válida "
                           f"(entre -{limit} e {limit})") from None
 
