@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 from sandbox import Sandbox  # noqa: E402
 
 DEMO_DIR = ROOT / "data" / "demo"
-PROJETOS = 40
+PROJETOS = 60
 FC_RPS = 10.0  # the real FieldControl allows 1/s; 10/s keeps the demo near one minute
 STEPS = [
     ("00", "00_schema_banco.py", "cria o banco SQLite"),
