@@ -42,6 +42,14 @@ def test_pipeline_sends_the_report_and_a_second_run_writes_nothing(run, sandbox,
     for ticket in ours:
         assert ticket["id"] in text
     assert smtp_server.logins == [("relatorio", "senha-smtp-teste")] * len(smtp_server.envelopes)
+    engine = make_engine(db_url)
+    with engine.connect() as conn:
+        adopted = conn.execute(t.cliente.select().where(t.cliente.c.field_id.is_not(None),
+                                                        t.cliente.c.criado_pelo_script.is_(False))).mappings().all()
+    engine.dispose()
+    assert adopted, "o sandbox semeia clientes cadastrados à mão: algum deveria ter sido adotado"
+    for cliente in adopted:
+        assert f"{cliente['nome']} | {'*' * (len(cliente['doc_pessoal']) - 4)}{cliente['doc_pessoal'][-4:]} | adotado" in text
 
     writes = _writes(sandbox)
     sandbox.reset_calls()
