@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 from lib import config as config_module
 from lib.config import Settings
 from lib.errors import (
+    EXIT_CONFIG,
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -146,6 +147,11 @@ def run_step(step: str, args: argparse.Namespace, body: Body, *, sections: tuple
     except SyncError as exc:  # the lock is held by another run
         log.error("%s", exc.message)
         return exc.exit_code
+    except OSError as exc:  # DATA_DIR is a file, read-only, full…: no traceback, the reason in pt-BR
+        log.error("não foi possível usar a pasta de dados: %s: %s; confira se DATA_DIR=%s é uma pasta "
+                  "gravável com espaço livre", exc.filename or settings.data_dir, exc.strerror or exc,
+                  settings.data_dir)
+        return EXIT_CONFIG
 
 
 def _run_locked(ctx: RunContext, body: Body, needs_db: bool) -> int:

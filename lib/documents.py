@@ -55,7 +55,8 @@ def clean_text(value: Any) -> str | None:
         return join_list(value)
     if isinstance(value, bool):
         return None
-    text = " ".join(str(value).split())
+    # control characters (a NUL byte pasted into a name) are junk: they become spaces, then collapse
+    text = " ".join("".join(" " if unicodedata.category(c) == "Cc" else c for c in str(value)).split())
     return text or None
 
 

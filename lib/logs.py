@@ -28,8 +28,9 @@ _PATTERNS = [
      r"\1" + MASK),
     # headers as text
     (re.compile(r"(?i)((?:x-api-key|authorization)['\"]?\s*[:=]\s*['\"]?)[^'\"\s,}]+"), r"\1" + MASK),
-    # user:password@ in database / SMTP URLs
-    (re.compile(r"(?i)([a-z][a-z0-9+.-]*://[^:/@\s]+:)[^@/\s]+@"), r"\1" + MASK + "@"),
+    # user:password@ in database / SMTP URLs (the scheme starts a word and is short: a long run of
+    # letters, e.g. a 100 000-character field, must not cost quadratic backtracking)
+    (re.compile(r"(?i)(?<![a-z0-9+.-])([a-z][a-z0-9+.-]{0,30}://[^:/@\s]+:)[^@/\s]+@"), r"\1" + MASK + "@"),
 ]
 
 
