@@ -5,9 +5,12 @@ and benchmarks use to read and change the remote state, inject faults and read t
 from __future__ import annotations
 
 import copy
+import json
+import os
 import threading
 from dataclasses import asdict, fields
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from .calllog import CallLog
@@ -51,7 +54,7 @@ class Sandbox:
                  latency_ms: dict[str, float] | None = None, token: str = DEFAULT_TOKEN,
                  chave: str = DEFAULT_KEY, google_key: str = DEFAULT_GOOGLE_KEY, estado: Any = None,
                  cliente_inexistente: str = "404", fc_retry_after: bool = False,
-                 hoje: date | str | None = None, verbose: bool = False) -> None:
+                 hoje: date | str | None = None, verbose: bool = False, persistir: bool = True) -> None:
         if cliente_inexistente not in ("404", "null"):
             raise ValueError("cliente_inexistente deve ser '404' ou 'null'")
         if isinstance(hoje, str):
@@ -63,12 +66,20 @@ class Sandbox:
                                  nominatim_rps=nominatim_rps, google_rps=google_rps,
                                  latency_ms=_latency(latency_ms))
         self.state = State(seed, projetos, hoje or date.today(), estado)
+        if not persistir:  # start from `estado` but never write it back (trials share one file)
+            self.state.path = None
         self.faults_set = FaultSet(seed)
         self.call_log = CallLog()
         self.systems = [cls(self.state, self.settings)
                         for cls in (ISales, FieldControl, Nominatim, Google, Shortener)]
         self._server: SandboxHTTPServer | None = None
         self._thread: threading.Thread | None = None
+
+    def snapshot(self, path: str | os.PathLike) -> Path:
+        """Write the whole state in the `estado` file format; `Sandbox(estado=path)` starts from it."""
+        target = Path(path)
+        target.write_text(json.dumps(self.state.dump(), ensure_ascii=False), encoding="utf-8")
+        return target
 
     # -- life cycle ----------------------------------------------------------------------------
     def start(self) -> Sandbox:

@@ -134,3 +134,18 @@ def test_stop_releases_the_port():
         sock.bind(("127.0.0.1", port))
     with Sandbox(5, port=port) as again:
         assert requests.get(f"{again.url}/_sandbox/health", timeout=5).ok
+
+
+def test_snapshot_restores_a_state_without_writing_it_back(tmp_path):
+    from sandbox import Sandbox
+
+    path = tmp_path / "estado.json"
+    with Sandbox(projetos=5, seed=3) as original:
+        original.fc_add_customer("Cliente Antigo", "52998224725")
+        original.snapshot(path)
+        customers = original.fc_customers()
+    before = path.read_bytes()
+    with Sandbox(estado=path, persistir=False) as copy:
+        assert copy.loaded_from_file and copy.fc_customers() == customers
+        copy.fc_add_customer("Outro", "11222333000181")
+    assert path.read_bytes() == before
