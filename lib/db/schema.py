@@ -87,6 +87,7 @@ os = Table(
     Column("endereco_id", Integer, ForeignKey("endereco.id"), index=True),
     Column("status", String(20)),  # instalacao | aumento | cancelado | outro (lib/status.py)
     Column("detalhes_em", DateTime),  # when iSales details were last fetched (01's incremental rule)
+    Column("cliente_assinatura", String(40)),  # sha1 of the client data this card carried (step 03)
     Column("criado_em", DateTime),
     Column("atualizado_em", DateTime),
     **MYSQL,
@@ -115,7 +116,7 @@ pagamento = Table(
     "pagamento", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("forma_pgto", String(255)),
-    Column("responsavel_financiamento", String(255)),
+    Column("responsavel_financiamento", String(500)),  # a client's name goes here
     Column("valor_seguro", Money),
     Column("observacoes", Text),
     Column("os_id", Integer, ForeignKey("os.id"), index=True),

@@ -3,6 +3,8 @@ rule (one client per document) and the address identity key (docs/design.md §5�
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -19,6 +21,10 @@ ENDERECO_FIELDS = ("cep", "logradouro", "numero", "complemento", "bairro", "cida
 ENDERECO_KEY = ("cep", "logradouro", "numero", "complemento")
 OS_TEXT_FIELDS = ("vendedor", "modulos", "inversor1", "inversor2", "inversor3", "observacoes")
 PAGAMENTO_FIELDS = ("forma_pgto", "responsavel_financiamento", "valor_seguro", "observacoes")
+# which iSales object each os/pagamento field comes from (step 02 keeps the raw objects in "bruto")
+FROM_CLIENTE = frozenset({"vendedor", "data_fechamento"})
+FROM_PROPOSTA = frozenset({"modulos", "inversor1", "inversor2", "inversor3", "valor"})
+FROM_CAMPOS = frozenset({"observacoes", "acesso"} | {f"pagamento.{name}" for name in PAGAMENTO_FIELDS})
 CENTS = Decimal("0.01")
 SEVEN_PLACES = Decimal("0.0000001")
 
@@ -36,6 +42,11 @@ class ProjectInput:
     os: dict[str, Any]
     pagamento: dict[str, Any] | None
     warnings: list[str] = field(default_factory=list)
+    # os/pagamento fields whose iSales source object came with this fetch: an empty value there is
+    # a real removal (e.g. a second inverter taken out of the proposal) and erases the stored one
+    authoritative: frozenset[str] = frozenset()
+    # fingerprint of the client data this card carried (before merging with other cards)
+    client_signature: str = ""
 
     @property
     def label(self) -> str:
@@ -162,7 +173,28 @@ def parse_project(raw: Any) -> ProjectInput:
 
     obtido_em = _datetime(raw.get("obtido_em"), record, "obtido_em", utc=True)
     warnings = [str(item) for item in raw.get("avisos") or [] if item]
-    return ProjectInput(isales_id, coluna, status, obtido_em, cliente, endereco, os_values, pagamento, warnings)
+    return ProjectInput(isales_id, coluna, status, obtido_em, cliente, endereco, os_values, pagamento, warnings,
+                        _authoritative(raw.get("bruto")), client_signature(cliente))
+
+
+def client_signature(cliente: dict[str, Any]) -> str:
+    """A stable fingerprint of a card's client fields."""
+    text = json.dumps([cliente.get(name) for name in CLIENTE_FIELDS], ensure_ascii=False, default=str)
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
+def _authoritative(bruto: Any) -> frozenset[str]:
+    """The fields whose source object is present in this fetch (none when the raw input is absent)."""
+    if not isinstance(bruto, dict):
+        return frozenset()
+    fields = set()
+    if isinstance(bruto.get("cliente"), dict) and bruto["cliente"]:
+        fields |= FROM_CLIENTE
+    if isinstance(bruto.get("proposta"), dict) and bruto["proposta"]:
+        fields |= FROM_PROPOSTA
+    if isinstance(bruto.get("campos"), dict) and bruto["campos"]:
+        fields |= FROM_CAMPOS
+    return frozenset(fields)
 
 
 def _short(text: str, size: int = 80) -> str:
@@ -254,17 +286,23 @@ def _acesso(value: Any, record: str) -> str | None:
     return _text(value, record, "os.acesso")
 
 
-def merge_clients(projects: list[ProjectInput]) -> None:
-    """Give every project of one document the same client values: the latest `obtido_em` (then the
-    highest isales_id) wins, and an empty value never erases one given by another project."""
+def merge_clients(projects: list[ProjectInput], signatures: dict[str, str | None] | None = None) -> None:
+    """Give every project of one document the client values it should write.
+
+    Each card holds its own copy of the client's data in iSales. Only cards whose copy changed
+    since their last sync (`signatures`: isales_id → stored fingerprint; a new card counts as
+    changed) may update the client, the latest `obtido_em` (then the highest isales_id) winning
+    field by field; an empty value never erases a given one. So an edit made on one card is not
+    undone by another card's unchanged copy, and the same input twice writes nothing.
+    """
+    signatures = signatures or {}
     groups: dict[str, list[ProjectInput]] = {}
     for project in projects:
         groups.setdefault(project.cliente["doc_pessoal"], []).append(project)
-    for group in groups.values():
-        if len(group) < 2:
-            continue
-        merged: dict[str, Any] = {}
-        for project in sorted(group, key=_recency):
+    for doc, group in groups.items():
+        changed = [p for p in group if signatures.get(p.isales_id) != p.client_signature]
+        merged: dict[str, Any] = {"doc_pessoal": doc}
+        for project in sorted(changed, key=_recency):
             merged.update({name: value for name, value in project.cliente.items() if value is not None})
         for project in group:
             project.cliente = dict(merged)

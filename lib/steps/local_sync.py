@@ -25,6 +25,7 @@ from lib.errors import RecordError, TransientError
 from lib.jsonfiles import FILE_02, read_envelope
 from lib.logs import progress
 from lib.steps.local_input import (
+    PAGAMENTO_FIELDS,
     Input02,
     Movement,
     ProjectInput,
@@ -130,11 +131,11 @@ def sync_input(ctx: RunContext, batch: Input02, ids: list[str] | None = None) ->
         if wanted is not None and isales_id not in wanted:
             continue
         _pending(engine, ctx, isales_id, reason)
-    merge_clients(projects)
-    merge_addresses(projects)
     with engine.connect() as conn:
         snap = Snapshot.load(conn, [p.cliente["doc_pessoal"] for p in projects],
                              [p.isales_id for p in projects] + [m.isales_id for m in movements])
+    merge_clients(projects, {isales_id: row.get("cliente_assinatura") for isales_id, row in snap.oss.items()})
+    merge_addresses(projects)
     log.info("%d projeto(s) e %d mudança(s) de coluna a gravar", len(projects), len(movements))
     counted: set[tuple[str, int]] = set()
     stale = 0
@@ -238,15 +239,17 @@ def sync_project(w: Writer, snap: Snapshot, p: ProjectInput, observed_at: dateti
               "endereco_id": endereco_id}
     when = p.obtido_em or observed_at or w.now
     if current is None:
-        row = w.insert(t.os, {**values, "isales_id": p.isales_id, "detalhes_em": p.obtido_em or w.now})
+        row = w.insert(t.os, {**values, "isales_id": p.isales_id, "detalhes_em": p.obtido_em or w.now,
+                              "cliente_assinatura": p.client_signature})
         w.counts.append(("os", "criados", row["id"]))
         event = w.event(row, (None, None), when)
     else:
         kept = {name: value for name, value in values.items()
-                if value is not None or name in ("coluna_id", "status", "cliente_id")}
+                if value is not None or name in ("coluna_id", "status", "cliente_id") or name in p.authoritative}
         detalhes = max(filter(None, (current["detalhes_em"], p.obtido_em)), default=None)
         before = _before(current, snap.last_event.get(current["id"]))
-        row, changed = w.update(t.os, current, kept, {"detalhes_em": detalhes})
+        row, changed = w.update(t.os, current, kept,
+                                {"detalhes_em": detalhes, "cliente_assinatura": p.client_signature})
         w.counts.append(("os", "atualizados" if changed else "sem_alteracao", row["id"]))
         event = w.event(row, before, when) if _moved(before, row) else None
     w.after_commit.append(lambda: snap.put_os(row, current and current["endereco_id"]))
@@ -327,14 +330,15 @@ def _endereco(w: Writer, snap: Snapshot, p: ProjectInput, cliente_id: int, os_ro
 
 
 def _pagamento(w: Writer, snap: Snapshot, p: ProjectInput, os_id: int) -> None:
-    if p.pagamento is None:
-        return
     current = snap.pagamentos.get(os_id)
     if current is None:
+        if p.pagamento is None:
+            return
         row = w.insert(t.pagamento, {**p.pagamento, "os_id": os_id})
         w.counts.append(("pagamento", "criados", row["id"]))
-    else:
-        values = {name: value for name, value in p.pagamento.items() if value is not None}
+    else:  # an empty value erases a stored one only when its source (the custom fields) came
+        values = {name: value for name, value in (p.pagamento or dict.fromkeys(PAGAMENTO_FIELDS)).items()
+                  if value is not None or f"pagamento.{name}" in p.authoritative}
         row, changed = w.update(t.pagamento, current, values)
         w.counts.append(("pagamento", "atualizados" if changed else "sem_alteracao", row["id"]))
     w.after_commit.append(lambda: snap.put_pagamento(row))

@@ -241,6 +241,29 @@ def test_refetch_without_changes_only_moves_detalhes_em(engine, tmp_path):
     assert ctx.summary.counts["os"] == {"ignorados": 1} and ctx.summary.warnings
 
 
+def test_a_value_removed_in_isales_is_erased_when_its_source_came(engine, tmp_path):
+    present = {"cliente": {"nome": "Maria"}, "proposta": {"inv_descricao": "Inversor 5kW"},
+               "campos": {"FORMA DE PAGAMENTO": "FINANCIAMENTO"}}
+    first = projeto(4711, os={"inversor2": "Inversor 3kW"})
+    first["bruto"] = present
+    sync(engine, tmp_path, [first])
+    # the second inverter was taken out of the proposal, the payment notes out of the custom fields
+    edited = projeto(4711, obtido="2026-12-01T09:00:00Z", os={"inversor2": None}, pagamento={"observacoes": None})
+    edited["bruto"] = present
+    sync(engine, tmp_path, [edited])
+    assert rows(engine, t.os)[0]["inversor2"] is None
+    assert rows(engine, t.pagamento)[0]["observacoes"] is None
+    log = {(a["tabela"], a["campo"]): (a["valor_anterior"], a["valor_novo"]) for a in rows(engine, t.alteracao)}
+    assert log == {("os", "inversor2"): ("Inversor 3kW", None),
+                   ("pagamento", "observacoes"): ("Entrada de 10% + 60x", None)}
+    # the proposal itself came empty ({} in iSales): nothing of it is erased
+    missing = projeto(4711, obtido="2026-12-02T09:00:00Z", os={"modulos": None, "valor": None, "inversor1": None},
+                      pagamento={"observacoes": None})
+    missing["bruto"] = {**present, "proposta": {}}
+    sync(engine, tmp_path, [missing])
+    assert rows(engine, t.os)[0]["modulos"] == "12x Módulo 550W" and counts(engine)["alteracao"] == 2
+
+
 def test_same_document_shares_one_cliente_and_addresses_follow_identity(engine, tmp_path):
     projects = [
         projeto(4711, obtido="2026-11-29T13:00:05Z", cliente={"nome": "Maria S.", "email": None, "telefone": None}),
@@ -282,6 +305,22 @@ def test_same_document_shares_one_cliente_and_addresses_follow_identity(engine, 
     assert counts(engine)["endereco"] == 3
     log = {(a["tabela"], a["registro_id"], a["campo"]) for a in rows(engine, t.alteracao)}
     assert ("os", oss["4712"]["id"], "endereco_id") in log and ("os", oss["4713"]["id"], "endereco_id") in log
+
+
+def test_an_edit_on_one_card_is_not_undone_by_the_other_cards_copy(engine, tmp_path):
+    older = projeto(4711, obtido="2026-11-29T13:00:01Z")
+    newer = projeto(4712, obtido="2026-11-29T13:00:02Z", endereco={"numero": "2000"})
+    sync(engine, tmp_path, [older, newer])
+    # the e-mail is corrected on the older card only; both cards are fetched again, the newer last
+    edited = projeto(4711, obtido="2026-12-01T10:00:01Z", cliente={"email": "maria@corrigido.example.com"})
+    unchanged = projeto(4712, obtido="2026-12-01T10:00:09Z", endereco={"numero": "2000"})
+    sync(engine, tmp_path, [edited, unchanged])
+    assert rows(engine, t.cliente)[0]["email"] == "maria@corrigido.example.com"
+    with domain_writes(engine) as written:  # the two copies now disagree: nothing flips back and forth
+        sync(engine, tmp_path, [edited, unchanged])
+        sync(engine, tmp_path, [unchanged])
+    assert dict(written) == {}
+    assert rows(engine, t.cliente)[0]["email"] == "maria@corrigido.example.com"
 
 
 def test_move_sequences_write_one_history_row_per_move_in_order(engine, tmp_path):

@@ -1,6 +1,6 @@
 """Fix the legacy schema's weaknesses, losing nothing; add the field change log (alteracao).
 
-- utf8mb4 on MySQL (emoji, every accent); long names (nome 50 → 500), long map links (TEXT);
+- utf8mb4 on MySQL (emoji, every accent); long names (nome 50 → 500, responsavel_financiamento 255 → 500), long map links (TEXT);
 - coordinates and money from text to Numeric: each legacy text is parsed, the row keeps the number,
   and every value whose text changed (or could not be read: NULL) is written to `alteracao`
   with the original text, so the conversion is auditable and reversible by hand;
@@ -140,6 +140,7 @@ def upgrade() -> None:
         batch.create_index("ix_os_status_historico_os_id", ["os_id"])
     with op.batch_alter_table("pagamento") as batch:
         batch.alter_column("valor_seguro", existing_type=sa.String(50), type_=sa.Numeric(14, 2))
+        batch.alter_column("responsavel_financiamento", existing_type=sa.String(255), type_=sa.String(500))
         batch.add_column(sa.Column("criado_em", sa.DateTime))
         batch.add_column(sa.Column("atualizado_em", sa.DateTime))
         batch.create_index("ix_pagamento_os_id", ["os_id"])
