@@ -77,7 +77,13 @@ class FCStore:
         return self.data[collection].get(obj_id)
 
     def all(self, collection: str) -> list[dict]:
+        """A copy of every object of `collection` (for callers outside the state lock)."""
         return copy.deepcopy(list(self.data[collection].values()))
+
+    def view(self, collection: str) -> list[dict]:
+        """The stored objects themselves, not copied: only under the state lock, read-only (list
+        routes filter and serialise a page at once; copying everything made them O(total))."""
+        return list(self.data[collection].values())
 
     # -- writes ----------------------------------------------------------------------------------
     def create_customer(self, body: dict, created_at: str | None = None) -> dict:

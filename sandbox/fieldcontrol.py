@@ -191,11 +191,12 @@ class FieldControl:
 
     # -- services and customers --------------------------------------------------------------------
     def list_services(self, req: Request) -> Response:
-        return self._list(req, self.store.all("services"), "services")
+        with self.state.lock:
+            return self._list(req, self.store.view("services"), "services")
 
     def list_customers(self, req: Request) -> Response:
         with self.state.lock:
-            return self._list(req, self.store.all("customers"), "customers")
+            return self._list(req, self.store.view("customers"), "customers")
 
     def get_customer(self, req: Request) -> Response:
         with self.state.lock:
@@ -223,7 +224,7 @@ class FieldControl:
                 cid = req.params["id"]
                 if self.store.get("customers", cid) is None:
                     return self._not_found("Customer")
-                items = [i for i in self.store.all(collection) if (i.get("customer") or {}).get("id") == cid]
+                items = [i for i in self.store.view(collection) if (i.get("customer") or {}).get("id") == cid]
                 return self._list(req, items, collection)
         return handler
 
@@ -292,7 +293,7 @@ class FieldControl:
     # -- tickets -----------------------------------------------------------------------------------
     def list_tickets(self, req: Request) -> Response:
         with self.state.lock:
-            return self._list(req, self.store.all("tickets"), "tickets")
+            return self._list(req, self.store.view("tickets"), "tickets")
 
     def get_ticket(self, req: Request) -> Response:
         with self.state.lock:
