@@ -78,6 +78,16 @@ def db_url(request, tmp_path):
 
 
 @pytest.fixture
+def mysql_url(mysql_server):
+    """An empty MySQL/MariaDB database of its own (for what only needs to run on MySQL)."""
+    url, drop = _mysql_database(mysql_server)
+    try:
+        yield url
+    finally:
+        drop()
+
+
+@pytest.fixture
 def migrated_db(db_url):
     """A database URL at the head migration."""
     from lib.db import migrate

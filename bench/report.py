@@ -1,0 +1,184 @@
+"""The benchmark's report: the pt-BR table printed on the terminal, its Markdown twin for the README,
+and the JSON files under bench/results/ (timestamped, plus latest.json)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from lib.jsonfiles import dumps, write_atomic
+
+RESULTS = Path(__file__).resolve().parent / "results"
+API_NAMES = {"isales": "iSales", "fieldcontrol": "FieldControl", "nominatim": "Nominatim", "google": "Google",
+             "shortener": "links curtos"}
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def num(value: Any, places: int = 1) -> str:
+    """Numbers the pt-BR way: 1.234,5."""
+    if value is None:
+        return "—"
+    if isinstance(value, int):
+        return f"{value:,}".replace(",", ".")
+    text = f"{value:,.{places}f}"
+    return text.replace(",", "_").replace(".", ",").replace("_", ".")
+
+
+def _calls(step: dict[str, Any]) -> str:
+    per_api = step.get("chamadas_por_api") or {}
+    return ", ".join(f"{num(n)} {API_NAMES.get(api, api)}" for api, n in per_api.items()) or "—"
+
+
+def _items(step: dict[str, Any]) -> str:
+    if step.get("itens") is None:
+        return "—"
+    return f"{num(step['itens'])} {step.get('itens_o_que', '')}".strip()
+
+
+def _heading(report: dict[str, Any]) -> list[str]:
+    p, m = report["parametros"], report["maquina"]
+    return [f"{num(p['projetos'])} projetos (semente {p['seed']}), banco {p.get('banco', 'sqlite')}, "
+            f"{m['cpus']} CPUs, Python {m['python']}",
+            f"sandbox: latência do iSales {num(p['latencia_isales_ms'], 0)} ms ({p['workers']} workers), "
+            + ("só as etapas 01→03, " if p.get("ate") == "03" else
+               f"FieldControl {num(p['fc_rps'], 0)} req/s (o real aceita 1 req/s), ")
+            + f"geocodificador {num(p['geo_rps'], 0)} req/s (o Nominatim real: 1 req/s)"]
+
+
+def _step_rows(steps: dict[str, Any]) -> list[list[str]]:
+    return [[step, num(s["tempo_s"]), num(s["cpu_s"]), num(s["rss_max_mb"], 0), str(s["codigo"]), _calls(s),
+             _items(s), num(s.get("itens_por_s"))] for step, s in steps.items()]
+
+
+STEP_HEAD = ["etapa", "tempo (s)", "CPU (s)", "RSS máx (MB)", "código", "chamadas", "itens", "itens/s"]
+
+
+def _text_table(head: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [max(len(str(row[i])) for row in [head, *rows]) for i in range(len(head))]
+    lines = ["  " + "  ".join(str(cell).ljust(widths[i]) for i, cell in enumerate(head))]
+    lines += ["  " + "  ".join(str(cell).ljust(widths[i]) for i, cell in enumerate(row)) for row in rows]
+    return lines
+
+
+def _ratio_lines(report: dict[str, Any]) -> list[str]:
+    r, p = report.get("razoes") or {}, report["parametros"]
+    lines = []
+    if "busca_01" in r:
+        b = r["busca_01"]
+        lines.append(f"01 busca: {num(b['tempo_s'])} s ÷ {num(b['piso_s'])} s ({num(b['chamadas'])} chamadas × "
+                     f"{num(p['latencia_isales_ms'], 0)} ms ÷ {p['workers']} workers) = {num(b['razao'], 2)}")
+    if "coordenadas_02" in r:
+        c = r["coordenadas_02"]
+        lines.append(f"02 coordenadas: {num(c['tempo_s'])} s ÷ {num(c['piso_s'])} s ({num(c['chamadas_geocodificador'])} "
+                     f"consultas ao geocodificador ÷ {num(p['geo_rps'], 0)} req/s) = {num(c['razao'], 2)}; "
+                     f"{num(c['chamadas_links'])} requisições a links curtos")
+    if "envio_04" in r:
+        e = r["envio_04"]
+        lines.append(f"04 envio: {num(e['tempo_s'])} s ÷ {num(e['piso_s'])} s ({num(e['chamadas'])} chamadas ÷ "
+                     f"{num(p['fc_rps'], 0)} req/s) = {num(e['razao'], 2)} (mínimo ≈ 1,05: o ritmo tem 5 % de folga)")
+        lines.append(f"chamadas ao FieldControl por projeto novo: {num(e['chamadas_por_projeto_novo'], 2)} "
+                     f"(escritas: {num(e['escritas_por_projeto_novo'], 2)})")
+    answers = r.get("respostas_429") or {}
+    lines.append("respostas 429 recebidas: " + ", ".join(f"{API_NAMES.get(k, k)} {num(v)}" for k, v in answers.items()))
+    return lines
+
+
+def _second_lines(report: dict[str, Any]) -> list[str]:
+    s = report.get("segunda_execucao_resumo")
+    if not s:
+        return []
+    motivos = ", ".join(f"{k}: {v}" for k, v in sorted((s.get("motivos_01") or {}).items())) or "nenhum"
+    return [f"escritas no FieldControl: {num(s['escritas_fieldcontrol'])} (esperado 0); "
+            f"chamadas ao FieldControl no total: {num(s['chamadas_fieldcontrol'])}",
+            f"consultas ao geocodificador: {num(s['chamadas_geocodificador'])} (esperado 0); "
+            f"links curtos: {num(s['chamadas_links'])}",
+            f"chamadas de detalhes ao iSales: {num(s['chamadas_detalhes_isales'])} "
+            f"({num(s['projetos_detalhados'])} projetos; motivos: {motivos}) — {s['explicacao_detalhes']}"]
+
+
+def _db_lines(report: dict[str, Any]) -> list[str]:
+    lines = []
+    b = report.get("banco_03")
+    if b:
+        e, x = b["etapa_03"], b["executemany"]
+        lines.append(f"etapa 03: {num(e['linhas'])} linhas em {num(e['tempo_s'], 2)} s = {num(e['linhas_por_s'])} "
+                     f"linhas/s (processo inteiro, uma transação por projeto, com histórico e auditoria)")
+        lines.append(f"executemany das mesmas {num(x['linhas'])} linhas numa transação: {num(x['tempo_s'], 3)} s = "
+                     f"{num(x['linhas_por_s'])} linhas/s ({num(b['razao'])}× a etapa 03)")
+    first = report.get("primeira_execucao") or {}
+    rss = [f"{step} {num(first[step]['rss_max_mb'], 0)} MB" for step in ("02", "03") if step in first]
+    if rss:
+        lines.append("pico de memória (RSS): " + ", ".join(rss))
+    return lines
+
+
+def _projection_lines(report: dict[str, Any]) -> list[str]:
+    proj = (report.get("razoes") or {}).get("projecao_1_req_s")
+    if not proj:
+        return []
+    p = report["parametros"]
+    return [f"carga inicial destes {num(p['projetos'])} projetos: ≈ {duration(proj['envio_inicial_s'])} "
+            f"só no envio ao FieldControl (04); cada projeto novo depois: ≈ {num(proj['por_projeto_novo_s'])} s"]
+
+
+def render(report: dict[str, Any]) -> str:
+    """The terminal table (pt-BR)."""
+    lines = ["", "== benchmark iSales → FieldControl", *_heading(report)]
+    for key, title in (("primeira_execucao", "primeira execução (carga inicial)"),
+                       ("segunda_execucao", "segunda execução, sem mudanças no iSales")):
+        if report.get(key):
+            lines += ["", title, *_text_table(STEP_HEAD, _step_rows(report[key]))]
+    for title, part in (("razões ao piso (tempo medido ÷ o mínimo que a API impõe)", _ratio_lines(report)),
+                        ("segunda execução sem mudanças", _second_lines(report)),
+                        ("banco local", _db_lines(report)),
+                        ("projeção no FieldControl real (1 req/s)", _projection_lines(report))):
+        if part:
+            lines += ["", title, *("  " + line for line in part)]
+    first = report.get("primeira_execucao") or {}
+    routes = [f"  {step} {API_NAMES.get(api, api)} {route}: {num(n)}"
+              for step, s in first.items() for api, per_route in (s.get("chamadas") or {}).items()
+              for route, n in per_route.items()]
+    if routes:
+        lines += ["", "chamadas por rota (primeira execução)", *routes]
+    if report.get("erro"):
+        lines += ["", f"ERRO: {report['erro']}"]
+    lines.append(f"\nduração total: {duration(report.get('duracao_total_s'))}")
+    return "\n".join(lines)
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """The same figures as a Markdown block for the README."""
+    lines = [f"Medido em {report['gerado_em'][:10]}: " + "; ".join(_heading(report)) + ".", ""]
+    for key, title in (("primeira_execucao", "primeira execução"), ("segunda_execucao", "segunda, sem mudanças")):
+        steps = report.get(key) or {}
+        if not steps:
+            continue
+        lines += [f"**{title}**", "", "| " + " | ".join(STEP_HEAD) + " |", "|" + "---|" * len(STEP_HEAD)]
+        lines += ["| " + " | ".join(row) + " |" for row in _step_rows(steps)]
+        lines.append("")
+    for part in (_ratio_lines(report), _second_lines(report), _db_lines(report), _projection_lines(report)):
+        lines += [f"- {line}" for line in part]
+    return "\n".join(lines)
+
+
+def save(report: dict[str, Any], folder: Path = RESULTS, prefix: str = "bench") -> Path:
+    """<prefix>-<data>-<projetos>.json and latest.json (fidelity: fidelidade-latest.json) in `folder`,
+    written atomically; returns the first path."""
+    stamp = report["gerado_em"].replace("-", "").replace(":", "").replace("T", "-").rstrip("Z")
+    path = Path(folder) / f"{prefix}-{stamp}-{report['parametros']['projetos']}.json"
+    text = dumps(report) + "\n"
+    write_atomic(path, text)
+    write_atomic(Path(folder) / ("latest.json" if prefix == "bench" else f"{prefix}-latest.json"), text)
+    return path

@@ -1,0 +1,126 @@
+"""bench/ at a tiny size, so that it cannot rot: the benchmark and the fidelity check run as a user runs
+them (`python -m bench`, `python bench/fidelity.py`), and the reconciliation finds a spoiled record.
+Structure and correctness only: performance is reported by bench/, never asserted."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+
+from sqlalchemy import select, update
+
+import lib.db.schema as t
+from bench.fidelity_run import Options, run_fidelity
+from bench.history import decide
+from lib.db.engine import make_engine
+from lib.steps.push import qualify
+from tests.conftest import ROOT
+
+TINY = ["--projetos", "15", "--seed", "7"]
+
+
+def run_module(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+
+
+def test_benchmark_report(tmp_path):
+    out = tmp_path / "resultados"
+    proc = run_module("-m", "bench", *TINY, "--fc-rps", "200", "--latencia-isales-ms", "5", "--geo-rps", "200",
+                      "--saida", str(out))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "razões ao piso" in proc.stdout and "segunda execução sem mudanças" in proc.stdout
+    report = json.loads((out / "latest.json").read_text(encoding="utf-8"))
+    assert len(list(out.glob("bench-*-15.json"))) == 1
+    first, second = report["primeira_execucao"], report["segunda_execucao"]
+    assert list(first) == ["00", "01", "02", "03", "04"] and list(second) == ["01", "02", "03", "04"]
+    for step in [*first.values(), *second.values()]:
+        assert step["codigo"] in (0, 3) and step["tempo_s"] > 0 and step["rss_max_mb"] > 10
+    isales = first["01"]["chamadas"]["isales"]
+    detailed = first["01"]["itens"]
+    assert detailed > 0 and isales["GET /clientes"] == isales["GET /propostas"] == detailed
+    push = report["razoes"]["envio_04"]
+    assert push["chamadas"] == sum(first["04"]["chamadas"]["fieldcontrol"].values()) > 0
+    assert push["chamadas"] == first["04"]["requisicoes_segundo_o_04"]
+    assert first["04"]["itens"] > 0 and push["chamadas_por_projeto_novo"] > 1
+    assert report["razoes"]["busca_01"]["razao"] > 0
+    again = report["segunda_execucao_resumo"]
+    assert again["escritas_fieldcontrol"] == 0
+    assert again["chamadas_geocodificador"] == 0
+    assert again["chamadas_detalhes_isales"] == 3 * again["projetos_detalhados"]
+    db = report["banco_03"]
+    assert db["executemany"]["linhas"] == db["etapa_03"]["linhas"] > 0  # the very rows step 03 wrote
+
+
+def test_fidelity_script_on_mysql(tmp_path, mysql_url):
+    """As `make fidelidade` runs it, on MariaDB (the SQLite run is the in-process test below); two
+    rounds take the cycle group instalação → cancelado → instalação."""
+    out = tmp_path / "resultados"
+    proc = run_module("bench/fidelity.py", *TINY, "--rodadas", "2", "--banco", mysql_url, "--saida", str(out))
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-3000:]
+    assert "DIFERENÇAS: 0 (esperado 0)" in proc.stdout
+    result = json.loads((out / "fidelidade-latest.json").read_text(encoding="utf-8"))
+    check_clean(result, rounds=2)
+
+
+def check_clean(result: dict, rounds: int) -> None:
+    rec = result["reconciliacao"]
+    assert rec["diferencas"] == 0, rec["lista_diferencas"][:20]
+    assert [r["rodada"] for r in result["rodadas"]] == list(range(rounds + 1))
+    assert all(r["edicoes"] for r in result["rodadas"][1:])
+    for area in ("iSales ↔ banco", "banco ↔ FieldControl", "OS (tickets)", "histórico"):
+        assert rec["comparacoes"][area] > 0, area
+    hist = result["historico"]
+    assert hist["linhas_esperadas"] == hist["linhas_encontradas"] > result["projetos"]["no_banco"]
+    assert hist["tickets_esperados"] == hist["tickets_enviados"]
+    assert sum(hist["tickets_enviados"].values()) == result["fieldcontrol"]["tickets"] > 0
+
+
+def spoil(sb, env) -> None:
+    """One wrong value in each place the reconciliation looks at."""
+    engine = make_engine(env["DATABASE_URL"])
+    try:
+        with engine.begin() as conn:
+            cliente = conn.execute(select(t.cliente.c.id).where(t.cliente.c.criado_pelo_script.is_(True))
+                                   .order_by(t.cliente.c.id)).first()
+            conn.execute(update(t.cliente).where(t.cliente.c.id == cliente.id).values(email="adulterado@exemplo.com"))
+            first = conn.execute(select(t.os_status_historico.c.id).order_by(t.os_status_historico.c.id)).first()
+            conn.execute(update(t.os_status_historico).where(t.os_status_historico.c.id == first.id)
+                         .values(coluna_anterior=99999))
+    finally:
+        engine.dispose()
+    with sb.state.lock:
+        ticket = next(tk for tk in sb.state.fc.data["tickets"].values()
+                      if str((tk.get("external") or {}).get("id")).startswith("isales:"))
+        ticket["message"] = ticket["message"].replace("VENDEDOR: ", "VENDEDOR: outro ")
+
+
+def test_fidelity_finds_spoiled_records(tmp_path):
+    """SQLite, in process: 0 differences, then one spoiled value per area is found."""
+    result = run_fidelity(Options(projetos=15, rodadas=3, seed=7, pasta=tmp_path), echo=lambda line: None,
+                          tamper=spoil)
+    assert "erro" not in result, result.get("erro")
+    check_clean(result, rounds=3)
+    spoiled = result["apos_adulteracao"]
+    found = {(d["area"], d["campo"].split(":")[0]) for d in spoiled["lista_diferencas"]}
+    assert ("iSales ↔ banco", "cliente.email") in found
+    assert any(area == "banco ↔ FieldControl" and what.startswith("e-mail") for area, what in found)
+    assert ("OS (tickets)", "mensagem") in found
+    assert ("histórico", "movimentos (coluna anterior, coluna, rodada)") in found
+
+
+def test_history_rule_matches_push():
+    """bench/history.decide is the rule written again from its text: it must agree with step 04's."""
+    rng = random.Random(8)
+    for _ in range(2000):
+        batches = [[rng.choice(["instalacao", "aumento", "cancelado", "outro"]) for _ in range(rng.randint(1, 3))]
+                   for _ in range(rng.randint(1, 4))]
+        expected, last, next_id = [], None, 1
+        for batch in batches:
+            events = list(zip(range(next_id, next_id + len(batch)), batch))
+            next_id += len(batch)
+            for decision in qualify(events, last):
+                expected.append(decision.ticket)
+                last = decision.ticket or last
+        assert decide(batches) == expected, batches
