@@ -89,9 +89,3 @@ class AmbiguousWrite(SyncError):
 
     exit_code = EXIT_TEMPFAIL
 
-
-def exit_code_for(exc: BaseException) -> int:
-    """The exit code for an exception escaping a step."""
-    if isinstance(exc, KeyboardInterrupt):
-        return EXIT_INTERRUPTED
-    return getattr(exc, "exit_code", EXIT_FAILED)

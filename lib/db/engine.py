@@ -77,6 +77,3 @@ def _mysql_engine(parsed) -> Engine:
 
     return engine
 
-
-def backend_name(engine: Engine) -> str:
-    return engine.dialect.name

@@ -7,8 +7,7 @@ import os
 import socket
 from datetime import datetime
 
-from sqlalchemy import select
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 
 from lib.db.schema import execucao
 from lib.jsonfiles import utcnow
@@ -32,11 +31,3 @@ def finish(engine: Engine, run_id: int, exit_code: int, counts: dict, message: s
             terminada_em=db_now(), codigo_saida=exit_code,
             contagens=json.dumps(counts, ensure_ascii=False, sort_keys=True), mensagem=message))
 
-
-def last_finished(conn: Connection, step: str) -> dict | None:
-    """The last run of `step` that reached its end (any exit code), as a dict."""
-    row = conn.execute(
-        select(execucao).where(execucao.c.etapa == step, execucao.c.terminada_em.is_not(None))
-        .order_by(execucao.c.id.desc()).limit(1)
-    ).mappings().first()
-    return dict(row) if row else None
