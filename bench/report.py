@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from lib.jsonfiles import dumps, write_atomic
+from lib.logs import human_duration
 
 RESULTS = Path(__file__).resolve().parent / "results"
 API_NAMES = {"isales": "iSales", "fieldcontrol": "FieldControl", "nominatim": "Nominatim", "google": "Google",
@@ -14,16 +15,7 @@ API_NAMES = {"isales": "iSales", "fieldcontrol": "FieldControl", "nominatim": "N
 
 
 def duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, seconds = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes} min {seconds:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
+    return "—" if seconds is None else human_duration(seconds)
 
 
 def num(value: Any, places: int = 1) -> str:

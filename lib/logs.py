@@ -166,6 +166,18 @@ def install_excepthook() -> None:
         sys.excepthook = hook
 
 
+def human_duration(seconds: float) -> str:
+    """A duration as people read it: 42 s, 3 min 05 s, 1 h 12 min."""
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
 T = TypeVar("T")
 
 

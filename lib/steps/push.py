@@ -14,7 +14,7 @@ from lib.cli import RunContext, Summary
 from lib.db.engine import make_engine
 from lib.errors import ConfigError
 from lib.fieldcontrol import FieldControl
-from lib.logs import progress
+from lib.logs import human_duration, progress
 from lib.steps import push_records as records
 from lib.steps.outbox import Outbox
 from lib.steps.push_client import ClientSync
@@ -75,17 +75,6 @@ def decisions_for(project: records.Project) -> list[Decision]:
 
 # --------------------------------------------------------------------------- the run
 
-def _duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, seconds = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes} min {seconds:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
-
-
 def check_services(fc: FieldControl, settings: Any) -> None:
     """One GET /services: every configured service id must exist (ConfigError, exit 2, otherwise)."""
     services = {service.id: service for service in fc.services()}
@@ -139,8 +128,8 @@ def run(ctx: RunContext) -> None:
         log.info("o FieldControl real permite %g requisição por segundo por chave; ritmo configurado: %g/s. "
                  "%d projeto(s) de %d cliente(s) a conferir; cerca de %d requisição(ões) previstas "
                  "(≈ %s no ritmo configurado; %s a 1 req/s)", REAL_RATE, rate,
-                 sum(len(c.projects) for c in clients), len(clients), planned, _duration(planned / rate),
-                 _duration(planned / REAL_RATE))
+                 sum(len(c.projects) for c in clients), len(clients), planned, human_duration(planned / rate),
+                 human_duration(planned / REAL_RATE))
         if dry_run:
             _dry_run(ctx, engine, clients, force)
             return
