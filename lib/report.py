@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 KIND_LABELS = {"instalacao": "Instalação", "aumento": "Aumento de Sistema", "cancelamento": "Cancelamento"}
 
 
-def mask_document(doc: str | None) -> str:
+def hide_document(doc: str | None) -> str:
     """Only the last digits of a CPF/CNPJ travel in an e-mail."""
     if not doc:
         return "sem documento"
@@ -68,7 +68,7 @@ def collect(engine: Engine, step: str, run_id: int | None, exit_code: int, count
             .join(t.cliente, t.cliente.c.id == t.acao_field.c.cliente_id)
             .where(done, t.acao_field.c.tipo == "customer").order_by(t.acao_field.c.id)
         ):
-            data.customers.append({"nome": row.nome, "documento": mask_document(row.doc_pessoal),
+            data.customers.append({"nome": row.nome, "documento": hide_document(row.doc_pessoal),
                                    "acao": "criado", "field_id": row.field_id})
         for row in conn.execute(
             select(t.cliente.c.nome, t.cliente.c.doc_pessoal, t.cliente.c.field_id)
@@ -77,7 +77,7 @@ def collect(engine: Engine, step: str, run_id: int | None, exit_code: int, count
                    t.cliente.c.criado_pelo_script.is_not(True))
             .order_by(t.cliente.c.id)
         ):
-            data.customers.append({"nome": row.nome, "documento": mask_document(row.doc_pessoal),
+            data.customers.append({"nome": row.nome, "documento": hide_document(row.doc_pessoal),
                                    "acao": "adotado", "field_id": row.field_id})
         h = t.os_status_historico
         for row in conn.execute(
@@ -88,7 +88,7 @@ def collect(engine: Engine, step: str, run_id: int | None, exit_code: int, count
             .join(t.cliente, t.cliente.c.id == t.os.c.cliente_id)
             .where(done, t.acao_field.c.tipo == "ticket").order_by(t.acao_field.c.id)
         ):
-            data.tickets.append({"nome": row.nome, "documento": mask_document(row.doc_pessoal),
+            data.tickets.append({"nome": row.nome, "documento": hide_document(row.doc_pessoal),
                                  "tipo": KIND_LABELS.get(row.ticket_tipo, row.ticket_tipo or "?"),
                                  "field_id": row.field_id, "isales_id": row.isales_id})
     return data

@@ -10,6 +10,8 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from lib.documents import mask_document
+
 MISSING = "não informado"
 
 SUBJECTS = {"instalacao": "Instalação", "aumento": "Aumento de Sistema", "cancelamento": "Cancelamento"}
@@ -52,10 +54,8 @@ def text(value: Any) -> str:
 
 def document(value: Any) -> str:
     digits = "".join(c for c in str(value or "") if c.isalnum()).upper()
-    if len(digits) == 11:
-        return f"CPF {digits[:3]}.{digits[3:6]}.{digits[6:9]}-{digits[9:]}"
-    if len(digits) == 14:
-        return f"CNPJ {digits[:2]}.{digits[2:5]}.{digits[5:8]}/{digits[8:12]}-{digits[12:]}"
+    if len(digits) in (11, 14):
+        return f"{'CPF' if len(digits) == 11 else 'CNPJ'} {mask_document(digits)}"
     return text(value)
 
 
