@@ -11,6 +11,7 @@ os demais seguem. O token do iSales nunca aparece em logs, arquivos ou no banco.
 import sys
 
 from lib import cli
+from lib.run import run_step
 from lib.steps import fetch
 
 
@@ -22,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     which.add_argument("--ids", type=cli.parse_ids, metavar="ID[,ID...]",
                        help="busca só estes projetos (cliente_id do iSales), p.ex. --ids 4711,4712")
     args = parser.parse_args(argv)
-    return cli.run_step(fetch.STEP, args, fetch.run, sections=("isales",))
+    return run_step(fetch.STEP, args, fetch.run, sections=("isales",))
 
 
 if __name__ == "__main__":

@@ -13,12 +13,13 @@ na próxima execução.
 import sys
 
 from lib import cli
+from lib.run import run_step
 from lib.steps import treat
 
 
 def main(argv: list[str] | None = None) -> int:
     args = cli.parser("02_tratar_dados_clientes.py", __doc__).parse_args(argv)
-    return cli.run_step("02", args, treat.run, sections=("geocoder", "campos"))
+    return run_step("02", args, treat.run, sections=("geocoder", "campos"))
 
 
 if __name__ == "__main__":

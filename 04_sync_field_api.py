@@ -10,6 +10,7 @@ requisição por segundo por chave (FIELDCONTROL_RATE_PER_SECOND); o ritmo é di
 import sys
 
 from lib import cli
+from lib.run import run_step
 from lib.steps import push
 
 
@@ -24,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="tenta agora as ações recusadas pelo FieldControl, sem esperar 6 horas "
                              "ou uma mudança nos dados")
     args = parser.parse_args(argv)
-    return cli.run_step("04", args, push.run, sections=("fieldcontrol",), needs_db=not args.dry_run)
+    return run_step("04", args, push.run, sections=("fieldcontrol",), needs_db=not args.dry_run)
 
 
 if __name__ == "__main__":

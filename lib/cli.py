@@ -1,35 +1,11 @@
-"""What every numbered script shares: the parser, the run summary, and `run_step` (the one try).
+"""The command line of the numbered scripts: the argument parser, `--ids`, the help on exit codes.
 
-`run_step` loads the settings a step needs (exit 2 before any network or database call when one
-is missing), sets up logging, takes the step's lock, records the run in `execucao`, calls the
-step's body, regenerates data/pendencias.json and maps the outcome to the exit code.
+The run itself (settings, lock, run row, exit code) is `lib/run.py`.
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
-from collections import defaultdict
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
-
-from sqlalchemy.engine import Engine
-
-from lib import config as config_module
-from lib.config import Settings
-from lib.errors import (
-    EXIT_CONFIG,
-    EXIT_FAILED,
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    EXIT_PENDING,
-    ConfigError,
-    SyncError,
-)
-from lib.logs import install_excepthook, redact, setup_logging
-
-log = logging.getLogger("sync")
 
 EXIT_CODES_HELP = """\
 códigos de saída:
@@ -39,63 +15,6 @@ códigos de saída:
   3   terminou, mas há pendências (veja data/pendencias.json); elas são tentadas de novo na próxima execução
   75  falha temporária (serviço fora do ar, outra execução em andamento): tente mais tarde
 """
-
-OUTCOMES = ("criados", "adotados", "atualizados", "sem_alteracao", "ignorados", "pendentes", "falhas")
-
-
-@dataclass
-class Summary:
-    """Counts of a run per kind of record and outcome, plus warnings for the operator."""
-
-    counts: dict[str, dict[str, int]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(int)))
-    warnings: list[str] = field(default_factory=list)
-    extra: dict[str, object] = field(default_factory=dict)
-
-    def add(self, kind: str, outcome: str, n: int = 1) -> None:
-        self.counts[kind][outcome] += n
-
-    def total(self, outcome: str) -> int:
-        return sum(outcomes.get(outcome, 0) for outcomes in self.counts.values())
-
-    def warn(self, message: str) -> None:
-        self.warnings.append(redact(message))
-        log.warning("%s", message)
-
-    def as_dict(self) -> dict:
-        data: dict[str, object] = {kind: dict(outcomes) for kind, outcomes in self.counts.items()}
-        if self.warnings:
-            data["avisos"] = list(self.warnings)
-        data.update(self.extra)
-        return data
-
-    def render(self) -> str:
-        columns = [name for name in OUTCOMES if self.total(name)] + sorted(
-            {o for outcomes in self.counts.values() for o in outcomes} - set(OUTCOMES))
-        if not self.counts:
-            return "  (nada a processar)"
-        width = max(len(kind) for kind in self.counts) + 2
-        head = "  " + "tipo".ljust(width) + "".join(name.replace("_", " ").rjust(15) for name in columns)
-        lines = [head]
-        for kind in sorted(self.counts):
-            lines.append("  " + kind.ljust(width) + "".join(str(self.counts[kind].get(name, 0)).rjust(15)
-                                                         for name in columns))
-        return "\n".join(lines)
-
-
-@dataclass
-class RunContext:
-    """What a step's body receives."""
-
-    step: str
-    settings: Settings
-    args: argparse.Namespace
-    summary: Summary
-    engine: Engine | None = None
-    run_id: int | None = None
-
-    @property
-    def data_dir(self) -> Path:
-        return self.settings.data_dir
 
 
 def parser(prog: str, description: str, *, report: bool = True) -> argparse.ArgumentParser:
@@ -117,119 +36,3 @@ def parse_ids(text: str) -> list[str]:
     if not ids or not all(part.isdigit() for part in ids):
         raise argparse.ArgumentTypeError("use ids numéricos do iSales separados por vírgula, p.ex. 4711,4712")
     return ids
-
-
-Body = Callable[[RunContext], None]
-
-
-def run_step(step: str, args: argparse.Namespace, body: Body, *, sections: tuple[str, ...] = (),
-             needs_db: bool = True) -> int:
-    """Run one step and return its exit code (see EXIT_CODES_HELP).
-
-    After the body: the exit code (3 when the step has open pending items), data/pendencias.json,
-    the e-mail report (lib/report.py; its failure is only a warning), then the run row.
-    """
-    install_excepthook()
-    verbose = getattr(args, "verbose", False)
-    setup_logging(step, None, verbose=verbose)
-    try:
-        settings = config_module.load(*sections)
-    except ConfigError as exc:
-        log.error("%s", exc.message)
-        return exc.exit_code
-    setup_logging(step, settings.data_dir, verbose=verbose)
-    ctx = RunContext(step=step, settings=settings, args=args, summary=Summary())
-    from lib.locks import RunLock
-
-    try:
-        with RunLock(settings.data_dir, step):
-            return _run_locked(ctx, body, needs_db)
-    except SyncError as exc:  # the lock is held by another run
-        log.error("%s", exc.message)
-        return exc.exit_code
-    except OSError as exc:  # DATA_DIR is a file, read-only, full…: no traceback, the reason in pt-BR
-        log.error("não foi possível usar a pasta de dados: %s: %s; confira se DATA_DIR=%s é uma pasta "
-                  "gravável com espaço livre", exc.filename or settings.data_dir, exc.strerror or exc,
-                  settings.data_dir)
-        return EXIT_CONFIG
-
-
-def _run_locked(ctx: RunContext, body: Body, needs_db: bool) -> int:
-    from lib.db import migrate, pending, runs
-    from lib.db.engine import make_engine
-
-    step = ctx.step
-    if needs_db:
-        try:
-            ctx.engine = make_engine(ctx.settings.database_url)
-            migrate.require_current(ctx.engine)
-            ctx.run_id = runs.start(ctx.engine, step)
-        except SyncError as exc:
-            log.error("%s", exc.message)
-            return exc.exit_code
-    log.info("etapa %s iniciada%s", step, f" (execução #{ctx.run_id})" if ctx.run_id else "")
-    message = None
-    try:
-        body(ctx)
-        code = EXIT_OK
-    except SyncError as exc:
-        message = exc.message
-        log.error("%s", message)
-        code = exc.exit_code
-    except KeyboardInterrupt:
-        message = "interrompido pelo usuário"
-        log.error("%s", message)
-        code = EXIT_INTERRUPTED
-    except Exception as exc:  # a bug: keep the traceback in the log, redacted
-        message = f"erro inesperado: {type(exc).__name__}: {exc}"
-        log.exception("erro inesperado na etapa %s", step)
-        code = EXIT_FAILED
-    if ctx.engine is not None:
-        code = _settle(ctx, code, pending)
-        _report(ctx, code)
-        code = _record(ctx, code, message, runs)
-    if ctx.summary.counts:
-        log.info("resumo da etapa %s:\n%s", step, ctx.summary.render())
-    for warning in ctx.summary.warnings:
-        log.info("aviso: %s", warning)
-    log.info("etapa %s terminou com código %s", step, code)
-    return code
-
-
-def _settle(ctx: RunContext, code: int, pending) -> int:
-    """The final exit code (3 with open pending items) and data/pendencias.json."""
-    try:
-        with ctx.engine.connect() as conn:
-            open_items = pending.count_open(conn, ctx.step)
-        ctx.summary.extra["pendencias_abertas"] = open_items
-        if code == EXIT_OK and (open_items or ctx.summary.total("pendentes") or ctx.summary.total("falhas")):
-            code = EXIT_PENDING
-        path = pending.export(ctx.engine, ctx.data_dir, ctx.run_id)
-        if open_items:
-            log.warning("%d pendência(s) abertas nesta etapa; lista em %s", open_items, path)
-    except SyncError as exc:
-        log.error("%s", exc.message)
-        code = code if code != EXIT_OK else exc.exit_code
-    return code
-
-
-def _report(ctx: RunContext, code: int) -> None:
-    """Send the e-mail report; whatever happens, the run's outcome stays as it is."""
-    if ctx.step not in ("01", "02", "03", "04"):
-        return
-    from lib import report
-
-    try:
-        report.after_run(ctx, code)
-    except Exception as exc:
-        ctx.summary.warn(f"falha ao gerar o relatório por e-mail: {type(exc).__name__}: {exc}")
-
-
-def _record(ctx: RunContext, code: int, message: str | None, runs) -> int:
-    """Close the run row with its exit code and counts."""
-    try:
-        runs.finish(ctx.engine, ctx.run_id, code, ctx.summary.as_dict(), message)
-    except Exception as exc:
-        log.error("não foi possível registrar o fim da execução: %s: %s", type(exc).__name__, redact(exc))
-        code = code if code != EXIT_OK else EXIT_FAILED
-    return code

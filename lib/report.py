@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
+from typing import TYPE_CHECKING
 
 from sqlalchemy import and_, select
 from sqlalchemy.engine import Engine
@@ -24,6 +25,9 @@ from lib.config import SmtpSettings
 from lib.db import pending
 from lib.errors import EXIT_PENDING, ConfigError
 from lib.logs import redact
+
+if TYPE_CHECKING:  # lib.run calls after_run: only the type is needed here
+    from lib.run import RunContext
 
 log = logging.getLogger(__name__)
 
@@ -173,9 +177,9 @@ def send(smtp: SmtpSettings, message: EmailMessage, timeout: float = 30.0) -> No
         client.send_message(message)
 
 
-def after_run(ctx, exit_code: int) -> None:
-    """The hook cli.run_step calls at the end of a run of steps 01–04."""
-    if getattr(ctx.args, "sem_email", False) or ctx.engine is None:
+def after_run(ctx: RunContext, exit_code: int) -> None:
+    """The hook run.run_step calls at the end of a run of steps 01–04 that used the database."""
+    if getattr(ctx.args, "sem_email", False):
         return
     try:
         smtp = config_module.load("smtp").smtp

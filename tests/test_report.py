@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 
 import lib.db.schema as t
-from lib import cli
+from lib import run
 from lib.db import pending
 from lib.db.runs import db_now
 from lib.errors import EXIT_OK, EXIT_PENDING
@@ -38,7 +38,7 @@ def _smtp(monkeypatch, inbox_or_port):
         monkeypatch.setenv(key, value)
 
 
-def _push_body(ctx: cli.RunContext) -> None:
+def _push_body(ctx: run.RunContext) -> None:
     """What a run of 04 leaves behind: a customer and a ticket created, one pending item."""
     now = db_now() + timedelta(seconds=1)
     with ctx.engine.begin() as conn:
@@ -66,7 +66,7 @@ def _args(**kwargs):
 
 def test_report_of_a_push_run_is_sent_with_both_parts(step_env, smtp_server):
     _smtp(step_env, smtp_server)
-    code = cli.run_step("04", _args(), _push_body)
+    code = run.run_step("04", _args(), _push_body)
     assert code == EXIT_PENDING
     assert len(smtp_server.envelopes) == 1
     envelope = smtp_server.envelopes[0]
@@ -93,26 +93,26 @@ def test_no_smtp_host_means_no_mail_and_no_warning(step_env, smtp_server):
         _push_body(ctx)
         captured["summary"] = ctx.summary
 
-    assert cli.run_step("04", _args(), body) == EXIT_PENDING
+    assert run.run_step("04", _args(), body) == EXIT_PENDING
     assert smtp_server.envelopes == [] and captured["summary"].warnings == []
 
 
 def test_sem_email_skips_the_report(step_env, smtp_server):
     _smtp(step_env, smtp_server)
-    cli.run_step("04", argparse.Namespace(verbose=False, sem_email=True), _push_body)
+    run.run_step("04", argparse.Namespace(verbose=False, sem_email=True), _push_body)
     assert smtp_server.envelopes == []
 
 
 def test_other_steps_report_only_when_they_end_with_pending(step_env, smtp_server):
     _smtp(step_env, smtp_server)
-    assert cli.run_step("03", _args(), lambda ctx: None) == EXIT_OK
+    assert run.run_step("03", _args(), lambda ctx: None) == EXIT_OK
     assert smtp_server.envelopes == []
 
     def with_pending(ctx):
         with ctx.engine.begin() as conn:
             pending.record(conn, "02", "isales:4713", "documento inválido: CPF 123.456.789-00", isales_id=4713)
 
-    assert cli.run_step("02", _args(), with_pending) == EXIT_PENDING
+    assert run.run_step("02", _args(), with_pending) == EXIT_PENDING
     message = email.message_from_bytes(smtp_server.envelopes[0].content, policy=email.policy.default)
     assert message["Subject"].startswith("[iSales→FieldControl] etapa 02: 1 pendência")
 
@@ -125,7 +125,7 @@ def test_a_failure_to_send_is_a_warning_and_keeps_the_exit_code(step_env):
         _push_body(ctx)
         captured["ctx"] = ctx
 
-    assert cli.run_step("04", _args(), body) == EXIT_PENDING
+    assert run.run_step("04", _args(), body) == EXIT_PENDING
     warnings = captured["ctx"].summary.warnings
     assert len(warnings) == 1 and "relatório por e-mail não enviado" in warnings[0]
     with captured["ctx"].engine.connect() as conn:
@@ -141,5 +141,5 @@ def test_incomplete_smtp_configuration_is_a_warning(step_env):
         _push_body(ctx)
         captured["ctx"] = ctx
 
-    assert cli.run_step("04", _args(), body) == EXIT_PENDING
+    assert run.run_step("04", _args(), body) == EXIT_PENDING
     assert "RELATORIO_EMAIL_PARA" in captured["ctx"].summary.warnings[0]

@@ -17,7 +17,6 @@ from sqlalchemy.engine import Engine
 
 import lib.db.schema as t
 from lib import status as statuses
-from lib.cli import RunContext
 from lib.config import IsalesSettings
 from lib.db import pending
 from lib.db.runs import db_now
@@ -25,6 +24,7 @@ from lib.errors import BadResponse, ConfigError, RecordError, TransientError
 from lib.isales import Card, Details, IsalesClient
 from lib.jsonfiles import FILE_01, iso, utcnow, write_envelope
 from lib.logs import progress
+from lib.run import RunContext
 
 log = logging.getLogger(__name__)
 
@@ -197,7 +197,7 @@ def window_end() -> date:
 
 
 def run(ctx: RunContext) -> None:
-    """The body of step 01 (see `cli.run_step`)."""
+    """The body of step 01 (see `run.run_step`)."""
     isales = ctx.settings.isales
     args = ctx.args
     ate = window_end()

@@ -17,13 +17,13 @@ from sqlalchemy.sql.schema import Table
 
 import lib.db.schema as t
 from lib import status as status_module
-from lib.cli import RunContext
 from lib.db import pending
 from lib.db.runs import db_now
 from lib.db.values import change_log_rows, changed_fields, check_fits
 from lib.errors import RecordError, TransientError
 from lib.jsonfiles import FILE_02, read_envelope
 from lib.logs import progress
+from lib.run import RunContext
 from lib.steps.local_input import (
     PAGAMENTO_FIELDS,
     Input02,
@@ -104,7 +104,7 @@ class Writer:
 # --------------------------------------------------------------------------- the step
 
 def run(ctx: RunContext) -> None:
-    """The body of 03_sync_dados_local.py (see cli.run_step)."""
+    """The body of 03_sync_dados_local.py (see run.run_step)."""
     path = Path(getattr(ctx.args, "arquivo", None) or ctx.data_dir / FILE_02)
     data = read_envelope(path, "02", produced_by="02_tratar_dados_clientes.py")
     sync_input(ctx, read_projects(data), ids=getattr(ctx.args, "ids", None))
@@ -112,7 +112,6 @@ def run(ctx: RunContext) -> None:
 
 def sync_input(ctx: RunContext, batch: Input02, ids: list[str] | None = None) -> None:
     """Upsert every project and movement of `batch` (only those of `ids` when given)."""
-    assert ctx.engine is not None
     engine, summary = ctx.engine, ctx.summary
     wanted = set(ids) if ids else None
     projects = _latest_per_id(p for p in batch.projects if wanted is None or p.isales_id in wanted)

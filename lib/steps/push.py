@@ -10,11 +10,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from lib.cli import RunContext, Summary
+from lib.db import migrate
 from lib.db.engine import make_engine
 from lib.errors import ConfigError
 from lib.fieldcontrol import FieldControl
 from lib.logs import human_duration, progress
+from lib.run import RunContext, Summary
 from lib.steps import push_records as records
 from lib.steps.outbox import Outbox
 from lib.steps.push_client import ClientSync
@@ -108,13 +109,12 @@ def run(ctx: RunContext) -> None:
     ids = getattr(args, "ids", None)
     force = bool(getattr(args, "reprocessar_pendentes", False))
     settings = ctx.settings.fieldcontrol
-    engine = ctx.engine
-    own_engine = engine is None  # the dry run opens the database itself and writes nothing
+    own_engine = not ctx.has_database  # the dry run opens the database itself and writes nothing
     if own_engine:
-        from lib.db import migrate
-
         engine = make_engine(ctx.settings.database_url)
         migrate.require_current(engine)
+    else:
+        engine = ctx.engine
     try:
         with engine.connect() as conn:
             clients, warnings = records.load_clients(conn, ids)

@@ -14,7 +14,6 @@ from sqlalchemy.engine import Engine
 
 import lib.db.schema as t
 from lib import documents, status
-from lib.cli import RunContext
 from lib.db import pending
 from lib.documents import InvalidValue, fold
 from lib.errors import InputFileError, TransientError
@@ -22,6 +21,7 @@ from lib.geocoding import Locator
 from lib.jsonfiles import FILE_01, FILE_02, read_envelope, write_envelope
 from lib.logs import progress
 from lib.maplinks import Point
+from lib.run import RunContext
 from lib.steps.treat_fields import Treated, treat
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ NEEDS_COORDINATES = (status.INSTALACAO, status.AUMENTO)
 
 def run(ctx: RunContext) -> None:
     """The body of 02_tratar_dados_clientes.py."""
-    assert ctx.engine is not None and ctx.settings.geocoder is not None
+    assert ctx.settings.geocoder is not None
     source = read_envelope(ctx.data_dir / FILE_01, "01", produced_by="01_get_projetos_isales.py")
     projects = _treat_all(ctx, _input_projects(source, ctx))
     counts: Counter[str] = Counter()
@@ -206,7 +206,6 @@ def reusable_coordinates(endereco: Mapping[str, Any], rows: Iterable[Mapping[str
 # --------------------------------------------------------------------------- pending items and summary
 
 def _settle_pending(ctx: RunContext, done: list[Treated], stuck: list[Treated], movimentos: list[dict]) -> None:
-    assert ctx.engine is not None
     with ctx.engine.begin() as conn:
         for project in stuck:
             reason = f"{project.label}: {project.problem}"

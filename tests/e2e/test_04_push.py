@@ -128,7 +128,7 @@ def rerun_in_process(env: dict[str, str]) -> int:
     """Step 04 once more, in this process (cheaper than a subprocess for the zero-write check)."""
     from argparse import Namespace
 
-    from lib import cli, config
+    from lib import config, run
     from lib.steps import push
 
     settings = config.load("fieldcontrol", environ=env)
@@ -136,7 +136,7 @@ def rerun_in_process(env: dict[str, str]) -> int:
     try:
         from lib.db import runs
 
-        ctx = cli.RunContext(step="04", settings=settings, summary=cli.Summary(), engine=engine,
+        ctx = run.RunContext(step="04", settings=settings, summary=run.Summary(), engine=engine,
                              args=Namespace(dry_run=False, ids=None, reprocessar_pendentes=False),
                              run_id=runs.start(engine, "04"))
         push.run(ctx)

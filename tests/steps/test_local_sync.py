@@ -16,11 +16,11 @@ from sqlalchemy import event, func, insert, select
 
 import lib.db.schema as t
 from lib import config
-from lib.cli import RunContext, Summary
 from lib.db import migrate, pending, runs
 from lib.db.engine import make_engine
 from lib.errors import RecordError
 from lib.jsonfiles import FILE_02, write_envelope
+from lib.run import RunContext, Summary
 from lib.steps import local_sync
 from lib.steps.local_input import address_key, parse_project
 from tests.db.legacy import create_legacy

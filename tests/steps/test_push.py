@@ -12,10 +12,10 @@ from sqlalchemy import select
 
 import lib.db.schema as t
 from lib import config
-from lib.cli import RunContext, Summary
 from lib.db import runs
 from lib.errors import ConfigError, TransientError
 from lib.fieldcontrol import FieldControl, document_key, phone_body, same_address
+from lib.run import RunContext, Summary
 from lib.steps import push, ticket_message
 from lib.steps.push import Decision, qualify
 from tests.conftest import sandbox_env

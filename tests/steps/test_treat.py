@@ -14,11 +14,11 @@ from sqlalchemy import select
 
 import lib.db.schema as t
 from lib import config
-from lib.cli import RunContext, Summary
 from lib.config import DEFAULT_CAMPOS
 from lib.db import pending, runs
 from lib.jsonfiles import FILE_02
 from lib.maplinks import Point
+from lib.run import RunContext, Summary
 from lib.steps import treat as treat_step
 from lib.steps.treat_fields import custom_field, treat
 from tests.conftest import ROOT, sandbox_env

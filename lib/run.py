@@ -1,0 +1,218 @@
+"""The run of a step: settings, logging, the lock, the run row, the body, the pending export and the exit code.
+
+`run_step` loads the settings a step needs (exit 2 before any network or database call when one
+is missing), sets up logging, takes the step's lock, records the run in `execucao`, calls the
+step's body, regenerates data/pendencias.json, sends the e-mail report and maps the outcome to
+the exit code. The doors call it; the bodies receive a `RunContext`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+
+from lib import config, report
+from lib.config import Settings
+from lib.db import migrate, pending, runs
+from lib.db.engine import make_engine
+from lib.errors import (
+    EXIT_CONFIG,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_PENDING,
+    ConfigError,
+    SyncError,
+)
+from lib.locks import RunLock
+from lib.logs import install_excepthook, redact, setup_logging
+
+log = logging.getLogger("sync")
+
+OUTCOMES = ("criados", "adotados", "atualizados", "sem_alteracao", "ignorados", "pendentes", "falhas")
+REPORTING_STEPS = ("01", "02", "03", "04")
+
+
+@dataclass
+class Summary:
+    """Counts of a run per kind of record and outcome, plus warnings for the operator."""
+
+    counts: dict[str, dict[str, int]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(int)))
+    warnings: list[str] = field(default_factory=list)
+    extra: dict[str, object] = field(default_factory=dict)
+
+    def add(self, kind: str, outcome: str, n: int = 1) -> None:
+        self.counts[kind][outcome] += n
+
+    def total(self, outcome: str) -> int:
+        return sum(outcomes.get(outcome, 0) for outcomes in self.counts.values())
+
+    def warn(self, message: str) -> None:
+        self.warnings.append(redact(message))
+        log.warning("%s", message)
+
+    def as_dict(self) -> dict:
+        data: dict[str, object] = {kind: dict(outcomes) for kind, outcomes in self.counts.items()}
+        if self.warnings:
+            data["avisos"] = list(self.warnings)
+        data.update(self.extra)
+        return data
+
+    def render(self) -> str:
+        columns = [name for name in OUTCOMES if self.total(name)] + sorted(
+            {o for outcomes in self.counts.values() for o in outcomes} - set(OUTCOMES))
+        if not self.counts:
+            return "  (nada a processar)"
+        width = max(len(kind) for kind in self.counts) + 2
+        head = "  " + "tipo".ljust(width) + "".join(name.replace("_", " ").rjust(15) for name in columns)
+        lines = [head]
+        for kind in sorted(self.counts):
+            lines.append("  " + kind.ljust(width) + "".join(str(self.counts[kind].get(name, 0)).rjust(15)
+                                                         for name in columns))
+        return "\n".join(lines)
+
+
+class RunContext:
+    """What a step's body receives.
+
+    `engine` is the database of the run; a step run without one (`needs_db=False`: 00, the dry
+    run of 04) asks `has_database` first, every other step just uses `ctx.engine`.
+    """
+
+    def __init__(self, step: str, settings: Settings, args: argparse.Namespace, summary: Summary, *,
+                 engine: Engine | None = None, run_id: int | None = None) -> None:
+        self.step = step
+        self.settings = settings
+        self.args = args
+        self.summary = summary
+        self._engine = engine
+        self.run_id = run_id
+
+    @property
+    def has_database(self) -> bool:
+        return self._engine is not None
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            raise RuntimeError(f"a etapa {self.step} foi executada sem banco de dados (needs_db=False)")
+        return self._engine
+
+    @property
+    def data_dir(self) -> Path:
+        return self.settings.data_dir
+
+
+Body = Callable[[RunContext], None]
+
+
+def run_step(step: str, args: argparse.Namespace, body: Body, *, sections: tuple[str, ...] = (),
+             needs_db: bool = True) -> int:
+    """Run one step and return its exit code (see lib.cli.EXIT_CODES_HELP).
+
+    After the body: the exit code (3 when the step has open pending items), data/pendencias.json,
+    the e-mail report (lib/report.py; its failure is only a warning), then the run row.
+    """
+    install_excepthook()
+    verbose = getattr(args, "verbose", False)
+    setup_logging(step, None, verbose=verbose)
+    try:
+        settings = config.load(*sections)
+    except ConfigError as exc:
+        log.error("%s", exc.message)
+        return exc.exit_code
+    setup_logging(step, settings.data_dir, verbose=verbose)
+    try:
+        with RunLock(settings.data_dir, step):
+            return _run_locked(step, settings, args, body, needs_db)
+    except SyncError as exc:  # the lock is held by another run
+        log.error("%s", exc.message)
+        return exc.exit_code
+    except OSError as exc:  # DATA_DIR is a file, read-only, full…: no traceback, the reason in pt-BR
+        log.error("não foi possível usar a pasta de dados: %s: %s; confira se DATA_DIR=%s é uma pasta "
+                  "gravável com espaço livre", exc.filename or settings.data_dir, exc.strerror or exc,
+                  settings.data_dir)
+        return EXIT_CONFIG
+
+
+def _run_locked(step: str, settings: Settings, args: argparse.Namespace, body: Body, needs_db: bool) -> int:
+    engine, run_id = None, None
+    if needs_db:
+        try:
+            engine = make_engine(settings.database_url)
+            migrate.require_current(engine)
+            run_id = runs.start(engine, step)
+        except SyncError as exc:
+            log.error("%s", exc.message)
+            return exc.exit_code
+    ctx = RunContext(step, settings, args, Summary(), engine=engine, run_id=run_id)
+    log.info("etapa %s iniciada%s", step, f" (execução #{ctx.run_id})" if ctx.run_id else "")
+    message = None
+    try:
+        body(ctx)
+        code = EXIT_OK
+    except SyncError as exc:
+        message = exc.message
+        log.error("%s", message)
+        code = exc.exit_code
+    except KeyboardInterrupt:
+        message = "interrompido pelo usuário"
+        log.error("%s", message)
+        code = EXIT_INTERRUPTED
+    except Exception as exc:  # a bug: keep the traceback in the log, redacted
+        message = f"erro inesperado: {type(exc).__name__}: {exc}"
+        log.exception("erro inesperado na etapa %s", step)
+        code = EXIT_FAILED
+    if ctx.has_database:
+        code = _settle(ctx, code)
+        _report(ctx, code)
+        code = _record(ctx, code, message)
+    if ctx.summary.counts:
+        log.info("resumo da etapa %s:\n%s", step, ctx.summary.render())
+    for warning in ctx.summary.warnings:
+        log.info("aviso: %s", warning)
+    log.info("etapa %s terminou com código %s", step, code)
+    return code
+
+
+def _settle(ctx: RunContext, code: int) -> int:
+    """The final exit code (3 with open pending items) and data/pendencias.json."""
+    try:
+        with ctx.engine.connect() as conn:
+            open_items = pending.count_open(conn, ctx.step)
+        ctx.summary.extra["pendencias_abertas"] = open_items
+        if code == EXIT_OK and (open_items or ctx.summary.total("pendentes") or ctx.summary.total("falhas")):
+            code = EXIT_PENDING
+        path = pending.export(ctx.engine, ctx.data_dir, ctx.run_id)
+        if open_items:
+            log.warning("%d pendência(s) abertas nesta etapa; lista em %s", open_items, path)
+    except SyncError as exc:
+        log.error("%s", exc.message)
+        code = code if code != EXIT_OK else exc.exit_code
+    return code
+
+
+def _report(ctx: RunContext, code: int) -> None:
+    """Send the e-mail report; whatever happens, the run's outcome stays as it is."""
+    if ctx.step not in REPORTING_STEPS:
+        return
+    try:
+        report.after_run(ctx, code)
+    except Exception as exc:
+        ctx.summary.warn(f"falha ao gerar o relatório por e-mail: {type(exc).__name__}: {exc}")
+
+
+def _record(ctx: RunContext, code: int, message: str | None) -> int:
+    """Close the run row with its exit code and counts."""
+    try:
+        runs.finish(ctx.engine, ctx.run_id, code, ctx.summary.as_dict(), message)
+    except Exception as exc:
+        log.error("não foi possível registrar o fim da execução: %s: %s", type(exc).__name__, redact(exc))
+        code = code if code != EXIT_OK else EXIT_FAILED
+    return code
