@@ -238,21 +238,33 @@ class Sandbox:
                   kind: str | None = None, rate: float | None = None, times: int | None = None,
                   status: int | None = None, retry_after: float | None = None,
                   delay: float | None = None) -> int:
-        """Inject a fault (kinds: status, drop, commit_then_drop, slow, html, malformed); returns its id.
+        """Inject a fault (kinds: status, drop, commit_then_drop, slow, slow_commit, hold, html,
+        malformed); returns its id.
 
         `route` is a template such as "POST /customers" or "/clientes"; `rate` a seeded probability;
         `times` the next N matching requests (without rate/times: every matching request).
-        Without `kind`, a fault with a `status` is a "status" fault.
+        Without `kind`, a fault with a `status` is a "status" fault. `slow` processes, then waits
+        `delay`; `slow_commit` waits `delay`, then processes (commits) and answers; `hold` waits
+        until `release_fault(id)` (at most `delay` s, default 120), then processes and answers.
         """
         if kind is None:
             if status is None:
-                raise FaultError("informe kind (status, drop, commit_then_drop, slow, html, malformed)")
+                raise FaultError("informe kind (status, drop, commit_then_drop, slow, slow_commit, hold, html, "
+                                 "malformed)")
             kind = "status"
         return self.faults_set.add(kind=kind, system=system, route=route, method=method, rate=rate,
                                    times=times, status=status, retry_after=retry_after, delay=delay)
 
     def remove_fault(self, fault_id: int) -> bool:
         return self.faults_set.remove(fault_id)
+
+    def release_fault(self, fault_id: int) -> bool:
+        """Let the requests held by a `hold` fault go on (and every later one it catches)."""
+        return self.faults_set.release(fault_id)
+
+    def held(self) -> dict[str, int]:
+        """Requests waiting at each `hold` gate right now: {fault id (text): count}."""
+        return {str(fault_id): count for fault_id, count in self.faults_set.held().items()}
 
     def clear_faults(self) -> None:
         self.faults_set.clear()

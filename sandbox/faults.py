@@ -1,5 +1,5 @@
 """Injectable faults: which requests they hit (system, route template, method, share or count)
-and what they do (status, drop, commit_then_drop, slow, html, malformed).
+and what they do (status, drop, commit_then_drop, slow, slow_commit, hold, html, malformed).
 """
 
 from __future__ import annotations
@@ -9,9 +9,13 @@ import threading
 from dataclasses import asdict, dataclass, field
 
 SYSTEMS = ("isales", "fieldcontrol", "nominatim", "google", "shortener")
-KINDS = ("status", "drop", "commit_then_drop", "slow", "html", "malformed")
+KINDS = ("status", "drop", "commit_then_drop", "slow", "slow_commit", "hold", "html", "malformed")
 # Kinds answered before the request is processed; the others process it first.
 SHORT_CIRCUIT = ("status", "drop", "html")
+# Kinds that wait BEFORE processing: the write is committed only after the wait, so a client whose
+# read timeout is shorter gives up on a write that the server still makes (a real server's habit).
+COMMIT_LATE = ("slow_commit", "hold")
+HOLD_MAX_SECONDS = 120.0  # a held request is answered anyway after this long (a test that forgot it)
 
 
 class FaultError(ValueError):
@@ -64,6 +68,8 @@ class FaultSet:
         self.lock = threading.Lock()
         self.faults: list[Fault] = []
         self.next_id = 1
+        self.gates: dict[int, threading.Event] = {}  # hold faults: released by release()
+        self.waiting: dict[int, int] = {}  # hold faults: requests waiting at the gate now
 
     def add(self, *, kind: str, system: str | None = None, route: str | None = None,
             method: str | None = None, rate: float | None = None, times: int | None = None,
@@ -75,8 +81,8 @@ class FaultSet:
             raise FaultError(f"sistema desconhecido: {system!r} (use um de {', '.join(SYSTEMS)})")
         if kind == "status" and not (status and 400 <= int(status) <= 599):
             raise FaultError("uma falha 'status' precisa de status entre 400 e 599")
-        if kind == "slow" and (delay is None or float(delay) < 0):
-            raise FaultError("uma falha 'slow' precisa de delay (segundos) >= 0")
+        if kind in ("slow", "slow_commit") and (delay is None or float(delay) < 0):
+            raise FaultError(f"uma falha {kind!r} precisa de delay (segundos) >= 0")
         if rate is not None and not 0 <= float(rate) <= 1:
             raise FaultError("rate deve estar entre 0 e 1")
         if times is not None and int(times) < 1:
@@ -90,6 +96,8 @@ class FaultSet:
                           retry_after=retry_after, delay=None if delay is None else float(delay),
                           _rng=random.Random(f"fault:{self.seed}:{self.next_id}"))
             self.faults.append(fault)
+            if kind == "hold":
+                self.gates[fault.id] = threading.Event()
             self.next_id += 1
             return fault.id
 
@@ -107,15 +115,46 @@ class FaultSet:
                 return fault
             return None
 
+    def wait_at_gate(self, fault: Fault) -> None:
+        """A `hold` request waits here until release(fault.id) (or `delay`, at most HOLD_MAX_SECONDS)."""
+        gate = self.gates.get(fault.id)
+        if gate is None:
+            return
+        with self.lock:
+            self.waiting[fault.id] = self.waiting.get(fault.id, 0) + 1
+        try:
+            gate.wait(min(fault.delay or HOLD_MAX_SECONDS, HOLD_MAX_SECONDS))
+        finally:
+            with self.lock:
+                self.waiting[fault.id] -= 1
+
+    def release(self, fault_id: int) -> bool:
+        """Let the requests held by a `hold` fault (and the later ones it catches) go on."""
+        gate = self.gates.get(int(fault_id))
+        if gate is None:
+            return False
+        gate.set()
+        return True
+
+    def held(self) -> dict[int, int]:
+        """Requests waiting at each `hold` gate right now, by fault id."""
+        with self.lock:
+            return {fault_id: count for fault_id, count in self.waiting.items() if count}
+
     def remove(self, fault_id: int) -> bool:
         with self.lock:
             before = len(self.faults)
             self.faults = [f for f in self.faults if f.id != int(fault_id)]
-            return len(self.faults) != before
+            removed = len(self.faults) != before
+        self.release(fault_id)
+        return removed
 
     def clear(self) -> None:
         with self.lock:
             self.faults.clear()
+            gates = list(self.gates.values())
+        for gate in gates:  # nobody stays held by a fault that no longer exists
+            gate.set()
 
     def active(self) -> list[dict]:
         with self.lock:

@@ -90,6 +90,12 @@ class Dispatcher:
             return response, response.status
         if kind == "html":
             return html_response(200, FAKE_PORTAL), 200
+        if kind == "slow_commit":
+            assert fault is not None
+            time.sleep(fault.delay or 0)
+        elif kind == "hold":
+            assert fault is not None
+            self.faults.wait_at_gate(fault)
         response = self._process(system, route, other_method, req)
         if kind == "commit_then_drop":
             return None, response.status

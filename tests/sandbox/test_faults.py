@@ -116,6 +116,7 @@ def test_times_and_deterministic_rate(make_sandbox):
 
 
 @pytest.mark.parametrize("kwargs", [{}, {"kind": "explode"}, {"kind": "status"}, {"kind": "slow"},
+                                    {"kind": "slow_commit"},
                                     {"kind": "status", "status": 302},
                                     {"kind": "drop", "system": "erp"}, {"kind": "drop", "rate": 2},
                                     {"kind": "drop", "route": "POST /customers", "method": "GET"}])
@@ -139,3 +140,38 @@ def test_remove_fault(api, sb):
     assert [f["id"] for f in sb.faults()] == [fault_id]
     assert sb.remove_fault(fault_id) is True and sb.faults() == []
     assert api.fc("GET", "/services").status_code == 200
+
+
+def test_slow_commit_stores_the_write_only_after_the_client_gave_up(api, sb):
+    """The real server may finish a write the client already abandoned: nothing is stored while the
+    client waits, and the object appears once the delay has passed."""
+    sb.add_fault(system="fieldcontrol", route="POST /customers", kind="slow_commit", delay=1.0, times=1)
+    with pytest.raises(requests.ReadTimeout):
+        api.fc("POST", "/customers", json=customer_body(name="Gravado Depois"), timeout=(3, 0.2))
+    assert [c for c in sb.fc_customers() if c["name"] == "Gravado Depois"] == []  # not yet committed
+    deadline = time.monotonic() + 30
+    while not [c for c in sb.fc_customers() if c["name"] == "Gravado Depois"]:
+        assert time.monotonic() < deadline, "a escrita lenta nunca foi gravada"
+        time.sleep(0.05)
+    [call] = sb.calls(route="POST /customers")
+    assert call["fault"] == "slow_commit" and call["status"] == 201
+
+
+def test_hold_waits_for_release_then_processes(api, sb):
+    import threading
+
+    fault_id = sb.add_fault(system="fieldcontrol", route="POST /customers", kind="hold", times=1)
+    answers = []
+    worker = threading.Thread(target=lambda: answers.append(
+        api.fc("POST", "/customers", json=customer_body(name="Segurado"), timeout=30)))
+    worker.start()
+    deadline = time.monotonic() + 30
+    while sb.held() != {str(fault_id): 1}:
+        assert time.monotonic() < deadline, "a requisição não chegou à trava"
+        time.sleep(0.01)
+    assert [c for c in sb.fc_customers() if c["name"] == "Segurado"] == []
+    assert sb.release_fault(fault_id) is True
+    worker.join(timeout=30)
+    assert answers and answers[0].status_code == 201
+    assert len([c for c in sb.fc_customers() if c["name"] == "Segurado"]) == 1
+    assert sb.held() == {}
