@@ -109,6 +109,10 @@ os_status_historico = Table(
     Column("ticket_field_id", String(255)),
     Column("enviado_em", DateTime),
     Column("motivo_dispensa", Text),  # why no ticket was (or will be) sent for this event
+    # isales: a column move (and the ticket sent for it); fieldcontrol: a task status seen there,
+    # `status` holding FieldControl's word (scheduled, in-progress, done, canceled…)
+    Column("origem", String(20), nullable=False, server_default="isales"),
+    Column("ticket_identificador", String(50)),  # the sent ticket's human identifier ("1#00004143")
     **MYSQL,
 )
 
@@ -211,6 +215,33 @@ acao_field = Table(
     Column("concluida_em", DateTime),
     Column("execucao_id", Integer),
     Index("ix_acao_field_estado", "estado"),
+    **MYSQL,
+)
+
+# The tasks of the orders FieldControl staff made from our tickets, with the status last seen (step 04).
+tarefa_field = Table(
+    "tarefa_field", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("tarefa_field_id", String(255), nullable=False, unique=True),
+    Column("ordem_field_id", String(255), nullable=False),
+    Column("ordem_identificador", String(50)),
+    Column("ticket_field_id", String(255)),
+    Column("os_id", Integer),
+    Column("historico_id", Integer),  # the sent event whose ticket became this order
+    Column("status", String(20)),
+    Column("data_status", DateTime),
+    Column("atualizada_em", DateTime, nullable=False),
+    Index("ix_tarefa_field_ordem", "ordem_field_id"),
+    Index("ix_tarefa_field_os_id", "os_id"),
+    **MYSQL,
+)
+
+# Small named marks that outlive a run, e.g. `fieldcontrol:ordens` = the last orders check.
+marcador = Table(
+    "marcador", metadata,
+    Column("chave", String(64), primary_key=True),
+    Column("valor", String(255)),
+    Column("atualizado_em", DateTime, nullable=False),
     **MYSQL,
 )
 

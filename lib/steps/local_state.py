@@ -56,7 +56,9 @@ class Snapshot:
             for row in _rows(conn, query):
                 snap.pagamentos[row["os_id"]] = row  # descending: the first row is the one kept
             hist = t.os_status_historico
-            last_ids = select(func.max(hist.c.id)).where(hist.c.os_id.in_(chunk)).group_by(hist.c.os_id)
+            # the last column move: rows FieldControl's task statuses wrote (origem) are not moves
+            last_ids = (select(func.max(hist.c.id)).where(hist.c.os_id.in_(chunk), hist.c.origem == "isales")
+                        .group_by(hist.c.os_id))
             for row in _rows(conn, select(hist).where(hist.c.id.in_(last_ids))):
                 snap.last_event[row["os_id"]] = row
         return snap

@@ -352,6 +352,22 @@ def test_move_sequences_write_one_history_row_per_move_in_order(engine, tmp_path
     assert ctx.summary.counts["movimento"] == {"ignorados": 1} and counts(engine)["os"] == 1
 
 
+def test_rows_from_fieldcontrol_are_not_column_moves(engine, tmp_path):
+    """A task status FieldControl reported (origem='fieldcontrol') is history, not the card's column
+    (a legacy os without its own column is judged by its last history row)."""
+    sync(engine, tmp_path, [projeto(4711, obtido="2026-12-01T10:00:00Z")])
+    os_id = rows(engine, t.os)[0]["id"]
+    with engine.begin() as conn:
+        conn.execute(t.os.update().values(status=None, coluna_id=None))
+        conn.execute(insert(t.os_status_historico).values(os_id=os_id, status="done", origem="fieldcontrol",
+                                                          data_status=datetime(2026, 12, 2)))
+    sync(engine, tmp_path, [projeto(4711, obtido="2026-12-03T10:00:00Z")])  # same column: no move
+    sync(engine, tmp_path, [projeto(4711, coluna=CANCELADO, obtido="2026-12-04T10:00:00Z")])
+    assert history(engine, 4711) == [(None, None, "instalacao", INSTALACAO), (None, None, "done", None),
+                                     ("instalacao", INSTALACAO, "cancelado", CANCELADO)]
+    assert [h["origem"] for h in rows(engine, t.os_status_historico)] == ["isales", "fieldcontrol", "isales"]
+
+
 def test_poisoned_projects_are_pending_while_the_rest_commit(engine, tmp_path):
     good, long_name, bad_date = projeto(4711), projeto(4712, cliente={"nome": "M" * 10_000, "doc_pessoal": JOSE}), \
         projeto(4713, cliente={"doc_pessoal": AGRO, "nome": "Solar Agro"}, os={"data_fechamento": "2025-13-45"})
