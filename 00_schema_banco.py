@@ -3,7 +3,7 @@
 
 Banco vazio: cria todas as tabelas. Banco da versão anterior dos scripts (MySQL em produção):
 reconhece, atualiza no lugar e mantém todas as linhas e ids. Banco já atual: não faz nada.
-Pode ser rodado quantas vezes quiser. O banco vem de DATABASE_URL (padrão sqlite:///data/sync.db).
+Pode ser rodado quantas vezes quiser. O banco vem de DATABASE_URL (padrão: sync.db dentro de DATA_DIR).
 """
 
 import sys

@@ -6,6 +6,7 @@ stops step 01. Secrets found in the environment are registered for redaction at 
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -96,11 +97,34 @@ class Settings:
     campos: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
+def _collected(placeholder: object):
+    """Make a reader record its ConfigError and return `placeholder`, so that one run of a step
+    reports every missing or invalid variable at once instead of one per run."""
+
+    def wrap(method):
+        @functools.wraps(method)
+        def reader(self: _Env, *args, **kwargs):
+            try:
+                return method(self, *args, **kwargs)
+            except ConfigError as exc:
+                self.error(exc.message)
+                return placeholder
+
+        return reader
+
+    return wrap
+
+
 class _Env:
-    """Reads and validates variables; every error names the variable."""
+    """Reads and validates variables; every error names the variable and is collected in `errors`."""
 
     def __init__(self, environ: Mapping[str, str]):
         self.environ = environ
+        self.errors: list[str] = []
+
+    def error(self, message: str) -> None:
+        if message not in self.errors:
+            self.errors.append(message)
 
     def raw(self, name: str) -> str | None:
         value = self.environ.get(name)
@@ -109,6 +133,7 @@ class _Env:
         value = value.strip()
         return value or None
 
+    @_collected(None)
     def text(self, name: str, default: str | None = None, *, required: bool = False) -> str | None:
         value = self.raw(name)
         if value is None:
@@ -120,13 +145,17 @@ class _Env:
     def required(self, name: str) -> str:
         return self.text(name, required=True)  # type: ignore[return-value]
 
+    @_collected("")
     def url(self, name: str, default: str | None = None, *, required: bool = False) -> str:
         value = self.text(name, default, required=required)
+        if value is None and required:
+            return ""  # already reported as missing
         parsed = urlparse(value or "")
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
             raise ConfigError(f"configuração inválida: {name} deve ser uma URL http(s), p.ex. https://servidor/caminho")
         return value.rstrip("/")  # type: ignore[union-attr]
 
+    @_collected(0)
     def integer(self, name: str, default: int | None = None, *, minimum: int | None = None,
             required: bool = False) -> int:
         value = self.text(name, required=required)
@@ -140,6 +169,7 @@ class _Env:
             raise ConfigError(f"configuração inválida: {name} deve ser no mínimo {minimum}")
         return number
 
+    @_collected(0.0)
     def number(self, name: str, default: float, *, positive: bool = False) -> float:
         value = self.text(name)
         if value is None:
@@ -152,8 +182,11 @@ class _Env:
             raise ConfigError(f"configuração inválida: {name} deve ser um número {'positivo' if positive else '≥ 0'}")
         return number
 
+    @_collected(())
     def int_list(self, name: str) -> tuple[int, ...]:
         value = self.required(name)
+        if value is None:
+            return ()  # already reported as missing
         try:
             numbers = tuple(int(part) for part in value.replace(";", ",").split(",") if part.strip())
         except ValueError:
@@ -164,6 +197,7 @@ class _Env:
             raise ConfigError(f"configuração ausente: defina a variável {name}")
         return numbers
 
+    @_collected(date.min)
     def day(self, name: str, default: str) -> date:
         value = self.text(name, default)
         try:
@@ -171,6 +205,7 @@ class _Env:
         except ValueError:
             raise ConfigError(f"configuração inválida: {name}={value!r} deve ser uma data AAAA-MM-DD") from None
 
+    @_collected(False)
     def flag(self, name: str, default: bool) -> bool:
         value = self.text(name)
         if value is None:
@@ -183,28 +218,29 @@ class _Env:
         raise ConfigError(f"configuração inválida: {name}={value!r} deve ser 1/0, sim/não ou true/false")
 
 
-def _load_dotenv(environ: dict[str, str]) -> None:
-    """Load ENV_FILE or ./.env into `environ`; variables already set win."""
+def _load_dotenv(environ: dict[str, str]) -> Path | None:
+    """Load ENV_FILE or ./.env into `environ`; variables already set win. The file read, if any."""
     from dotenv import dotenv_values
 
     path = Path(environ.get("ENV_FILE") or ".env")
     if environ.get("ENV_FILE") and not path.is_file():
         raise ConfigError(f"configuração inválida: ENV_FILE aponta para {path}, que não existe")
-    if path.is_file():
-        for key, value in dotenv_values(path).items():
-            if value is not None and key not in environ:
-                environ[key] = value
+    if not path.is_file():
+        return None
+    for key, value in dotenv_values(path).items():
+        if value is not None and key not in environ:
+            environ[key] = value
+    return path
 
 
 def load(*sections: str, environ: Mapping[str, str] | None = None) -> Settings:
     """Settings with the given sections ("isales", "fieldcontrol", "geocoder", "smtp", "campos").
 
     Without `environ`, reads os.environ plus the `.env` file of the working directory.
-    Raises ConfigError (exit 2) naming the first missing or malformed variable.
+    Raises ConfigError (exit 2) naming every missing or malformed variable of those sections.
     """
     env_map: dict[str, str] = dict(os.environ if environ is None else environ)
-    if environ is None:
-        _load_dotenv(env_map)
+    dotenv = _load_dotenv(env_map) if environ is None else None
     for name in SECRET_VARIABLES:
         register_secret(env_map.get(name))
     env = _Env(env_map)
@@ -232,9 +268,23 @@ def load(*sections: str, environ: Mapping[str, str] | None = None) -> Settings:
         values["smtp"] = _smtp(env)
     if "campos" in sections:
         values["campos"] = _campos(env)
+    if env.errors:
+        raise ConfigError(_problems_message(env.errors, dotenv if environ is None else False))
     from dataclasses import replace
 
     return replace(settings, **values)
+
+
+def _problems_message(errors: list[str], dotenv: Path | None | bool) -> str:
+    """One message for every problem found; says so when no .env was read (`dotenv` is None)."""
+    if len(errors) == 1:
+        message = errors[0]
+    else:
+        message = f"{len(errors)} problemas na configuração:\n" + "\n".join(f"  - {error}" for error in errors)
+    if dotenv is None:
+        message += (f"\nnenhum arquivo .env na pasta de trabalho ({Path.cwd()}): as variáveis vêm só do "
+                    "ambiente; copie .env.example para .env e preencha")
+    return message
 
 
 def _register_url_password(url: str) -> None:
@@ -252,10 +302,8 @@ def _isales(env: _Env) -> IsalesSettings:
     for name, ids in columns.items():
         for column in ids:
             if column in seen:
-                raise ConfigError(
-                    f"configuração inválida: a coluna {column} está em {seen[column]} e em {name}; "
-                    "cada coluna deve ter um só significado"
-                )
+                env.error(f"configuração inválida: a coluna {column} está em {seen[column]} e em {name}; "
+                          "cada coluna deve ter um só significado")
             seen[column] = name
     return IsalesSettings(
         api_url=env.url("ISALES_API_URL", "https://app.isales.company/api"),
@@ -285,7 +333,7 @@ def _fieldcontrol(env: _Env) -> FieldControlSettings:
 def _geocoder(env: _Env) -> GeocoderSettings:
     provider = (env.text("GEOCODER", "nominatim") or "nominatim").lower()
     if provider not in ("nominatim", "google"):
-        raise ConfigError("configuração inválida: GEOCODER deve ser 'nominatim' ou 'google'")
+        env.error("configuração inválida: GEOCODER deve ser 'nominatim' ou 'google'")
     google_key = env.text("GOOGLE_MAPS_API_KEY", required=provider == "google")
     return GeocoderSettings(
         provider=provider,
@@ -305,9 +353,9 @@ def _smtp(env: _Env) -> SmtpSettings:
     host = env.text("SMTP_HOST")
     sender = env.text("RELATORIO_EMAIL_DE")
     if host and not recipients:
-        raise ConfigError("configuração ausente: SMTP_HOST está definido; defina também RELATORIO_EMAIL_PARA")
+        env.error("configuração ausente: SMTP_HOST está definido; defina também RELATORIO_EMAIL_PARA")
     if host and not sender:
-        raise ConfigError("configuração ausente: SMTP_HOST está definido; defina também RELATORIO_EMAIL_DE")
+        env.error("configuração ausente: SMTP_HOST está definido; defina também RELATORIO_EMAIL_DE")
     return SmtpSettings(
         host=host,
         port=env.integer("SMTP_PORT", 587, minimum=1),

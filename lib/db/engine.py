@@ -11,7 +11,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, event
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import URL, Engine, make_url
 
 from lib.errors import ConfigError
 
@@ -29,6 +29,7 @@ def make_engine(url: str, *, for_migrations: bool = False) -> Engine:
         raise ConfigError("configuração inválida: DATABASE_URL não é uma URL SQLAlchemy válida "
                           "(ex.: sqlite:///data/sync.db ou mysql+pymysql://usuario:senha@host/banco?charset=utf8mb4)") from None
     backend = parsed.get_backend_name()
+    refuse_system_schema(backend, parsed.database)
     if backend == "sqlite":
         return _sqlite_engine(parsed, for_migrations)
     if backend in ("mysql", "mariadb"):
@@ -36,8 +37,38 @@ def make_engine(url: str, *, for_migrations: bool = False) -> Engine:
     raise ConfigError(f"configuração inválida: DATABASE_URL usa o banco {backend!r}; use sqlite ou mysql+pymysql")
 
 
+SYSTEM_SCHEMAS = frozenset({"mysql", "information_schema", "performance_schema", "sys"})
+
+
+def refuse_system_schema(backend: str, database: str | None) -> None:
+    """MySQL/MariaDB's own databases never receive the project's tables (exit 2)."""
+    if backend in ("mysql", "mariadb") and (database or "").lower() in SYSTEM_SCHEMAS:
+        raise ConfigError(
+            f"configuração inválida: DATABASE_URL aponta para o banco {database!r}, que é do próprio "
+            "MySQL/MariaDB; crie um banco para o projeto (ex.: CREATE DATABASE sync_isales_field "
+            "CHARACTER SET utf8mb4) e use-o na URL")
+
+
+def sqlite_file(url: str | URL) -> Path | None:
+    """The file of a SQLite URL (None for another backend or an in-memory database)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    return Path(parsed.database)
+
+
+def require_existing_sqlite(url: str | URL) -> None:
+    """A step other than 00 never creates the SQLite file: a mistyped path or a step run before
+    00 would otherwise leave an empty .db (and its folder) behind. ConfigError (exit 2)."""
+    path = sqlite_file(url)
+    if path is not None and not path.is_file():
+        raise ConfigError(f"o banco de dados {path} não existe: confira DATABASE_URL (e DATA_DIR) "
+                          "ou rode python 00_schema_banco.py antes")
+
+
 def _sqlite_engine(parsed, for_migrations: bool) -> Engine:
-    if parsed.database and parsed.database != ":memory:":
+    if for_migrations and parsed.database and parsed.database != ":memory:":
+        # only 00 (and tests) create the database; see require_existing_sqlite
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(parsed, connect_args={"timeout": 60})
 

@@ -125,6 +125,9 @@ def database_unavailable(exc: Exception) -> SyncError:
 
 def require_current(engine: Engine) -> None:
     """ConfigError (exit 2) unless the database is at head: steps never run on an old schema."""
+    from lib.db.engine import require_existing_sqlite
+
+    require_existing_sqlite(engine.url)
     try:
         current = current_revision(engine)
     except Exception as exc:  # unreachable server, bad credentials...
