@@ -7,6 +7,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -41,6 +42,9 @@ class Customer:
     primary_location_id: str | None
     created_at: str | None
     archived: bool = False
+    contact_phone: str | None = None  # the main contact (`contact.phone` / `contact.email`)
+    contact_email: str | None = None
+    address: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -49,12 +53,14 @@ class Location:
     name: str | None
     customer_id: str | None
     address: dict = field(default_factory=dict)
+    archived: bool = False
 
 
 @dataclass(frozen=True)
 class Phone:
     id: str
     number: str | None
+    primary: bool = False
 
 
 @dataclass(frozen=True)
@@ -73,6 +79,55 @@ class Ticket:
     customer_id: str | None
     service_id: str | None
     location_id: str | None
+    status: str | None = None
+    message: str | None = None
+    archived: bool = False
+
+    @property
+    def editable(self) -> bool:
+        """Only a `pending` ticket takes a PUT; any other status means it is no longer editable."""
+        return self.status == TICKET_OPEN and not self.archived
+
+
+@dataclass(frozen=True)
+class Order:
+    """An order (ordem de serviço) FieldControl staff made from a ticket; it has no status itself."""
+
+    id: str
+    identifier: str | None
+    ticket_id: str | None
+    customer_id: str | None
+    external_id: str | None
+    updated_at: datetime | None
+    archived: bool = False
+
+
+@dataclass(frozen=True)
+class Task:
+    """A task (atividade) of an order: where the execution status lives."""
+
+    id: str
+    status: str | None
+    status_description: str | None
+    order_id: str | None
+    scheduled: datetime | None
+    started_at: datetime | None
+    completed_at: datetime | None
+    updated_at: datetime | None
+    archived: bool = False
+
+    @property
+    def moment(self) -> datetime | None:
+        """When the task reached its status, as well as FieldControl says it."""
+        if self.status == "done" and self.completed_at:
+            return self.completed_at
+        if self.status == "in-progress" and self.started_at:
+            return self.started_at
+        return self.updated_at or self.scheduled
+
+
+TICKET_OPEN = "pending"
+TASK_STATUSES = ("scheduled", "pending", "on-route", "in-progress", "done", "reported", "canceled")
 
 
 # --------------------------------------------------------------------------- normalisation
@@ -135,6 +190,25 @@ def same_address(remote: dict | None, ours: dict) -> bool:
     return not (comp_remote and comp_ours and comp_remote != comp_ours)
 
 
+def parse_time(text: object) -> datetime | None:
+    """An ISO-8601 moment of FieldControl (with or without milliseconds, `Z` or an offset) as naive
+    UTC; None for anything else (a missing or unreadable date is not an error)."""
+    if not isinstance(text, str) or not text.strip():
+        return None
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
+    return moment
+
+
+def iso_time(moment: datetime) -> str:
+    """A naive-UTC moment as FieldControl writes it in a `q` comparison."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def q_value(text: str) -> str:
     """The longest piece of `text` that fits a quoted `q` value (a substring match still finds it)."""
     pieces = [""]
@@ -169,8 +243,19 @@ def location_name(address: dict) -> str:
     return ", ".join(str(p) for p in parts if p) or "Endereço do projeto"
 
 
-def customer_body(*, name: str, document: str | None, external_id: str, address: dict) -> dict:
-    return {"name": name, "documentNumber": document, "external": {"id": external_id}, "address": address}
+def contact_body(*, phone: str | None, email: str | None) -> dict:
+    """The customer's main contact: its phone digits and e-mail (None when there is none)."""
+    return {"phone": phone_key(phone) or None, "email": (email or "").strip() or None}
+
+
+def customer_body(*, name: str, document: str | None, external_id: str, address: dict,
+                  contact: dict | None = None) -> dict:
+    """The whole customer body (a PUT sends it all); `contact` only when given, so that a body built
+    without one stays what earlier versions sent."""
+    body = {"name": name, "documentNumber": document, "external": {"id": external_id}, "address": address}
+    if contact is not None:
+        body["contact"] = contact
+    return body
 
 
 def location_body(*, customer_id: str, address: dict) -> dict:
@@ -209,22 +294,54 @@ def _ref(raw: dict, key: str) -> str | None:
     return value.get("id") if isinstance(value, dict) and isinstance(value.get("id"), str) else None
 
 
+def _text(raw: dict, key: str) -> str | None:
+    value = raw.get(key)
+    return value if isinstance(value, str) else None
+
+
 def _customer(raw: Any, what: str) -> Customer:
+    contact = raw.get("contact") if isinstance(raw.get("contact"), dict) else {}
+    address = raw.get("address") if isinstance(raw.get("address"), dict) else {}
     return Customer(id=_id(raw, what), name=raw.get("name"), document_number=raw.get("documentNumber"),
                     external_id=_ref(raw, "external"), primary_location_id=_ref(raw, "primaryLocation"),
-                    created_at=raw.get("createdAt"), archived=bool(raw.get("archived", False)))
+                    created_at=raw.get("createdAt"), archived=bool(raw.get("archived", False)),
+                    contact_phone=_text(contact, "phone"), contact_email=_text(contact, "email"), address=address)
 
 
 def _location(raw: Any, what: str) -> Location:
     address = raw.get("address") if isinstance(raw.get("address"), dict) else {}
-    return Location(id=_id(raw, what), name=raw.get("name"), customer_id=_ref(raw, "customer"), address=address)
+    return Location(id=_id(raw, what), name=raw.get("name"), customer_id=_ref(raw, "customer"), address=address,
+                    archived=bool(raw.get("archived", False)))
+
+
+def _phone(raw: Any, what: str) -> Phone:
+    return Phone(id=_id(raw, what), number=raw.get("number"), primary=raw.get("primary") is True)
 
 
 def _ticket(raw: Any, what: str) -> Ticket:
     return Ticket(id=_id(raw, what), identifier=raw.get("identifier"), name=raw.get("name"),
                   subject=raw.get("subject"), external_id=_ref(raw, "external"),
                   customer_id=_ref(raw, "customer"), service_id=_ref(raw, "service"),
-                  location_id=_ref(raw, "location"))
+                  location_id=_ref(raw, "location"), status=_text(raw, "status"), message=_text(raw, "message"),
+                  archived=bool(raw.get("archived", False)))
+
+
+def _order(raw: Any, what: str) -> Order:
+    return Order(id=_id(raw, what), identifier=_text(raw, "identifier"), ticket_id=_ref(raw, "ticket"),
+                 customer_id=_ref(raw, "customer"), external_id=_ref(raw, "external"),
+                 updated_at=parse_time(raw.get("updatedAt")), archived=bool(raw.get("archived", False)))
+
+
+def _task(raw: Any, what: str) -> Task:
+    scheduling = raw.get("scheduling") if isinstance(raw.get("scheduling"), dict) else {}
+    day, hour = scheduling.get("date"), scheduling.get("time")
+    scheduled = parse_time(f"{day}T{hour}") if isinstance(day, str) and isinstance(hour, str) else None
+    status = _text(raw, "status")
+    return Task(id=_id(raw, what), status=status.strip().lower() if status else None,
+                status_description=_text(raw, "statusDescription"), order_id=_ref(raw, "order"),
+                scheduled=scheduled or parse_time(day),
+                started_at=parse_time(raw.get("startedAt")), completed_at=parse_time(raw.get("completedAt")),
+                updated_at=parse_time(raw.get("updatedAt")), archived=bool(raw.get("archived", False)))
 
 
 def _error_text(response: requests.Response) -> tuple[str, Any]:
@@ -348,13 +465,11 @@ class FieldControl:
 
     def phones(self, customer_id: str) -> list[Phone]:
         what = f"FieldControl: listar telefones do cliente {customer_id}"
-        return [Phone(id=_id(raw, what), number=raw.get("number"))
-                for raw in self._pages(f"/customers/{customer_id}/phones", what)]
+        return [_phone(raw, what) for raw in self._pages(f"/customers/{customer_id}/phones", what)]
 
     def create_phone(self, customer_id: str, body: dict) -> Phone:
         what = f"FieldControl: criar telefone do cliente {customer_id}"
-        raw = self._call("POST", f"/customers/{customer_id}/phones", what, body=body)
-        return Phone(id=_id(raw, what), number=raw.get("number"))
+        return _phone(self._call("POST", f"/customers/{customer_id}/phones", what, body=body), what)
 
     def emails(self, customer_id: str) -> list[Email]:
         what = f"FieldControl: listar e-mails do cliente {customer_id}"
@@ -378,3 +493,41 @@ class FieldControl:
     def create_ticket(self, body: dict) -> Ticket:
         what = "FieldControl: criar OS"
         return _ticket(self._call("POST", "/tickets", what, body=body), what)
+
+    def get_ticket(self, ticket_id: str) -> Ticket:
+        what = f"FieldControl: ler a OS {ticket_id}"
+        return _ticket(self._call("GET", f"/tickets/{ticket_id}", what), what)
+
+    def update_ticket(self, ticket_id: str, body: dict) -> Ticket:
+        """PUT the whole body; a ticket already turned into an order is refused (RemoteRejected)."""
+        what = f"FieldControl: atualizar a OS {ticket_id}"
+        return _ticket(self._call("PUT", f"/tickets/{ticket_id}", what, body=body), what)
+
+    # -- orders and tasks (read only) ------------------------------------------------------------
+    def orders(self, *, ticket_id: str | None = None, updated_since: datetime | None = None) -> list[Order]:
+        """Orders made from `ticket_id`, or changed at or after `updated_since`, oldest change first.
+
+        Each match is re-checked here: an API that ignores the filter costs more calls, never a
+        wrong answer. Sorted by `updatedAt` so that an order changed while paging moves to the end.
+        """
+        what = "FieldControl: listar ordens de serviço"
+        terms = []
+        if ticket_id is not None:
+            terms.append(f'ticket_id:"{ticket_id}"')
+        if updated_since is not None:
+            terms.append(f'updated_at>=:"{iso_time(updated_since)}"')
+        params = {"sort": "updated_at", **({"q": " ".join(terms)} if terms else {})}
+        found = []
+        for raw in self._pages("/orders", what, params):
+            order = _order(raw, what)
+            if ticket_id is not None and order.ticket_id != ticket_id:
+                continue
+            if updated_since is not None and order.updated_at is not None and order.updated_at < updated_since:
+                continue
+            found.append(order)
+        return sorted(found, key=lambda o: (o.updated_at or datetime.min, o.id))
+
+    def order_tasks(self, order_id: str) -> list[Task]:
+        what = f"FieldControl: listar atividades da ordem {order_id}"
+        tasks = [_task(raw, what) for raw in self._pages(f"/orders/{order_id}/tasks", what)]
+        return [task for task in tasks if task.order_id in (None, order_id)]

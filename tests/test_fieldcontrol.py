@@ -3,6 +3,8 @@ and the errors each refusal maps to — against the FieldControl simulator of th
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 
 from lib.config import load
@@ -11,9 +13,11 @@ from lib.fieldcontrol import (
     FieldControl,
     NotFound,
     address_body,
+    contact_body,
     customer_body,
     document_variants,
     location_body,
+    parse_time,
     phone_body,
     phone_key,
     q_value,
@@ -45,6 +49,21 @@ def test_payload_shapes():
     body = ticket_body(name="Maria", subject="Instalação: Maria", message="m", external_id="isales:1:instalacao:2",
                        customer_id="c", service_id="s", location_id=None)
     assert "location" not in body and body["external"] == {"id": "isales:1:instalacao:2"}
+
+
+def test_contact_and_moments():
+    assert contact_body(phone="(11) 98765-4321", email=" maria@example.com ") == {
+        "phone": "11987654321", "email": "maria@example.com"}
+    assert contact_body(phone=None, email="") == {"phone": None, "email": None}
+    body = customer_body(name="M", document="1", external_id="e", address=ADDRESS)
+    assert "contact" not in body  # a body built without a contact is what earlier versions sent
+    assert customer_body(name="M", document="1", external_id="e", address=ADDRESS,
+                         contact={"phone": "1", "email": None})["contact"] == {"phone": "1", "email": None}
+    expected = datetime(2025, 1, 1, 12, 0, 0)
+    assert parse_time("2025-01-01T12:00:00Z") == expected
+    assert parse_time("2025-01-01T12:00:00.000Z") == expected
+    assert parse_time("2025-01-01T09:00:00-03:00") == expected
+    assert parse_time("ontem") is None and parse_time(None) is None and parse_time("") is None
 
 
 def test_normalisation_helpers():
