@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 
 import pytest
 
@@ -21,7 +22,25 @@ def test_every_script_has_help_with_exit_codes(step, run):
     result = run(step, "--help", env={})
     assert result.returncode == 0, result.stderr
     assert "códigos de saída" in result.stdout and "75" in result.stdout and "pendências" in result.stdout
-    assert result.stdout.splitlines()[0].startswith("usage: " + SCRIPTS[step])
+    assert result.stdout.splitlines()[0].startswith("uso: " + SCRIPTS[step])
+    assert "\n  130 interrompido com Ctrl-C" in result.stdout and "\n  143 encerrado por SIGTERM" in result.stdout
+    assert "\nopções:\n" in result.stdout and re.search(r"-h, --help\s+mostra esta ajuda e sai", result.stdout)
+    for english in ("usage:", "options:", "show this help message and exit", "positional arguments"):
+        assert english not in result.stdout
+
+
+@pytest.mark.parametrize("args,message", [
+    (("--nada",), "erro: argumentos não reconhecidos: --nada"),
+    (("--ids",), "erro: argumento --ids: esperava um valor"),
+    (("--ids", "1", "--completo"), "erro: argumento --completo: não pode ser usado junto com o argumento --ids"),
+    (("--ids", "abc"), "erro: argumento --ids: use ids numéricos do iSales"),
+])
+def test_usage_errors_are_in_portuguese(args, message, run):
+    result = run("01", *args, env={})
+    assert result.returncode == 2
+    assert result.stderr.startswith("uso: 01_get_projetos_isales.py")
+    assert message in result.stderr
+    assert "error:" not in result.stderr and "usage:" not in result.stderr
 
 
 @pytest.mark.parametrize("step", sorted(SCRIPTS))
