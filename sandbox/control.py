@@ -12,9 +12,11 @@ from .state import StateError
 from .web import BadJsonError, Request, Response, json_response
 
 READS = ("health", "env", "projects", "fc_customers", "fc_locations", "fc_phones", "fc_emails",
-         "fc_tickets", "fc_services", "calls", "call_counts", "faults", "held", "settings")
+         "fc_tickets", "fc_services", "fc_orders", "fc_tasks", "calls", "call_counts", "faults", "held",
+         "settings")
 WRITES = ("move_card", "remove_card", "edit_cliente", "edit_proposta", "edit_campos", "add_projects",
-          "fc_add_customer", "add_fault", "remove_fault", "release_fault", "clear_faults", "reset_calls", "reset",
+          "fc_add_customer", "fc_convert_ticket", "fc_move_task", "fc_archive", "fc_edit", "fc_delete",
+          "add_fault", "remove_fault", "release_fault", "clear_faults", "reset_calls", "reset",
           "configure")
 
 

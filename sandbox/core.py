@@ -17,6 +17,7 @@ from .calllog import CallLog
 from .control import ControlRoutes
 from .data import COL_AUMENTO, COL_CANCELADO, COL_INSTALACAO
 from .faults import FaultError, FaultSet
+from .fcstore import COLLECTIONS, TASK_STATUSES, iso_ms
 from .fieldcontrol import FieldControl, validate_address
 from .isales import ISales, with_sandbox_url
 from .nominatim import Google, Nominatim
@@ -219,7 +220,7 @@ class Sandbox:
 
     def fc_add_customer(self, name: str, document_number: str | None = None, *,
                         address: dict | None = None, code: str | None = None,
-                        external_id: str | None = None) -> dict:
+                        external_id: str | None = None, contact: dict | None = None) -> dict:
         """A customer typed by hand in FieldControl (stored exactly as given)."""
         if address is not None:
             errors: list[dict] = []
@@ -229,9 +230,94 @@ class Sandbox:
         with self.state.lock:
             customer = self.state.fc.create_customer({"name": name, "documentNumber": document_number,
                                                       "code": code, "external": {"id": external_id},
-                                                      "address": address})
+                                                      "address": address, "contact": contact})
             self.state.save()
             return copy.deepcopy(customer)
+
+    def fc_orders(self) -> list[dict]:
+        return self._fc("orders")
+
+    def fc_tasks(self, order_id: str | None = None) -> list[dict]:
+        return [t for t in self._fc("tasks") if order_id is None or t["order"]["id"] == order_id]
+
+    # -- what FieldControl staff, technicians and people do by hand ----------------------------
+    def _fc_object(self, collection: str, obj_id: str) -> dict:
+        if collection not in COLLECTIONS:
+            raise StateError(f"coleção desconhecida: {collection!r} (use uma de {', '.join(COLLECTIONS)})")
+        found = self.state.fc.get(collection, obj_id)
+        if found is None:
+            raise StateError(f"{collection}: id desconhecido {obj_id!r}")
+        return found
+
+    @staticmethod
+    def _moment(at: str | None) -> str:
+        try:
+            return iso_ms(at)
+        except (TypeError, ValueError):
+            raise StateError(f"data/hora inválida: {at!r} (use ISO-8601, ex.: 2025-01-01T12:00:00Z)") from None
+
+    @staticmethod
+    def _status(status: str) -> str:
+        if status not in TASK_STATUSES:
+            raise StateError(f"status de atividade desconhecido: {status!r} (use um de {', '.join(TASK_STATUSES)})")
+        return status
+
+    def fc_convert_ticket(self, ticket_id: str, tasks: int = 1, status: str = "scheduled",
+                          scheduling: dict | None = None, at: str | None = None,
+                          employee_id: str | None = None) -> dict:
+        """Staff turn a `pending` ticket into an order with `tasks` tasks (status `status`, scheduled
+        on the day of `at` at 08:00 unless `scheduling` says otherwise); the order, with its tasks."""
+        moment, status = self._moment(at), self._status(status)
+        if int(tasks) < 1:
+            raise StateError("tasks deve ser >= 1")
+        with self.state.lock:
+            ticket = self._fc_object("tickets", ticket_id)
+            if ticket.get("status") != "pending":
+                raise StateError(f"o ticket {ticket.get('identifier')} não está pendente "
+                                 f"(status {ticket.get('status')!r}): já convertido ou fechado")
+            order = self.state.fc.convert_ticket(ticket_id, int(tasks), status, scheduling, moment,
+                                                 employee_id)
+            self.state.save()
+            return copy.deepcopy({**order, "tasks": self.state.fc.tasks_of(order["id"])})
+
+    def fc_move_task(self, task_id: str, status: str, at: str | None = None,
+                     description: str | None = None) -> dict:
+        """A technician moves a task to `status` at `at` (default now): `startedAt` on starting,
+        `completedAt` on `done`, `statusDescription` = `description`; the order's updatedAt follows."""
+        moment, status = self._moment(at), self._status(status)
+        with self.state.lock:
+            self._fc_object("tasks", task_id)
+            task = self.state.fc.move_task(task_id, status, moment, description)
+            self.state.save()
+            return copy.deepcopy(task)
+
+    def fc_archive(self, collection: str, obj_id: str, archived: bool = True) -> dict:
+        """A person archives (or with archived=False, restores) any object in FieldControl."""
+        return self.fc_edit(collection, obj_id, {"archived": bool(archived)})
+
+    def fc_edit(self, collection: str, obj_id: str, fields: dict) -> dict:
+        """A person edits an object by hand: `fields` replace the stored ones as given (no validation,
+        no side effects such as moving the primary location); orders and tasks get a new updatedAt."""
+        if not isinstance(fields, dict) or "id" in fields:
+            raise StateError("fields deve ser um objeto com os campos a alterar (o id não muda)")
+        with self.state.lock:
+            stored = self._fc_object(collection, obj_id)
+            stored.update(copy.deepcopy(fields))
+            if collection in ("orders", "tasks") and "updatedAt" not in fields:
+                stored["updatedAt"] = self._moment(None)
+                if collection == "tasks":
+                    order = self.state.fc.get("orders", stored["order"]["id"])
+                    if order is not None:
+                        order["updatedAt"] = stored["updatedAt"]
+            self.state.save()
+            return copy.deepcopy(stored)
+
+    def fc_delete(self, collection: str, obj_id: str) -> None:
+        """A person deletes one object in FieldControl (only that one: its sub-objects stay)."""
+        with self.state.lock:
+            self._fc_object(collection, obj_id)
+            del self.state.fc.data[collection][obj_id]
+            self.state.save()
 
     # -- faults and calls ----------------------------------------------------------------------
     def add_fault(self, system: str | None = None, route: str | None = None, method: str | None = None,

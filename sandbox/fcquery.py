@@ -14,7 +14,10 @@ FILTER_KEYS = {
     "customers": {"name", "archived", "document_number", "code", "created_at"},
     "tickets": {"name", "identifier", "archived"},
     "services": {"name", "archived"},
+    "orders": {"identifier", "customer_id", "external_id", "ticket_id", "service_id", "created_at",
+               "updated_at"},
 }
+TIME_KEYS = {"created_at", "updated_at"}
 _TERM = re.compile(r'(?P<key>[A-Za-z_][\w.]*)(?P<op>>=|<=|>|<)?:(?:"(?P<quoted>(?:[^"\\]|\\.)*)"|(?P<bare>\S+))')
 
 
@@ -70,14 +73,17 @@ def _term_matches(item: dict, key: str, op: str, value: str) -> bool | None:
         if value.lower() not in ("true", "false"):
             return None
         return bool(item.get("archived", False)) == (value.lower() == "true")
-    if key == "created_at":
-        wanted, actual = _parse_time(value), _parse_time(item.get("createdAt"))
+    if key in TIME_KEYS:
+        wanted, actual = _parse_time(value), _parse_time(item.get(camel(key)))
         if wanted is None:
             return None
         if actual is None:
             return False
         return {"": actual == wanted, ">=": actual >= wanted, "<=": actual <= wanted,
                 ">": actual > wanted, "<": actual < wanted}[op]
+    if key.endswith("_id") and isinstance(item.get(camel(key[:-3])), dict):  # ticket_id → ticket.id
+        actual = item[camel(key[:-3])].get("id")
+        return actual is not None and str(actual) == value
     return str(item.get(camel(key))) == value if item.get(camel(key)) is not None else False
 
 
@@ -97,7 +103,9 @@ def select(items: list[dict], query: dict[str, str], resource: str) -> dict:
         descending = sort.startswith("-")
         field = camel(sort.lstrip("-+"))
         if any(field in item for item in selected):
-            selected.sort(key=lambda item: (item.get(field) is None, _sort_key(item.get(field))),
+            timed = field.endswith("At")  # compare moments, not spellings (with or without ms)
+            selected.sort(key=lambda item: (item.get(field) is None,
+                                            _sort_key(_parse_time(item.get(field)) if timed else item.get(field))),
                           reverse=descending)
     return {"items": selected[offset: offset + limit], "totalCount": len(selected)}
 
@@ -107,4 +115,6 @@ def _sort_key(value: Any) -> Any:
         return (1, value.casefold())
     if isinstance(value, (int, float)):
         return (0, value)
+    if isinstance(value, datetime):
+        return (0, value.timestamp())
     return (2, str(value))

@@ -1,5 +1,6 @@
 """What the simulated FieldControl account stores: services, customers, locations, phones,
-e-mails and tickets, with opaque base64 ids. No validation here (see fieldcontrol.py).
+e-mails, tickets, and the orders and tasks staff make of tickets, with opaque base64 ids.
+No validation of API bodies here (see fieldcontrol.py).
 """
 
 from __future__ import annotations
@@ -16,17 +17,30 @@ from . import documents as docs
 from .places import CITIES, address_point, find_city
 
 ACCOUNT_ID = "1"
-COLLECTIONS = ("services", "customers", "locations", "phones", "emails", "tickets")
+COLLECTIONS = ("services", "customers", "locations", "phones", "emails", "tickets", "orders", "tasks")
+TASK_STATUSES = ("scheduled", "pending", "on-route", "in-progress", "done", "reported", "canceled")
+CONVERTED = "converted"  # [decided] the ticket status once staff turned it into an order
 SERVICES = [
     ("Instalação", 480, False), ("Aumento de Sistema", 240, False), ("Cancelamento", 60, False),
     ("Manutenção Preventiva (antigo)", 120, True),
 ]
 FIRST_TICKET_NUMBER = 4140
+FIRST_ORDER_NUMBER = 2100
 
 
 def now_iso() -> str:
     now = datetime.now(timezone.utc)
     return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+
+
+def iso_ms(text: str | None) -> str:
+    """`text` (ISO-8601, default now) in the stored form `…T12:00:00.000Z`, so that stored times
+    sort as strings; raises ValueError on anything else."""
+    if text is None:
+        return now_iso()
+    moment = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    moment = (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def opaque_id(internal: str) -> str:
@@ -40,6 +54,7 @@ class FCStore:
         self.seed = seed
         self.next_id = 1
         self.next_ticket = FIRST_TICKET_NUMBER
+        self.next_order = FIRST_ORDER_NUMBER
         self.data: dict[str, dict[str, dict]] = {name: {} for name in COLLECTIONS}
         for name, duration, archived in SERVICES:
             sid = self._new_id()
@@ -48,12 +63,14 @@ class FCStore:
 
     # -- persistence ---------------------------------------------------------------------------
     def dump(self) -> dict:
-        return {"next_id": self.next_id, "next_ticket": self.next_ticket, **self.data}
+        return {"next_id": self.next_id, "next_ticket": self.next_ticket, "next_order": self.next_order,
+                **self.data}
 
     @classmethod
     def load(cls, seed: int, raw: dict) -> FCStore:
         store = cls(seed)
         store.next_id, store.next_ticket = raw["next_id"], raw["next_ticket"]
+        store.next_order = raw.get("next_order", FIRST_ORDER_NUMBER)  # files from before orders
         store.data = {name: dict(raw.get(name, {})) for name in COLLECTIONS}
         return store
 
@@ -66,9 +83,16 @@ class FCStore:
     def _new_ticket_id(self) -> tuple[str, str]:
         number = self.next_ticket
         self.next_ticket += 1
-        digest = hashlib.sha256(f"{self.seed}:ticket:{number}".encode()).digest()
-        internal = uuid.UUID(bytes=digest[:16], version=4)
-        return opaque_id(str(internal)), f"{ACCOUNT_ID}#{number:08d}"
+        return self._uuid_id("ticket", number), f"{ACCOUNT_ID}#{number:08d}"
+
+    def _new_order_id(self) -> tuple[str, str]:
+        number = self.next_order
+        self.next_order += 1
+        return self._uuid_id("order", number), f"{ACCOUNT_ID}#{number:08d}"
+
+    def _uuid_id(self, kind: str, number: int) -> str:
+        digest = hashlib.sha256(f"{self.seed}:{kind}:{number}".encode()).digest()
+        return opaque_id(str(uuid.UUID(bytes=digest[:16], version=4)))
 
     def service_ids(self) -> dict[str, str]:
         return {s["name"]: sid for sid, s in self.data["services"].items()}
@@ -92,7 +116,8 @@ class FCStore:
                     "documentNumber": body.get("documentNumber"),
                     "external": {"id": (body.get("external") or {}).get("id")},
                     "primaryLocation": None, "archived": bool(body.get("archived", False)),
-                    "createdAt": created_at or now_iso(), "address": None}
+                    "createdAt": created_at or now_iso(), "address": None,
+                    "contact": contact_of(body.get("contact"))}
         self.data["customers"][cid] = customer
         if body.get("address") is not None:
             self._set_customer_address(customer, body["address"], created_at)
@@ -105,6 +130,8 @@ class FCStore:
                         external={"id": (body.get("external") or {}).get("id")})
         if "archived" in body:
             customer["archived"] = bool(body["archived"])
+        if body.get("contact") is not None:  # [decided] a PUT without `contact` keeps it
+            customer["contact"] = contact_of(body["contact"])
         if body.get("address") is not None:
             self._set_customer_address(customer, body["address"], None)
         return customer
@@ -151,19 +178,73 @@ class FCStore:
 
     def create_ticket(self, body: dict, created_at: str | None = None) -> dict:
         tid, identifier = self._new_ticket_id()
-
-        def ref(key: str) -> dict | None:
-            value = body.get(key)
-            return {"id": value.get("id")} if isinstance(value, dict) else None
-
         ticket = {"id": tid, "identifier": identifier, "status": "pending",
-                  "createdAt": created_at or now_iso(), "name": body.get("name"),
-                  "subject": body.get("subject"), "message": body.get("message"),
-                  "customer": ref("customer"), "service": ref("service"),
-                  "location": ref("location"), "external": {"id": (body.get("external") or {}).get("id")},
-                  "cancelation": None}
+                  "createdAt": created_at or now_iso(), **_ticket_fields(body), "cancelation": None}
         self.data["tickets"][tid] = ticket
         return ticket
+
+    def update_ticket(self, tid: str, body: dict) -> dict:
+        """PUT: the create body's fields replace the stored ones; id, identifier, status stay."""
+        ticket = self.data["tickets"][tid]
+        ticket.update(_ticket_fields(body))
+        return ticket
+
+    # -- what FieldControl staff and technicians do (the sandbox's control, not the API) ----------
+    def convert_ticket(self, tid: str, tasks: int, status: str, scheduling: dict | None, at: str,
+                       employee_id: str | None) -> dict:
+        """Turn a ticket into an order with `tasks` tasks; the ticket stops being `pending`."""
+        ticket = self.data["tickets"][tid]
+        oid, identifier = self._new_order_id()
+        order = {"id": oid, "identifier": identifier, "archived": False,
+                 "description": ticket.get("message"), "createdAt": at, "updatedAt": at,
+                 "external": {"id": (ticket.get("external") or {}).get("id")},
+                 "customer": ticket.get("customer"), "service": ticket.get("service"),
+                 "location": ticket.get("location"), "ticket": {"id": tid}}
+        self.data["orders"][oid] = order
+        ticket["status"] = CONVERTED
+        scheduling = scheduling or {"date": at[:10], "time": "08:00"}
+        for _ in range(tasks):
+            task_id = self._new_id()
+            self.data["tasks"][task_id] = {
+                "id": task_id, "status": status, "statusDescription": None,
+                "scheduling": dict(scheduling), "startedAt": None, "completedAt": None, "updatedAt": at,
+                "employee": {"id": employee_id or opaque_id("tecnico-1")}, "order": {"id": oid},
+                "archived": False}
+        return order
+
+    def move_task(self, task_id: str, status: str, at: str, description: str | None) -> dict:
+        """A technician's step: the task's status and dates, and the order's updatedAt."""
+        task = self.data["tasks"][task_id]
+        task.update(status=status, statusDescription=description, updatedAt=at)
+        if status in ("in-progress", "done") and not task.get("startedAt"):
+            task["startedAt"] = at
+        if status == "done":
+            task["completedAt"] = at
+        elif status != "done" and task.get("completedAt"):
+            task["completedAt"] = None  # reopened
+        order = self.data["orders"].get(task["order"]["id"])
+        if order is not None:
+            order["updatedAt"] = max(order["updatedAt"], at)
+        return task
+
+    def tasks_of(self, order_id: str) -> list[dict]:
+        return [t for t in self.data["tasks"].values() if t["order"]["id"] == order_id]
+
+
+def contact_of(value: Any) -> dict:
+    value = value if isinstance(value, dict) else {}
+    return {"email": value.get("email"), "phone": value.get("phone")}
+
+
+def _ticket_fields(body: dict) -> dict:
+    """The fields a ticket's POST or PUT body sets."""
+    def ref(key: str) -> dict | None:
+        value = body.get(key)
+        return {"id": value.get("id")} if isinstance(value, dict) else None
+
+    return {"name": body.get("name"), "subject": body.get("subject"), "message": body.get("message"),
+            "customer": ref("customer"), "service": ref("service"), "location": ref("location"),
+            "external": {"id": (body.get("external") or {}).get("id")}}
 
 
 def normalize_address(address: dict) -> dict:

@@ -9,7 +9,7 @@ from numbers import Real
 from typing import Any
 
 from .fcquery import QueryError, select
-from .fcstore import FCStore
+from .fcstore import CONVERTED, FCStore
 from .limits import SpacingLimiter
 from .state import State
 from .web import BadJsonError, Request, Response, Route, Router, Settings, json_response, text_response
@@ -90,6 +90,12 @@ def validate_customer(body: dict) -> None:
         errors.append(_err("external", "must be an object"))
     elif isinstance(external, dict):
         _string(errors, external, "id", "external.id")
+    contact = body.get("contact")
+    if contact is not None and not isinstance(contact, dict):
+        errors.append(_err("contact", "must be an object"))
+    elif isinstance(contact, dict):
+        _string(errors, contact, "email", "contact.email")
+        _string(errors, contact, "phone", "contact.phone")
     validate_address(errors, body.get("address"))
     if errors:
         raise ValidationError(errors)
@@ -116,7 +122,10 @@ class FieldControl:
             r("POST", "/customers/{id}/emails", self.create_email),
             r("GET", "/customers/{id}/emails", self.list_sub("emails")),
             r("POST", "/tickets", self.create_ticket), r("GET", "/tickets", self.list_tickets),
-            r("GET", "/tickets/{id}", self.get_ticket),
+            r("GET", "/tickets/{id}", self.get_ticket), r("PUT", "/tickets/{id}", self.put_ticket),
+            r("GET", "/orders", self.list_orders),
+            r("GET", "/orders/{id}", self.get_order),  # [decided] REST-consistent, not in the contract
+            r("GET", "/orders/{id}/tasks", self.list_tasks),
         ])
 
     @property
@@ -300,25 +309,60 @@ class FieldControl:
             ticket = self.store.get("tickets", req.params["id"])
             return json_response(200, ticket) if ticket else self._not_found("Ticket")
 
+    def _validate_ticket(self, body: dict) -> None:
+        errors: list[dict] = []
+        _string(errors, body, "name", "name", required=True)
+        _string(errors, body, "subject", "subject", required=True)
+        _string(errors, body, "message", "message")
+        customer, service = _ref(errors, body, "customer"), _ref(errors, body, "service")
+        location = _ref(errors, body, "location")
+        if customer and self.store.get("customers", customer) is None:
+            errors.append(_err("customer.id", "not found"))
+        if service and self.store.get("services", service) is None:
+            errors.append(_err("service.id", "not found"))
+        if location:
+            stored = self.store.get("locations", location)
+            if stored is None:
+                errors.append(_err("location.id", "not found"))
+            elif customer and stored["customer"]["id"] != customer:
+                errors.append(_err("location.id", "does not belong to the customer"))
+        if errors:
+            raise ValidationError(errors)
+
     def create_ticket(self, req: Request) -> Response:
         def action(body: dict) -> Any:
-            errors: list[dict] = []
-            _string(errors, body, "name", "name", required=True)
-            _string(errors, body, "subject", "subject", required=True)
-            _string(errors, body, "message", "message")
-            customer, service = _ref(errors, body, "customer"), _ref(errors, body, "service")
-            location = _ref(errors, body, "location")
-            if customer and self.store.get("customers", customer) is None:
-                errors.append(_err("customer.id", "not found"))
-            if service and self.store.get("services", service) is None:
-                errors.append(_err("service.id", "not found"))
-            if location:
-                stored = self.store.get("locations", location)
-                if stored is None:
-                    errors.append(_err("location.id", "not found"))
-                elif customer and stored["customer"]["id"] != customer:
-                    errors.append(_err("location.id", "does not belong to the customer"))
-            if errors:
-                raise ValidationError(errors)
+            self._validate_ticket(body)
             return self.store.create_ticket(body)
         return self._write(req, action, 201)
+
+    def put_ticket(self, req: Request) -> Response:
+        tid = req.params["id"]
+
+        def action(body: dict) -> Any:
+            ticket = self.store.get("tickets", tid)
+            if ticket is None:
+                return self._not_found("Ticket")
+            if ticket.get("status") != "pending":  # converted into an order, or anything else
+                message = ("ticket já convertido em ordem de serviço" if ticket.get("status") == CONVERTED
+                           else f"ticket com status {ticket.get('status')!r} não pode ser alterado")
+                return json_response(422, {"type": "resourceValidationErr", "message": message,
+                                           "errors": [_err("status", message)]})
+            self._validate_ticket(body)
+            return self.store.update_ticket(tid, body)
+        return self._write(req, action, 200)
+
+    # -- orders and tasks (made by FieldControl staff; read-only in the API) ------------------------
+    def list_orders(self, req: Request) -> Response:
+        with self.state.lock:
+            return self._list(req, self.store.view("orders"), "orders")
+
+    def get_order(self, req: Request) -> Response:
+        with self.state.lock:
+            order = self.store.get("orders", req.params["id"])
+            return json_response(200, order) if order else self._not_found("Order")
+
+    def list_tasks(self, req: Request) -> Response:
+        with self.state.lock:
+            if self.store.get("orders", req.params["id"]) is None:
+                return self._not_found("Order")
+            return self._list(req, self.store.tasks_of(req.params["id"]), "tasks")
