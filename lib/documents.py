@@ -244,7 +244,11 @@ def email(raw: Any) -> tuple[str | None, list[str]]:
 # --------------------------------------------------------------------------- money and dates
 
 def money(raw: Any) -> Decimal | None:
-    """Reais as an exact Decimal with 2 places: '45.900,00', 45900, 'R$ 45.900', 238500.5."""
+    """Reais as an exact Decimal with 2 places: '45.900,00', 45900, 'R$ 45.900', 238500.5.
+
+    Nothing is guessed: a negative value and the ambiguous '1,234' (thousands or decimals?) are
+    InvalidValue.
+    """
     if raw is None or isinstance(raw, bool):
         return None
     if isinstance(raw, (int, Decimal)):
@@ -260,6 +264,9 @@ def money(raw: Any) -> Decimal | None:
     if not re.fullmatch(r"[\d.,\s]+", body) or not re.search(r"\d", body):
         raise InvalidValue("não é um valor em reais")
     body = body.replace(" ", "")
+    if re.fullmatch(r"\d{1,3},\d{3}", body):
+        raise InvalidValue("é ambíguo (a vírgula separa milhares ou centavos?): escreva com os centavos, "
+                           "p.ex. 1.234,00 ou 1,23")
     if "," in body and "." in body:
         decimal_mark = "," if body.rfind(",") > body.rfind(".") else "."
     elif "," in body:
@@ -289,6 +296,8 @@ def money(raw: Any) -> Decimal | None:
 def _money_checked(value: Decimal, raw: Any) -> Decimal:
     if not value.is_finite() or abs(value) >= MONEY_LIMIT:
         raise InvalidValue("fora do intervalo aceito")
+    if value < 0:
+        raise InvalidValue("valor negativo")
     return value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
 

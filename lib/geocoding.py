@@ -301,7 +301,7 @@ class Located:
 
 
 class Locator:
-    """Link → address → CEP, each result checked against Brazil's bounding box. A link's
+    """Link → address → CEP, each result checked against Brazil's border. A link's
     resolution is cached like a geocoder answer (a network failure is not)."""
 
     def __init__(self, geocoder: Geocoder, resolver: maplinks.LinkResolver):

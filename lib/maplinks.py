@@ -12,13 +12,11 @@ from urllib.parse import parse_qs, unquote, urljoin, urlsplit
 
 import requests
 
+from lib import border
 from lib.errors import SyncError
 
 log = logging.getLogger(__name__)
 
-# Brazil's bounding box (geocoding.md): anything outside is a wrong link or a wrong match.
-LAT_MIN, LAT_MAX = Decimal(-34), Decimal(6)
-LNG_MIN, LNG_MAX = Decimal(-74), Decimal(-34)
 PLACES = Decimal("0.0000001")
 MAX_HOPS = 5
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -37,7 +35,8 @@ class Point:
         return cls(lat.quantize(PLACES), lng.quantize(PLACES))
 
     def in_brazil(self) -> bool:
-        return LAT_MIN <= self.latitude <= LAT_MAX and LNG_MIN <= self.longitude <= LNG_MAX
+        """Inside Brazil's real border (lib/border.py): anything outside is a wrong link or match."""
+        return border.in_brazil(float(self.latitude), float(self.longitude))
 
     def __str__(self) -> str:
         return f"{self.latitude.normalize():f}, {self.longitude.normalize():f}"

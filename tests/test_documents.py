@@ -179,8 +179,10 @@ def test_bad_email(raw, reason):
 MONEY = [
     ("45.900,00", "45900.00"), (45900, "45900.00"), ("R$ 45.900", "45900.00"), ("R$ 890,00", "890.00"),
     (238500.5, "238500.50"), ("238500.5", "238500.50"), ("1.234.567,89", "1234567.89"), ("1,234,567.89", "1234567.89"),
-    ("45,9", "45.90"), ("R$45.900,00", "45900.00"), ("BRL 10", "10.00"), ("-12,50", "-12.50"),
-    (Decimal("1.005"), "1.01"), ("0,00", "0.00"), ("", None), (None, None),
+    ("45,9", "45.90"), ("R$45.900,00", "45900.00"), ("BRL 10", "10.00"), ("1,5", "1.50"),
+    (Decimal("1.005"), "1.01"), ("0,00", "0.00"), ("", None), (None, None), ("1,23", "1.23"),
+    ("1.234", "1234.00"), ("1,234.00", "1234.00"), ("1.234,00", "1234.00"), ("12,345,678", "12345678.00"),
+    ("-0,00", "0.00"),
 ]
 
 
@@ -195,6 +197,18 @@ def test_money_is_an_exact_decimal(raw, expected):
 @pytest.mark.parametrize("raw", ["não contratou", "-", "1.234.56", "R$", "12,5,0", "1e12", "9999999999999"])
 def test_bad_money(raw):
     with pytest.raises(InvalidValue):
+        d.money(raw)
+
+
+@pytest.mark.parametrize("raw", ["-12,50", "R$ -1.000,00", -5, -0.01, Decimal("-3")])
+def test_negative_money_is_refused(raw):
+    with pytest.raises(InvalidValue, match="valor negativo"):
+        d.money(raw)
+
+
+@pytest.mark.parametrize("raw", ["1,234", "R$ 1,234", "12,345", "999,000"])
+def test_ambiguous_thousands_are_refused_not_guessed(raw):  # "1,234" used to become R$ 1,23
+    with pytest.raises(InvalidValue, match="ambíguo"):
         d.money(raw)
 
 

@@ -1,5 +1,5 @@
 """lib/maplinks and lib/geocoding: link formats, short links against the sandbox, geopy over our
-session (Nominatim and Google), the cache, Brazil's bounding box and the link → address → CEP order."""
+session (Nominatim and Google), the cache, Brazil's border and the link → address → CEP order."""
 
 from __future__ import annotations
 
@@ -104,11 +104,11 @@ def test_link_table_is_large():
     assert len(LINKS) >= 40
 
 
-def test_bounding_box():
+def test_in_brazil():  # the border itself: tests/test_border.py
     assert Point.of("-23.5614", "-46.6559").in_brazil()
     assert Point.of("5.2", "-60.2").in_brazil()  # Roraima
-    assert Point.of("-33.7", "-53.4").in_brazil()  # Chuí
-    assert Point.of("-7.5", "-34.8").in_brazil()  # Ponta do Seixas
+    assert Point.of("-33.6906", "-53.4566").in_brazil()  # Chuí
+    assert Point.of("-7.155", "-34.793").in_brazil()  # Ponta do Seixas
     assert not Point.of("38.7223", "-9.1393").in_brazil()  # Lisbon
     assert not Point.of("-46.6559", "-23.5614").in_brazil()  # swapped
     assert not Point.of("-34.9", "-56.2").in_brazil()  # Montevideo

@@ -236,9 +236,12 @@ def _decimal(value: Any, quantum: Decimal, limit: Decimal | None = None) -> Deci
 
 def _money(value: Any, record: str, name: str) -> Decimal | None:
     try:
-        return _decimal(value, CENTS)
+        number = _decimal(value, CENTS)
     except InvalidOperation:
         raise RecordError(f"{record}: campo {name} = {str(value)[:40]!r} não é um valor em reais válido") from None
+    if number is not None and number < 0:
+        raise RecordError(f"{record}: campo {name} = {str(value)[:40]!r} é negativo; um valor em reais não pode ser")
+    return number
 
 
 def _coordinate(value: Any, record: str, name: str, limit: int) -> Decimal | None:
