@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lib.maplinks import Point
 from tests.steps.push_seed import make_cpf
 
 INSTALACAO, CANCELADO, DESCONHECIDA = 17840, 20363, 99999
@@ -54,7 +55,7 @@ def _named(expected: str) -> Callable[[Any, str], None]:
 def _coordinates_from_address(corpus, isales_id: str) -> None:
     row = corpus.row("endereco", isales_id)
     assert row["fonte_coordenadas"] == "endereco", row["fonte_coordenadas"]
-    assert -34 <= row["latitude"] <= 6 and -74 <= row["longitude"] <= -34
+    assert Point.of(row["latitude"], row["longitude"]).in_brazil()
 
 
 def _no_contacts(corpus, isales_id: str) -> None:
@@ -120,6 +121,13 @@ RECORDS = [
            check=_stored("endereco", "cep", None)),
     Record("valor da proposta ilegível", {"proposta": {"mod_descricao": "10x Módulo", "valor_final": "muito caro"}},
            warning=("valor da proposta 'muito caro' descartado",), check=_stored("os", "valor", None)),
+    Record("valor da proposta negativo", {"proposta": {"mod_descricao": "10x Módulo", "valor_final": "-45.900,00"}},
+           warning=("valor da proposta '-45.900,00' descartado: valor negativo",), check=_stored("os", "valor", None)),
+    Record("valor da proposta ambíguo (1,234)", {"proposta": {"mod_descricao": "10x Módulo", "valor_final": "1,234"}},
+           warning=("valor da proposta '1,234' descartado: é ambíguo",), check=_stored("os", "valor", None)),
+    Record("link no Paraguai (dentro do antigo retângulo)",
+           {"link_localizacao": "https://www.google.com/maps?q=-25.28,-57.63"},
+           warning=("aponta para fora do Brasil", "usadas as coordenadas do endereço"), check=_coordinates_from_address),
     Record("campo desconhecido na API", {"campo_novo_da_api": {"x": [1, 2]}}, check=_raw_kept),
     Record("coluna desconhecida do funil", {}, check=_not_of_interest, column=DESCONHECIDA),
     Record("cancelado com CPF inválido", {"cpf": "123.456.789-00"}, check=_cancelled_without_customer,

@@ -132,6 +132,10 @@ def test_parse_project_types_values_and_names_bad_fields():
         parse_project(projeto(4711, os={"data_fechamento": "2025-02-30"}))
     with pytest.raises(RecordError, match="os.valor"):
         parse_project(projeto(4711, os={"valor": "quarenta mil"}))
+    with pytest.raises(RecordError, match=r"campo pagamento.valor_seguro = '-890.00' é negativo"):
+        parse_project(projeto(4711, pagamento={"valor_seguro": "-890.00"}))
+    with pytest.raises(RecordError, match="os.valor = '1,234' não é um valor em reais"):
+        parse_project(projeto(4711, os={"valor": "1,234"}))
     with pytest.raises(RecordError, match="latitude"):
         parse_project(projeto(4711, endereco={"latitude": "-123.5"}))
     with pytest.raises(RecordError, match="status 'aprovado' desconhecido"):

@@ -243,3 +243,17 @@ def write_01_projects(sb, tmp_path: Path) -> list[dict]:
 
 def pick(projects: list[dict], status: str) -> int:
     return next(p["isales_id"] for p in projects if p["status"] == status)
+
+
+def test_negative_and_ambiguous_money_are_dropped_with_a_warning_naming_the_field():
+    raw = example(4711)
+    raw["proposta"] = dict(raw["proposta"], valor_final="1,234")  # used to become R$ 1,23
+    raw["campos"] = dict(raw["campos"], **{"VALOR DO SEGURO": "-890,00"})
+    project = treat(raw, LABELS)
+    assert project.problem is None
+    assert project.os["valor"] is None and project.pagamento["valor_seguro"] is None
+    assert project.avisos == [
+        "valor da proposta '1,234' descartado: é ambíguo (a vírgula separa milhares ou centavos?): "
+        "escreva com os centavos, p.ex. 1.234,00 ou 1,23",
+        "valor do seguro '-890,00' descartado: valor negativo",
+    ]
