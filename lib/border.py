@@ -1,4 +1,4 @@
-"""Is a point in Brazil? Its real border (Natural Earth, simplified: lib/data/brasil_fronteira.json,
+"""Is a point in Brazil? Its real border (Natural Earth, simplified: lib/brasil_fronteira.json,
 made by scripts/brazil_border.py), a point-in-polygon test, and a small margin at sea only."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-DATA = Path(__file__).resolve().parent / "data" / "brasil_fronteira.json"
+DATA = Path(__file__).resolve().parent / "brasil_fronteira.json"
 # The data is precise to about 1 km: a point that close beyond a land border gets the benefit of the
 # doubt (twin towns on a dry border, e.g. Ponta Porã / Pedro Juan Caballero, cannot be told apart;
 # Chuí, 0.3 km outside the simplified line, is in). A beach address geocoded a little offshore is

@@ -1,4 +1,4 @@
-"""Make lib/data/brasil_fronteira.json: Brazil's border from Natural Earth, simplified (run once).
+"""Make lib/brasil_fronteira.json: Brazil's border from Natural Earth, simplified (run once).
 
 Source: Natural Earth 1:10m Admin 0 countries, version 4.1.0 (public domain), as redistributed
 in TopoJSON by the npm package world-atlas 2.0.2 (`countries-10m.json`, ISC licence). Get it with
@@ -19,7 +19,7 @@ import math
 import sys
 from pathlib import Path
 
-OUT = Path(__file__).resolve().parents[1] / "lib" / "data" / "brasil_fronteira.json"
+OUT = Path(__file__).resolve().parents[1] / "lib" / "brasil_fronteira.json"
 BRAZIL = "076"
 TOLERANCE = 0.003  # degrees (≈ 300 m): about the precision of the quantized 1:10m data
 DIGITS = 4  # ≈ 11 m
