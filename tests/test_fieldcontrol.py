@@ -152,3 +152,54 @@ def test_refusals_map_to_errors(fc, sandbox):
     sandbox.add_fault(system="fieldcontrol", route="GET /services", kind="html", times=1)
     with pytest.raises(BadResponse):
         fc.services()
+
+
+def test_contact_ticket_update_orders_and_tasks(fc, sandbox):
+    contact = contact_body(phone="11987654321", email="maria@example.com")
+    customer = fc.create_customer(customer_body(name="Maria", document="52998224725", external_id="e",
+                                                address=ADDRESS, contact=contact))
+    assert (customer.contact_phone, customer.contact_email) == ("11987654321", "maria@example.com")
+    moved = fc.update_customer(customer.id, customer_body(name="Maria", document="52998224725", external_id="e",
+                                                          address=ADDRESS, contact={**contact, "phone": "1134567890"}))
+    assert moved.contact_phone == "1134567890" and moved.address["street"] == "Avenida Paulista"
+    service = sandbox.env()["FIELDCONTROL_SERVICO_INSTALACAO"]
+    body = ticket_body(name="Maria", subject="Instalação: Maria", message="m1", external_id="isales:1:instalacao:2",
+                       customer_id=customer.id, service_id=service, location_id=customer.primary_location_id)
+    ticket = fc.create_ticket(body)
+    assert ticket.editable and ticket.identifier
+    assert fc.update_ticket(ticket.id, {**body, "message": "m2"}).message == "m2"
+    assert fc.get_ticket(ticket.id).message == "m2"
+    order = sandbox.fc_convert_ticket(ticket.id, tasks=2, status="scheduled", at="2026-12-01T10:00:00Z")
+    assert not fc.get_ticket(ticket.id).editable
+    with pytest.raises(RemoteRejected, match="convertido"):
+        fc.update_ticket(ticket.id, {**body, "message": "m3"})
+    other = fc.create_ticket({**body, "external": {"id": "isales:1:instalacao:3"}})
+    sandbox.fc_convert_ticket(other.id, at="2026-11-01T10:00:00Z")
+    found = fc.orders(ticket_id=ticket.id)
+    assert [(o.id, o.identifier, o.ticket_id) for o in found] == [(order["id"], order["identifier"], ticket.id)]
+    task = order["tasks"][0]["id"]
+    sandbox.fc_move_task(task, "done", at="2026-12-03T16:00:00.500Z")
+    fc.page_size = 1  # paging by updatedAt: the changed order still comes, once
+    assert [o.id for o in fc.orders(updated_since=datetime(2026, 12, 2))] == [order["id"]]
+    assert len(fc.orders(updated_since=datetime(2026, 10, 1))) == 2
+    tasks = {task.id: task for task in fc.order_tasks(order["id"])}
+    assert tasks[task].status == "done" and tasks[task].moment == datetime(2026, 12, 3, 16, 0, 0, 500000)
+    assert tasks[task].order_id == order["id"] and len(tasks) == 2
+
+
+def test_orders_filter_ignored_is_rechecked_locally(fc, sandbox, monkeypatch):
+    customer = fc.create_customer(customer_body(name="Maria", document="1", external_id="e", address=ADDRESS))
+    service = sandbox.env()["FIELDCONTROL_SERVICO_INSTALACAO"]
+    tickets = [fc.create_ticket(ticket_body(name="Maria", subject="s", message="m", external_id=f"x:{n}",
+                                            customer_id=customer.id, service_id=service, location_id=None))
+               for n in range(3)]
+    for n, ticket in enumerate(tickets):
+        sandbox.fc_convert_ticket(ticket.id, at=f"2026-12-0{n + 1}T10:00:00Z")
+    original = fc._pages
+
+    def ignore_q(path, what, params=None):
+        return original(path, what, {k: v for k, v in (params or {}).items() if k not in ("q", "sort")})
+
+    monkeypatch.setattr(fc, "_pages", ignore_q)
+    assert [o.ticket_id for o in fc.orders(ticket_id=tickets[1].id)] == [tickets[1].id]
+    assert [o.ticket_id for o in fc.orders(updated_since=datetime(2026, 12, 2))] == [t.id for t in tickets[1:]]
