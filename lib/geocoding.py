@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import time
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
+import requests
 from geopy import exc as geopy_exc
 from geopy.adapters import BaseSyncAdapter, RequestsAdapter
-from geopy.extra.rate_limiter import RateLimiter
+from geopy.geocoders import GoogleV3, Nominatim
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
@@ -132,27 +132,33 @@ class SessionAdapter(RequestsAdapter):
         return response
 
     def get_json(self, url, *, timeout, headers):
-        attempts = self.session.max_attempts
-        for attempt in range(1, attempts + 1):
-            body = json_body(self._request(url, timeout=timeout, headers=headers), self.session.service)
-            status = body.get("status") if self.google and isinstance(body, dict) else None
-            if status == "REQUEST_DENIED":
-                raise AuthError(f"{self.session.service}: o Google recusou a consulta (REQUEST_DENIED: "
-                                f"{body.get('error_message') or 'sem detalhe'}); verifique {self.setting}")
-            if status == "OVER_DAILY_LIMIT":
-                raise TransientError(f"{self.session.service}: cota diária da chave esgotada (OVER_DAILY_LIMIT)")
-            if status in ("OVER_QUERY_LIMIT", "UNKNOWN_ERROR"):
-                if attempt == attempts:
-                    raise TransientError(f"{self.session.service}: {status} persistente após {attempt} tentativas")
-                delay = self.session._backoff(attempt)
-                log.warning("%s: %s; nova tentativa em %.1f s (%d/%d)", self.session.service, status, delay,
-                            attempt, attempts)
-                time.sleep(delay)
-                continue
-            if status == "INVALID_REQUEST":
-                raise RecordError(f"{self.session.service}: consulta inválida (INVALID_REQUEST)")
-            return body
-        raise AssertionError("unreachable")  # pragma: no cover
+        body = json_body(self._request(url, timeout=timeout, headers=headers), self.session.service)
+        status = body.get("status") if self.google and isinstance(body, dict) else None
+        if status == "REQUEST_DENIED":
+            raise AuthError(f"{self.session.service}: o Google recusou a consulta (REQUEST_DENIED: "
+                            f"{body.get('error_message') or 'sem detalhe'}); verifique {self.setting}")
+        if status == "OVER_DAILY_LIMIT":
+            raise TransientError(f"{self.session.service}: cota diária da chave esgotada (OVER_DAILY_LIMIT)")
+        if status == "INVALID_REQUEST":
+            raise RecordError(f"{self.session.service}: consulta inválida (INVALID_REQUEST)")
+        return body  # OVER_QUERY_LIMIT and UNKNOWN_ERROR were retried by the session (google_status)
+
+
+# Google says "slow down" and "try again" in the body of a 200: the session retries them as it
+# retries a 429 (everyone sharing the pacer waits) and a 503
+GOOGLE_RETRY_STATUSES = {"OVER_QUERY_LIMIT": 429, "UNKNOWN_ERROR": 503}
+
+
+def google_status(response: requests.Response) -> int:
+    """The status a Google Geocoding answer carries (see `lib.http.make_session(answer_status=)`)."""
+    if response.status_code != 200:
+        return response.status_code
+    try:
+        body = response.json()
+    except ValueError:
+        return response.status_code  # json_body reports it
+    status = body.get("status") if isinstance(body, dict) else None
+    return GOOGLE_RETRY_STATUSES.get(str(status), 200)
 
 
 def _base(url: str, api_path: str) -> tuple[str, str]:
@@ -190,25 +196,24 @@ class Geocoder:
     def _client(self):
         if self._geocode is not None:
             return self._geocode
-        from geopy.geocoders import GoogleV3, Nominatim
-
         s = self.settings
+        # paced like every other client: a retry takes a slot too, and a 429 holds every caller
+        rate = 1 / s.min_delay_seconds if s.min_delay_seconds > 0 else None
         if self.provider == "google":
-            self._session = make_session("Geocodificador Google", self.http)
+            self._session = make_session("Geocodificador Google", self.http, rate_per_second=rate,
+                                         answer_status=google_status)
             adapter = SessionAdapter(self._session, google=True, setting="GOOGLE_MAPS_API_KEY")
             scheme, domain = _base(s.google_url, GoogleV3.api_path)
             geocoder = GoogleV3(api_key=s.google_api_key, domain=domain, scheme=scheme, user_agent=USER_AGENT,
                                 adapter_factory=lambda **_: adapter)
         else:
-            self._session = make_session("Geocodificador", self.http, user_agent=s.user_agent)
+            self._session = make_session("Geocodificador", self.http, rate_per_second=rate,
+                                         user_agent=s.user_agent)
             adapter = SessionAdapter(self._session, google=False, setting="GEOCODER_USER_AGENT e GEOCODER_URL")
             scheme, domain = _base(s.url, "/search")
             geocoder = Nominatim(domain=domain, scheme=scheme, user_agent=s.user_agent,
                                  adapter_factory=lambda **_: adapter)
-        # errors are never swallowed (a failure must not pass for "not found") and never retried
-        # here: the session already retried what can be retried
-        self._geocode = RateLimiter(geocoder.geocode, min_delay_seconds=s.min_delay_seconds,
-                                    max_retries=0, swallow_exceptions=False)
+        self._geocode = geocoder.geocode
         return self._geocode
 
     def lookup(self, query: Query, *, network: bool = True) -> Answer | None:

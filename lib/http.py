@@ -18,6 +18,7 @@ import logging
 import random
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -144,14 +145,21 @@ def describe_failure(exc: requests.RequestException) -> str:
     return f"falha de rede ({type(exc).__name__})"
 
 
+def http_status(response: requests.Response) -> int:
+    """What an answer means for the retry rules: its HTTP status (see `make_session(answer_status=)`)."""
+    return response.status_code
+
+
 class HttpSession(requests.Session):
     """A requests.Session whose every call follows the project's timeout/retry/pacing rules."""
 
     def __init__(self, service: str, settings: HttpSettings, *, pacer: Pacer | None = None,
                  user_agent: str = USER_AGENT, pool_size: int = 10,
-                 backoff_base: float = 0.5, backoff_max: float = 30.0):
+                 backoff_base: float = 0.5, backoff_max: float = 30.0,
+                 answer_status: Callable[[requests.Response], int] = http_status):
         super().__init__()
         self.service = service
+        self.answer_status = answer_status
         self.timeout = (settings.connect_timeout, settings.read_timeout)
         self.max_attempts = settings.max_attempts
         self.pacer = pacer or Pacer()
@@ -202,7 +210,7 @@ class HttpSession(requests.Session):
                 continue
             log.debug("%s %s -> %s (%.0f ms)", method, redact(url), response.status_code,
                       (time.monotonic() - started) * 1000)
-            status = response.status_code
+            status = self.answer_status(response)
             if status == 429:
                 self._count("status_429")
                 wait = _retry_after(response)
@@ -233,11 +241,16 @@ class HttpSession(requests.Session):
 
 
 def make_session(service: str, settings: HttpSettings, *, rate_per_second: float | None = None,
-                 pacer_state: Path | None = None, user_agent: str = USER_AGENT,
-                 pool_size: int = 10) -> HttpSession:
-    """The session every client uses. `rate_per_second` paces; `pacer_state` shares it across processes."""
+                 pacer_state: Path | None = None, user_agent: str = USER_AGENT, pool_size: int = 10,
+                 answer_status: Callable[[requests.Response], int] = http_status) -> HttpSession:
+    """The session every client uses. `rate_per_second` paces; `pacer_state` shares it across processes.
+
+    `answer_status` reads the status an answer really carries, for an API that says "slow down"
+    or "try again" in a 200's body (Google's OVER_QUERY_LIMIT → 429): the same retry path applies.
+    """
     pacer = Pacer(rate_per_second, pacer_state)
-    return HttpSession(service, settings, pacer=pacer, user_agent=user_agent, pool_size=pool_size)
+    return HttpSession(service, settings, pacer=pacer, user_agent=user_agent, pool_size=pool_size,
+                       answer_status=answer_status)
 
 
 def json_body(response: requests.Response, what: str) -> Any:

@@ -285,6 +285,33 @@ def test_google_over_query_limit_is_retried_with_backoff(sandbox, lite):
     assert len(sandbox.calls(system="google")) == 3  # the second query was refused once, then answered
 
 
+def test_a_retry_after_429_takes_its_turn_on_the_pacer(sandbox, lite):
+    """A refused call's retry and the next query are both spaced by GEOCODER_MIN_DELAY_SECONDS.
+
+    Pacing outside the session (geopy's RateLimiter) let the next query leave right after the
+    retry, so the server refused it too: one 429 became a cascade (issue 16 §1).
+    """
+    sandbox.configure(nominatim_rps=4)  # the server refuses calls closer than 0.23 s
+    geocoder = Geocoder(geocoder_settings(sandbox, GEOCODER_MIN_DELAY_SECONDS="0.3"), HTTP, lite)
+    sandbox.reset_calls()
+    assert geocoder.lookup(address_query(PAULISTA)).found
+    sandbox.add_fault(system="nominatim", kind="status", status=429, times=1)
+    assert geocoder.lookup(Query("cep", cep="01310100")).found
+    assert geocoder.lookup(address_query(dict(PAULISTA, numero="2000"))).found
+    assert [c["status"] for c in sandbox.calls(system="nominatim")] == [200, 429, 200, 200]
+    geocoder.close()
+
+
+def test_google_over_query_limit_takes_the_same_retry_path(sandbox, lite):
+    sandbox.configure(google_rps=4)
+    google = Geocoder(geocoder_settings(sandbox, GEOCODER="google", GEOCODER_MIN_DELAY_SECONDS="0.3"), HTTP, lite)
+    sandbox.reset_calls()
+    for query in (address_query(PAULISTA), Query("cep", cep="01310100"), address_query(dict(PAULISTA, numero="2000"))):
+        assert google.lookup(query).found
+    assert [c["status"] for c in sandbox.calls(system="google")] == [200] * 3  # paced: never refused
+    google.close()
+
+
 def test_google_request_denied_is_a_configuration_error(sandbox, lite):
     google = Geocoder(geocoder_settings(sandbox, GEOCODER="google", GOOGLE_MAPS_API_KEY="chave-errada-123"),
                       HTTP, lite)
