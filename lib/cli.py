@@ -13,7 +13,8 @@ códigos de saída:
   1   falhou (veja o log em data/logs/)
   2   configuração ou uso incorreto (variável ausente/inválida, token recusado, banco desatualizado)
   3   terminou, mas há pendências (veja data/pendencias.json); elas são tentadas de novo na próxima execução
-  75  falha temporária (serviço fora do ar, outra execução em andamento): tente mais tarde
+  75  falha temporária (serviço fora do ar, outra execução em andamento, escrita incerta aguardando
+      conferência): tente mais tarde
   130 interrompido com Ctrl-C: rode de novo; o que foi feito fica feito, nada é duplicado
   143 encerrado por SIGTERM (kill, parada do serviço ou do cron): rode de novo, como no 130
 """

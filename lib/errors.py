@@ -22,6 +22,7 @@ EXIT_CONFIG = 2
 EXIT_PENDING = 3
 EXIT_TEMPFAIL = 75
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  # 128 + SIGTERM: stopped by cron's timeout, systemd, a container platform
 
 
 class SyncError(Exception):

@@ -9,9 +9,11 @@ the exit code. The doors call it; the bodies receive a `RunContext`.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import signal
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,10 +29,11 @@ from lib.errors import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_PENDING,
+    EXIT_TERMINATED,
     ConfigError,
     SyncError,
 )
-from lib.locks import RunLock
+from lib.locks import DatabaseLock, RunLock
 from lib.logs import install_excepthook, redact, setup_logging
 
 log = logging.getLogger("sync")
@@ -112,6 +115,34 @@ class RunContext:
 Body = Callable[[RunContext], None]
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (cron's timeout, systemd, a container platform) stops the run as Ctrl-C does."""
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[dict[str, bool]]:
+    """While the body runs (`state["body"]`), SIGTERM raises Terminated; afterwards (summary, run
+    row, lock release) it is only noted, so the closing work is never cut short."""
+    state = {"body": False, "received": False}
+
+    def handler(signum: int, frame: object) -> None:
+        state["received"] = True
+        if state["body"]:
+            state["body"] = False  # a second SIGTERM during the closing work does not interrupt it
+            raise Terminated()
+        log.warning("sinal de término (SIGTERM) recebido: a execução termina o registro e sai")
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread (an embedding application): leave signals alone
+        yield state
+        return
+    try:
+        yield state
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def run_step(step: str, args: argparse.Namespace, body: Body, *, sections: tuple[str, ...] = (),
              needs_db: bool = True) -> int:
     """Run one step and return its exit code (see lib.cli.EXIT_CODES_HELP).
@@ -129,8 +160,8 @@ def run_step(step: str, args: argparse.Namespace, body: Body, *, sections: tuple
         return exc.exit_code
     setup_logging(step, settings.data_dir, verbose=verbose)
     try:
-        with RunLock(settings.data_dir, step):
-            return _run_locked(step, settings, args, body, needs_db)
+        with sigterm_as_interrupt() as signals, RunLock(settings.data_dir, step):
+            return _run_locked(step, settings, args, body, needs_db, signals)
     except SyncError as exc:  # the lock is held by another run
         log.error("%s", exc.message)
         return exc.exit_code
@@ -141,26 +172,57 @@ def run_step(step: str, args: argparse.Namespace, body: Body, *, sections: tuple
         return EXIT_CONFIG
 
 
-def _run_locked(step: str, settings: Settings, args: argparse.Namespace, body: Body, needs_db: bool) -> int:
-    engine, run_id = None, None
+def _run_locked(step: str, settings: Settings, args: argparse.Namespace, body: Body, needs_db: bool,
+                signals: dict[str, bool]) -> int:
+    engine, run_id, db_lock = None, None, None
     if needs_db:
         try:
             engine = make_engine(settings.database_url)
             migrate.require_current(engine)
+            db_lock = DatabaseLock(engine, step)
+            _take(db_lock)
             run_id = runs.start(engine, step)
         except SyncError as exc:
+            if db_lock is not None:
+                db_lock.release()
             log.error("%s", exc.message)
             return exc.exit_code
+    try:
+        return _run(step, settings, args, body, engine, run_id, signals)
+    finally:
+        if db_lock is not None:
+            db_lock.release()
+
+
+def _take(db_lock: DatabaseLock) -> None:
+    """The database lock of the step; a database that cannot be reached is an exit 75/2, not a traceback."""
+    try:
+        db_lock.acquire()
+    except (SyncError, OSError):
+        raise
+    except Exception as exc:
+        raise migrate.database_unavailable(exc) from None
+
+
+def _run(step: str, settings: Settings, args: argparse.Namespace, body: Body, engine: Engine | None,
+         run_id: int | None, signals: dict[str, bool]) -> int:
     ctx = RunContext(step, settings, args, Summary(), engine=engine, run_id=run_id)
     log.info("etapa %s iniciada%s", step, f" (execução #{ctx.run_id})" if ctx.run_id else "")
     message = None
     try:
+        signals["body"] = True
+        if signals["received"]:  # stopped before the body began: nothing to do, close as stopped
+            raise Terminated()
         body(ctx)
         code = EXIT_OK
     except SyncError as exc:
         message = exc.message
         log.error("%s", message)
         code = exc.exit_code
+    except Terminated:
+        message = "interrompido pelo sistema (SIGTERM): o que foi feito fica feito"
+        log.error("%s", message)
+        code = EXIT_TERMINATED
     except KeyboardInterrupt:
         message = "interrompido pelo usuário"
         log.error("%s", message)
@@ -169,6 +231,8 @@ def _run_locked(step: str, settings: Settings, args: argparse.Namespace, body: B
         message = f"erro inesperado: {type(exc).__name__}: {exc}"
         log.exception("erro inesperado na etapa %s", step)
         code = EXIT_FAILED
+    finally:
+        signals["body"] = False
     if ctx.has_database:
         code = _settle(ctx, code)
         _report(ctx, code)

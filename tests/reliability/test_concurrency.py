@@ -141,3 +141,36 @@ def test_a_second_04_refuses_in_the_middle_of_the_first(db_url, tmp_path):
         problems = exactly_once(before, after, local) + matches_remote(after, local)
         assert not problems, "\n".join(problems)
         assert [run["pid"] for run in runs_of(db_url, "04")] == [first.pid]
+
+
+def test_concurrent_04s_from_separate_working_directories_one_database(db_url, tmp_path):
+    """Three 04s from three working directories (three DATA_DIRs: their file locks never meet), as
+    three hosts or containers on one database: the database lock lets one in, the others exit 75
+    naming it, with no traceback; nothing is created twice."""
+    with fast_sandbox(projetos=12, seed=41) as sb:
+        setup = Runner(step_env(sb, tmp_path / "preparo", db_url), tmp_path / "preparo")
+        for step in ("00", "01", "02", "03"):
+            setup.run_here(step)
+        before = Remote.of(sb)
+        gate = sb.add_fault(system="fieldcontrol", route="GET /services", kind="hold", times=1)
+        runners = [Runner(step_env(sb, tmp_path / name, db_url), tmp_path / name) for name in ("a", "b", "c")]
+        procs = [runner.spawn("04", tag=name) for runner, name in zip(runners, "abc")]
+        deadline = time.monotonic() + 120
+        while sum(p.poll() is not None for p in procs) < 2 or not sb.held():
+            assert time.monotonic() < deadline, [p.poll() for p in procs]
+            time.sleep(0.01)
+        sb.release_fault(gate)
+        codes = [p.wait(timeout=300) for p in procs]
+        errs = [p.stderr_path.read_text(encoding="utf-8") for p in procs]
+        assert sorted(codes) in ([0, 75, 75], [3, 75, 75]), (codes, errs)
+        winner = procs[[c in (0, 3) for c in codes].index(True)]
+        for code, err in zip(codes, errs):
+            assert "Traceback" not in err, err
+            if code == 75:
+                assert "outra execução da etapa 04 está em andamento neste banco de dados" in err, err
+                assert f"processo {winner.pid} em " in err, err
+        after, local = Remote.of(sb), Local.read(db_url)
+        problems = exactly_once(before, after, local) + matches_remote(after, local)
+        assert not problems, "\n".join(problems)
+        assert local.sent_tickets()
+        assert [run["pid"] for run in runs_of(db_url, "04")] == [winner.pid]
