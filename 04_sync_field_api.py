@@ -11,7 +11,7 @@ import sys
 
 from lib import cli
 from lib.run import run_step
-from lib.steps import push
+from lib.steps import conferir, push
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,7 +24,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reprocessar-pendentes", action="store_true",
                         help="tenta agora as ações recusadas pelo FieldControl, sem esperar 6 horas "
                              "ou uma mudança nos dados")
+    parser.add_argument("--conferir", action="store_true",
+                        help="só confere (leitura, no ritmo do FieldControl): cada cliente, local, telefone, "
+                             "e-mail e OS criados ou adotados ainda existem no FieldControl, sem arquivamento, com "
+                             "os dados enviados; cada diferença é mostrada e vira pendência (código 3)")
     args = parser.parse_args(argv)
+    if args.conferir:
+        if args.dry_run or args.reprocessar_pendentes:
+            parser.error("--conferir não se combina com --dry-run nem com --reprocessar-pendentes")
+        return run_step("conferir", args, conferir.run, sections=("fieldcontrol",))
     return run_step("04", args, push.run, sections=("fieldcontrol",), needs_db=not args.dry_run)
 
 
