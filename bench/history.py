@@ -1,6 +1,6 @@
 """The status history the moves made must leave: one row when a project is first stored, one per column
 change seen by a run (each in the run that saw it), and the ticket (or the dispensation) the
-cancellation rule gives each row — written here from the rule's text, not from lib/steps/push.py."""
+cancellation rule gives each row — written here from the rule's text, not from lib/steps/push/rule.py."""
 
 from __future__ import annotations
 

@@ -12,8 +12,8 @@ from bench.audit import Audit
 from bench.findings import Findings
 from bench.localdb import State
 from lib.fieldcontrol import document_key, email_key, phone_key, same_address
-from lib.steps import ticket_message
-from lib.steps.push_records import address_of, external_id
+from lib.steps.push import ticket_message
+from lib.steps.push.records import address_of, external_id
 
 AREA_FC = "banco ↔ FieldControl"
 AREA_TICKET = "OS (tickets)"
@@ -125,7 +125,7 @@ class FieldControlReconciler:
 
     def no_duplicate_customers(self) -> None:
         """One customer per document: ours (external id) only when none was typed by hand before;
-        with several typed by hand, the oldest one is used (as lib/steps/push_client.py says)."""
+        with several typed by hand, the oldest one is used (as lib/steps/push/remote.py says)."""
         per_doc: dict[str, list[dict]] = {}
         for customer in self.customers.values():
             per_doc.setdefault(document_key(customer.get("documentNumber")), []).append(customer)

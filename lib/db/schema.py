@@ -202,7 +202,7 @@ acao_field = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("chave", String(191), nullable=False, unique=True),
     Column("tipo", String(20), nullable=False),  # customer | location | phone | email | ticket
-    Column("estado", String(20), nullable=False),  # see lib/steps/push.py
+    Column("estado", String(20), nullable=False),  # see lib/steps/push/outbox.py
     Column("cliente_id", Integer),
     Column("endereco_id", Integer),
     Column("historico_id", Integer),

@@ -1,4 +1,4 @@
-"""Step 04 (lib/steps/push.py and its modules): the cancellation rule, the ticket text, and whole
+"""Step 04 (lib/steps/push/): the cancellation rule, the ticket text, and whole
 runs in this process against the FieldControl simulator and a real database (SQLite and MariaDB)."""
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from lib.db import runs
 from lib.errors import ConfigError, TransientError
 from lib.fieldcontrol import FieldControl, document_key, phone_body, same_address
 from lib.run import RunContext, Summary
-from lib.steps import push, ticket_message
-from lib.steps.push import Decision, qualify
+from lib.steps import push
+from lib.steps.push import Decision, qualify, ticket_message
 from tests.conftest import sandbox_env
 from tests.steps import push_seed as seed
 

@@ -1,13 +1,12 @@
-"""Step 04: customers, locations, phones, e-mails and tickets to FieldControl, effectively once.
-The rules live here: which status events send a ticket (the cancellation rule, `qualify`) and the run;
-per-client work in push_client.py, the outbox protocol in outbox.py, remote calls in lib/fieldcontrol.py.
+"""The run of step 04: load the clients, estimate the requests, check the configured services, then
+each client's actions (client.py) after the open actions of earlier runs (reconcile.py); the dry run
+prints them instead.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 from lib.db import migrate
@@ -16,63 +15,17 @@ from lib.errors import ConfigError
 from lib.fieldcontrol import FieldControl
 from lib.logs import human_duration, progress
 from lib.run import RunContext, Summary
-from lib.steps import push_records as records
-from lib.steps.outbox import Outbox
-from lib.steps.push_client import ClientSync
+from lib.steps.push import records
+from lib.steps.push.client import ClientSync
+from lib.steps.push.outbox import Outbox
+from lib.steps.push.receipts import Receipts
+from lib.steps.push.reconcile import Reconciler
+from lib.steps.push.remote import Remote
+from lib.steps.push.rule import decisions_for
 
 log = logging.getLogger(__name__)
 
 REAL_RATE = 1.0  # requests per second the real FieldControl allows per key
-
-# --------------------------------------------------------------------------- the cancellation rule
-
-DISPENSED_OTHER = "movido para uma coluna que não gera OS"
-DISPENSED_CANCELLED = "cancelado antes do envio"
-DISPENSED_NO_TICKET = "nenhuma OS foi enviada antes: o cancelamento não gera OS"
-TICKET_FOR = {"instalacao": "instalacao", "aumento": "aumento", "cancelado": "cancelamento"}
-KIND_LABEL = {"instalacao": "instalação", "aumento": "aumento de sistema", "cancelamento": "cancelamento"}
-
-
-@dataclass(frozen=True)
-class Decision:
-    """What to do with one unresolved status event: send a ticket of `ticket` kind, or dispense it."""
-
-    event_id: int
-    status: str
-    ticket: str | None = None
-    reason: str | None = None
-
-
-def qualify(events: Sequence[tuple[int, str]], last_sent: str | None) -> list[Decision]:
-    """Decisions for the unresolved events (id, status) of one project, in id order.
-
-    `last_sent` is the ticket kind of the last event already sent (None: nothing was sent). Each
-    qualifying event is assumed sent when judging the next one: one ticket per qualifying event,
-    in order, never two for one event. A cancellation only follows an installation or expansion.
-    """
-    decisions = []
-    for index, (event_id, status) in enumerate(events):
-        later_cancel = any(s == "cancelado" for _, s in events[index + 1:])
-        if status not in TICKET_FOR:
-            decisions.append(Decision(event_id, status, reason=DISPENSED_OTHER))
-        elif status in ("instalacao", "aumento") and later_cancel:
-            decisions.append(Decision(event_id, status, reason=DISPENSED_CANCELLED))
-        elif status == "instalacao" and last_sent not in (None, "cancelamento"):
-            decisions.append(Decision(event_id, status, reason=(
-                f"já existe uma OS de {KIND_LABEL[last_sent]} enviada e não cancelada para este projeto")))
-        elif status == "aumento" and last_sent == "aumento":
-            decisions.append(Decision(event_id, status, reason="a OS de aumento de sistema já foi enviada"))
-        elif status == "cancelado" and last_sent not in ("instalacao", "aumento"):
-            decisions.append(Decision(event_id, status, reason=DISPENSED_NO_TICKET))
-        else:
-            decisions.append(Decision(event_id, status, ticket=TICKET_FOR[status]))
-            last_sent = TICKET_FOR[status]
-    return decisions
-
-
-def decisions_for(project: records.Project) -> list[Decision]:
-    return qualify([(event["id"], event["status"]) for event in project.events], project.last_kind)
-
 
 # --------------------------------------------------------------------------- the run
 
@@ -96,8 +49,18 @@ def service_ids(settings: Any) -> dict[str, str]:
             "cancelamento": settings.servico_cancelamento}
 
 
-def _walk(sync: ClientSync, clients: list[records.Client], *, bar: bool = False) -> None:
-    sync.reconcile_open(clients)
+def _sync(outbox: Outbox, ctx: RunContext, engine: Any, *, connect: Callable[[], FieldControl] | None = None,
+          echo: Callable[[str], None] | None = None) -> tuple[Reconciler, ClientSync]:
+    """The collaborators of one walk: the open actions' reconciler and the per-client sync, sharing
+    the FieldControl look-ups, the receipts and the rows read once per run."""
+    remote, receipts, rows = Remote(outbox, connect), Receipts(outbox, ctx.run_id), records.Rows(engine)
+    reconciler = Reconciler(outbox, remote, receipts, rows, scope_all=not getattr(ctx.args, "ids", None))
+    return reconciler, ClientSync(outbox, remote, receipts, rows, engine, service_ids(ctx.settings.fieldcontrol),
+                                  echo=echo)
+
+
+def _walk(reconciler: Reconciler, sync: ClientSync, clients: list[records.Client], *, bar: bool = False) -> None:
+    reconciler.reconcile_open(clients)
     for client in progress(clients, total=len(clients), desc="FieldControl") if bar else clients:
         sync.sync_client(client, [(project, decisions_for(project)) for project in client.projects])
 
@@ -122,7 +85,7 @@ def run(ctx: RunContext) -> None:
             estimate.load(conn)
         for warning in warnings:
             ctx.summary.warn(warning)
-        _walk(ClientSync(estimate, ctx.run_id, engine, service_ids(settings), scope_all=not ids), clients)
+        _walk(*_sync(estimate, ctx, engine), clients)
         planned, rate = estimate.planned_requests, settings.rate_per_second
         planned += 1 if planned else 0  # the check of the configured services
         log.info("o FieldControl real permite %g requisição por segundo por chave; ritmo configurado: %g/s. "
@@ -144,10 +107,10 @@ def run(ctx: RunContext) -> None:
         outbox = Outbox(engine, ctx.run_id, ctx.summary, force_retry=force)
         with engine.connect() as conn:
             outbox.load(conn)
-        sync = ClientSync(outbox, ctx.run_id, engine, service_ids(settings), connect=connect, scope_all=not ids)
+        reconciler, sync = _sync(outbox, ctx, engine, connect=connect)
         if planned:
-            sync.fc  # noqa: B018 - the configured services are checked before anything is recorded or sent
-        _walk(sync, clients, bar=True)
+            sync.remote.fc  # noqa: B018 - the configured services are checked before anything is recorded or sent
+        _walk(reconciler, sync, clients, bar=True)
         closed = outbox.resolve_obsolete(sync.needed, set(ids) if ids else None)
         if closed:
             ctx.summary.extra["pendencias_encerradas"] = closed
@@ -163,7 +126,6 @@ def _dry_run(ctx: RunContext, engine: Any, clients: list[records.Client], force:
     with engine.connect() as conn:
         outbox = Outbox(engine, ctx.run_id, ctx.summary, dry_run=True, echo=print, force_retry=force)
         outbox.load(conn)
-    _walk(ClientSync(outbox, ctx.run_id, engine, service_ids(ctx.settings.fieldcontrol), echo=print,
-                     scope_all=not getattr(ctx.args, "ids", None)), clients)
+    _walk(*_sync(outbox, ctx, engine, echo=print), clients)
     if not ctx.summary.counts:
         print("nada a enviar ao FieldControl")

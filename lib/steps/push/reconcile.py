@@ -7,34 +7,28 @@ from __future__ import annotations
 
 from typing import Any
 
-import lib.db.schema as t
 from lib import fieldcontrol as fcm
-from lib.steps import outbox as ob
-from lib.steps import push_records as records
-from lib.steps.outbox import Action, Spec
+from lib.steps.push import outbox as ob
+from lib.steps.push import records
+from lib.steps.push.outbox import Action, Outbox, Spec
+from lib.steps.push.receipts import Receipts
+from lib.steps.push.remote import Remote
 
 KIND_OF = {"customer": "cliente", "customer-put": "cliente", "location": "local", "phone": "telefone",
            "email": "email"}
-TABLES = {"cliente": t.cliente, "endereco": t.endereco, "os_status_historico": t.os_status_historico}
 
 
 class Reconciler:
-    """Mixed into ClientSync: it uses its finders and receipts (find_*, *_receipt, outbox, engine)."""
+    """Looks up the open actions with the finders of `remote`; found → the receipt of `receipts`.
 
-    scope_all: bool = True  # False with --ids: only the actions of the clients in scope
+    `scope_all` False (--ids): only the actions of the clients in scope. `rows` reads the rows of
+    clients outside this run's list.
+    """
 
-    def __init__(self) -> None:
-        self._rows: dict[tuple[str, int], records.Row | None] = {}
-
-    def row(self, table: str, row_id: int | None) -> records.Row | None:
-        """A row read once per run (for actions of clients outside this run's list)."""
-        if row_id is None:
-            return None
-        key = (table, row_id)
-        if key not in self._rows:
-            with self.engine.connect() as conn:
-                self._rows[key] = records.rows_by_id(conn, TABLES[table], [row_id]).get(row_id)
-        return self._rows[key]
+    def __init__(self, outbox: Outbox, remote: Remote, receipts: Receipts, rows: records.Rows, *,
+                 scope_all: bool = True):
+        self.outbox, self.remote, self.receipts, self.rows = outbox, remote, receipts, rows
+        self.scope_all = scope_all
 
     def reconcile_open(self, clients: list[records.Client]) -> None:
         actions = self.outbox.open_actions()
@@ -50,7 +44,7 @@ class Reconciler:
             self.outbox.reconcile(self._spec(action, client, events))
 
     def _spec(self, action: Action, client: records.Client | None, events: dict) -> Spec:
-        cliente = client.cliente if client else self.row("cliente", action.cliente_id)
+        cliente = client.cliente if client else self.rows.row("cliente", action.cliente_id)
         who = client.label() if client else f"cliente {action.cliente_id} ({(cliente or {}).get('nome')})"
         label = f"{who}: ação {action.chave}"
         payload: dict[str, Any] = action.payload or {}
@@ -62,30 +56,30 @@ class Reconciler:
         customer_id = cliente.get("field_id")
         if action.tipo == "customer":
             endereco = self._endereco(client, action.endereco_id)
-            spec.find = lambda: self.find_customer(cliente, label)
-            spec.receipt = self.customer_receipt(cliente, endereco, payload.get("address"))
+            spec.find = lambda: self.remote.find_customer(cliente, label)
+            spec.receipt = self.receipts.customer(cliente, endereco, payload.get("address"))
         elif action.tipo == "location":
             address = payload.get("address") or {}
             owner = (payload.get("customer") or {}).get("id") or customer_id
             legacy = {e["location_field_id"] for e in (client.enderecos.values() if client else [])
                       if e.get("location_field_id")}
-            spec.find = lambda: self.find_location(action.cliente_id, owner, address, legacy)
+            spec.find = lambda: self.remote.find_location(action.cliente_id, owner, address, legacy)
             spec.receipt = self._location_receipt(client, action, address)
         elif action.tipo == "phone" and customer_id:
-            spec.find = lambda: self.find_phone(action.cliente_id, customer_id, fcm.phone_key(payload.get("number")))
+            spec.find = lambda: self.remote.find_phone(action.cliente_id, customer_id, fcm.phone_key(payload.get("number")))
         elif action.tipo == "email" and customer_id:
-            spec.find = lambda: self.find_email(action.cliente_id, customer_id, str(payload.get("address") or ""))
+            spec.find = lambda: self.remote.find_email(action.cliente_id, customer_id, str(payload.get("address") or ""))
         elif action.tipo == "ticket":
             kind = str((payload.get("external") or {}).get("id", "")).split(":")[2:3] or ["instalacao"]
             spec.kind = f"ticket_{kind[0]}"
-            spec.find = lambda: self.find_ticket(payload, label)
+            spec.find = lambda: self.remote.find_ticket(payload, label)
             spec.receipt = self._ticket_receipt(action, kind[0], (payload.get("service") or {}).get("id"), events)
         return spec
 
     def _endereco(self, client: records.Client | None, endereco_id: int | None) -> records.Row | None:
         if client is not None and endereco_id in client.enderecos:
             return client.enderecos[endereco_id]
-        return self.row("endereco", endereco_id)
+        return self.rows.row("endereco", endereco_id)
 
     def _location_receipt(self, client: records.Client | None, action: Action, address: dict):
         def receipt(conn, location: fcm.Location) -> None:
@@ -94,17 +88,16 @@ class Reconciler:
                 return
             # the location belongs to this address only if the address was not edited since
             if ob.digest(records.address_of(endereco)) == ob.digest(address):
-                records.record_location(conn, endereco["id"], location.id, self.run_id)
-                endereco["location_field_id"] = location.id
+                self.receipts.location(endereco)(conn, location)
         return receipt
 
     def _ticket_receipt(self, action: Action, kind: str, service_id: str | None, events: dict):
         if action.historico_id in events:
             project, event = events[action.historico_id]
-            return self.ticket_receipt(project, event, kind, service_id)
+            return self.receipts.ticket(project, event, kind, service_id)
 
         def receipt(conn, ticket: fcm.Ticket) -> None:
-            event = self.row("os_status_historico", action.historico_id)
+            event = self.rows.row("os_status_historico", action.historico_id)
             if event is not None:
-                records.record_ticket(conn, event["id"], event["os_id"], kind, ticket.id, service_id, self.run_id)
+                self.receipts.event_sent(conn, event, kind, ticket.id, service_id)
         return receipt

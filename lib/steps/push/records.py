@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Table, select
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
 import lib.db.schema as t
 from lib import fieldcontrol as fcm
@@ -24,7 +24,7 @@ ORIGIN = "04"
 TICKET_OF_STATUS = {"instalacao": "instalacao", "aumento": "aumento", "cancelado": "cancelamento"}
 
 Row = dict[str, Any]
-
+TABLES = {"cliente": t.cliente, "endereco": t.endereco, "os_status_historico": t.os_status_historico}
 
 
 def rows_by_id(conn: Connection, table: Table, ids: Iterable[int]) -> dict[int, Row]:
@@ -130,6 +130,23 @@ def load_clients(conn: Connection, ids: list[str] | None) -> tuple[list[Client],
         if endereco_id in enderecos:
             client.enderecos[endereco_id] = enderecos[endereco_id]
     return list(clients.values()), warnings
+
+
+class Rows:
+    """Rows read once per run by id (the rows of clients outside this run's list)."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self._rows: dict[tuple[str, int], Row | None] = {}
+
+    def row(self, table: str, row_id: int | None) -> Row | None:
+        if row_id is None:
+            return None
+        key = (table, row_id)
+        if key not in self._rows:
+            with self.engine.connect() as conn:
+                self._rows[key] = rows_by_id(conn, TABLES[table], [row_id]).get(row_id)
+        return self._rows[key]
 
 
 # --------------------------------------------------------------------------- receipts

@@ -1,6 +1,6 @@
 """Step 04's work for one client, in order: its customer (found by document or created), the update of
 a customer we created, its phones and e-mail, the location of each project address, then the tickets
-of its projects, dispensing the events the cancellation rule (push.qualify) says do not send one.
+of its projects, dispensing the events the cancellation rule (rule.qualify) says do not send one.
 """
 
 from __future__ import annotations
@@ -13,12 +13,11 @@ from typing import Any
 from sqlalchemy.engine import Connection, Engine
 
 from lib import fieldcontrol as fcm
-from lib.fieldcontrol import FieldControl
-from lib.steps import outbox as ob
-from lib.steps import push_records as records
-from lib.steps import ticket_message
-from lib.steps.outbox import Outbox, Outcome, Spec
-from lib.steps.push_reconcile import Reconciler
+from lib.steps.push import outbox as ob
+from lib.steps.push import records, ticket_message
+from lib.steps.push.outbox import Outbox, Outcome, Spec
+from lib.steps.push.receipts import Receipts
+from lib.steps.push.remote import Remote
 
 log = logging.getLogger(__name__)
 
@@ -31,84 +30,19 @@ address_of = records.address_of
 external_id = records.external_id
 
 
-class ClientSync(Reconciler):
+class ClientSync:
     """Runs the actions of each client through the outbox; `needed` collects every action key seen."""
 
-    def __init__(self, outbox: Outbox, run_id: int | None, engine: Engine, services: dict[str, str], *,
-                 connect: Callable[[], FieldControl] | None = None, echo: Callable[[str], None] | None = None,
-                 scope_all: bool = True):
-        self.outbox, self.run_id, self.engine, self.services = outbox, run_id, engine, services
-        self.scope_all = scope_all
+    def __init__(self, outbox: Outbox, remote: Remote, receipts: Receipts, rows: records.Rows, engine: Engine,
+                 services: dict[str, str], *, echo: Callable[[str], None] | None = None):
+        self.outbox, self.remote, self.receipts, self.rows = outbox, remote, receipts, rows
+        self.engine, self.services = engine, services
         self.summary = outbox.summary
         self.dry_run = outbox.dry_run
         self.echo = echo
-        self._connect = connect
-        self._fc: FieldControl | None = None
-        self._lists: dict[tuple[str, str], list] = {}
         self._put_waiting: set[int] = set()  # clients whose update (PUT) did not go through this run
         self._planned_primary: dict[int, str] = {}  # dry run: addresses that get their location with the customer
         self.needed: set[str] = set()
-        super().__init__()
-
-    @property
-    def fc(self) -> FieldControl:
-        """The client, created (and the configured services checked) at the first remote call."""
-        if self._fc is None:
-            if self._connect is None:
-                raise RuntimeError("no FieldControl client in a dry run")
-            self._fc = self._connect()
-        return self._fc
-
-    # -- lookups (lists are cached per run and dropped before any write to them) ---------------------
-    def _list(self, customer_id: str, what: str) -> list:
-        key = (customer_id, what)
-        if key not in self._lists:
-            self._lists[key] = getattr(self.fc, what)(customer_id)
-        return self._lists[key]
-
-    def _create(self, customer_id: str, what: str, body: dict) -> Any:
-        self._lists.pop((customer_id, what), None)
-        return getattr(self.fc, f"create_{what[:-1]}")(customer_id, body)
-
-    def _claimed(self, tipo: str, cliente_id: int, extra: set[str] = frozenset()) -> set[str]:
-        return {a.field_id for a in self.outbox.done(tipo, cliente_id) if a.field_id} | set(extra)
-
-    def find_customer(self, cliente: records.Row, label: str) -> fcm.Customer | None:
-        """The customer of this document: ours (external id) first, then not archived, then the oldest."""
-        matches = self.fc.find_customers_by_document(str(cliente.get("doc_pessoal") or ""))
-        if not matches:
-            return None
-        ours = external_id(cliente)
-        chosen = sorted(matches, key=lambda c: (c.external_id != ours, c.archived, c.created_at or "", c.id))[0]
-        if len(matches) > 1:
-            why = "criado por esta integração" if chosen.external_id == ours else "o mais antigo"
-            self.summary.warn(f"{label}: {len(matches)} clientes com o mesmo CPF/CNPJ no FieldControl "
-                              f"({', '.join(c.id for c in matches)}); usado {chosen.id} ({why})")
-        return chosen
-
-    def find_location(self, cliente_id: int, customer_id: str, address: dict,
-                      legacy: set[str] = frozenset()) -> fcm.Location | None:
-        claimed = self._claimed("location", cliente_id, legacy)
-        return next((loc for loc in self._list(customer_id, "locations")
-                     if loc.id not in claimed and fcm.same_address(loc.address, address)), None)
-
-    def find_phone(self, cliente_id: int, customer_id: str, digits: str) -> fcm.Phone | None:
-        claimed = self._claimed("phone", cliente_id)
-        return next((p for p in self._list(customer_id, "phones")
-                     if p.id not in claimed and fcm.phone_key(p.number) == digits), None)
-
-    def find_email(self, cliente_id: int, customer_id: str, address: str) -> fcm.Email | None:
-        claimed = self._claimed("email", cliente_id)
-        return next((e for e in self._list(customer_id, "emails")
-                     if e.id not in claimed and fcm.email_key(e.address) == fcm.email_key(address)), None)
-
-    def find_ticket(self, payload: dict, label: str) -> fcm.Ticket | None:
-        wanted = payload["external"]["id"]
-        tickets = self.fc.find_tickets(str(payload.get("name") or ""), wanted)
-        if len(tickets) > 1:
-            self.summary.warn(f"{label}: {len(tickets)} OS com o mesmo id externo {wanted} no FieldControl "
-                              f"({', '.join(t.id for t in tickets)}); usada a primeira")
-        return tickets[0] if tickets else None
 
     # -- helpers ------------------------------------------------------------------------------------
     def _block(self, spec: Spec, problem: str) -> None:
@@ -143,27 +77,6 @@ class ClientSync(Reconciler):
         return not (created and cliente.get("criado_pelo_script"))
 
     # -- customer -----------------------------------------------------------------------------------
-    def customer_receipt(self, client_row: records.Row, endereco: records.Row | None, posted: dict | None,
-                         ) -> Callable[[Connection, fcm.Customer], None]:
-        def receipt(conn: Connection, customer: fcm.Customer) -> None:
-            ours = customer.external_id == external_id(client_row)
-            records.record_customer(conn, client_row["id"], customer.id, ours=ours, run_id=self.run_id)
-            client_row.update(field_id=customer.id, criado_pelo_script=ours)
-            if ours and posted and endereco is not None and customer.primary_location_id:
-                self.primary_location(conn, client_row["id"], endereco, posted, customer.primary_location_id)
-        return receipt
-
-    def primary_location(self, conn: Connection, cliente_id: int, endereco: records.Row, posted: dict,
-                         location_id: str) -> None:
-        """The location made with the customer (or moved by its PUT) is the address it was sent with."""
-        current = address_of(endereco)
-        if ob.digest(current) != ob.digest(posted) or endereco.get("location_field_id"):
-            return
-        records.record_location(conn, endereco["id"], location_id, self.run_id)
-        endereco["location_field_id"] = location_id
-        self.outbox.insert_done(conn, ob.location_key(endereco["id"], current), "location", location_id,
-                                cliente_id=cliente_id, endereco_id=endereco["id"])
-
     def ensure_customer(self, client: records.Client, endereco: records.Row | None) -> str | None:
         cliente = client.cliente
         if cliente.get("field_id"):
@@ -173,9 +86,9 @@ class ClientSync(Reconciler):
         payload = fcm.customer_body(name=cliente.get("nome"), document=fcm.document_key(cliente.get("doc_pessoal")),
                                     external_id=external_id(cliente), address=address)
         spec = Spec(chave=ob.customer_key(client.id), tipo="customer", kind="cliente", label=label,
-                    request="POST /customers", payload=payload, send=lambda: self.fc.create_customer(payload),
-                    receipt=self.customer_receipt(cliente, endereco, address),
-                    find=lambda: self.find_customer(cliente, label), look_first=True,
+                    request="POST /customers", payload=payload, send=lambda: self.remote.fc.create_customer(payload),
+                    receipt=self.receipts.customer(cliente, endereco, address),
+                    find=lambda: self.remote.find_customer(cliente, label), look_first=True,
                     lookup_note=("será procurado por documento (CPF/CNPJ) antes de criar; se já existir, é adotado e "
                                  "os locais, telefones e e-mails que ele tem são conferidos antes de criar outros"),
                     lookup_cost=2,
@@ -203,7 +116,7 @@ class ClientSync(Reconciler):
         sent = [a for a in self.outbox.done("customer", client.id) + self.outbox.done("customer-put", client.id)
                 if a.payload]
         last = max(sent, key=lambda a: (a.concluida_em or datetime.min, a.id))  # what FieldControl holds now
-        endereco = client.enderecos.get(created.endereco_id) or self.row("endereco", created.endereco_id)
+        endereco = client.enderecos.get(created.endereco_id) or self.rows.row("endereco", created.endereco_id)
         if endereco is None:
             return
         address = address_of(endereco)
@@ -215,11 +128,11 @@ class ClientSync(Reconciler):
 
         def receipt(conn: Connection, customer: fcm.Customer) -> None:
             if customer.primary_location_id:
-                self.primary_location(conn, client.id, endereco, address, customer.primary_location_id)
+                self.receipts.primary_location(conn, client.id, endereco, address, customer.primary_location_id)
 
         spec = Spec(chave=ob.customer_put_key(client.id, payload), tipo="customer-put", kind="cliente",
                     label=f"{client.label()}: dados do cliente alterados", request=f"PUT /customers/{customer_id}",
-                    payload=payload, send=lambda: self.fc.update_customer(customer_id, payload), receipt=receipt,
+                    payload=payload, send=lambda: self.remote.fc.update_customer(customer_id, payload), receipt=receipt,
                     isales_id=client.projects[0].isales_id, cliente_id=client.id, endereco_id=endereco["id"],
                     done_outcome="atualizados")
         result = self._perform(spec, NO_COORDS if address["coords"] is None else None, redo=True)
@@ -247,16 +160,13 @@ class ClientSync(Reconciler):
             log.info("%s: o local do endereço principal aguarda a atualização do cliente", client.label(project))
             return None
         legacy = {e["location_field_id"] for e in client.enderecos.values() if e.get("location_field_id")}
-
-        def receipt(conn: Connection, location: fcm.Location) -> None:
-            records.record_location(conn, endereco["id"], location.id, self.run_id)
-            endereco["location_field_id"] = location.id
+        receipt = self.receipts.location(endereco)
 
         spec = Spec(chave=ob.location_key(endereco["id"], address), tipo="location", kind="local",
                     label=f"{client.label(project)}: local {fcm.location_name(address)}",
                     request=f"POST /customers/{customer_id}/locations", payload=payload,
-                    send=lambda: self._create(customer_id, "locations", payload), receipt=receipt,
-                    find=lambda: self.find_location(client.id, customer_id, address, legacy),
+                    send=lambda: self.remote.create(customer_id, "locations", payload), receipt=receipt,
+                    find=lambda: self.remote.find_location(client.id, customer_id, address, legacy),
                     look_first=self.foreign(client) or primary,
                     lookup_note="será procurado entre os locais do cliente antes de criar",
                     isales_id=project.isales_id, cliente_id=client.id, endereco_id=endereco["id"])
@@ -279,9 +189,9 @@ class ClientSync(Reconciler):
                 chave=ob.phone_key(client.id, digits), tipo="phone", kind="telefone",
                 label=f"{client.label()}: telefone {ticket_message.phone(digits)}",
                 request=f"POST /customers/{customer_id}/phones", payload=payload,
-                send=lambda payload=payload: self._create(customer_id, "phones", payload),
+                send=lambda payload=payload: self.remote.create(customer_id, "phones", payload),
                 receipt=lambda conn, value: None,
-                find=lambda digits=digits: self.find_phone(client.id, customer_id, digits), look_first=foreign,
+                find=lambda digits=digits: self.remote.find_phone(client.id, customer_id, digits), look_first=foreign,
                 lookup_note="será procurado entre os telefones do cliente antes de criar",
                 isales_id=isales_id, cliente_id=client.id))
         email = (cliente.get("email") or "").strip()
@@ -290,8 +200,8 @@ class ClientSync(Reconciler):
             self._perform(Spec(
                 chave=ob.email_key(client.id, email), tipo="email", kind="email",
                 label=f"{client.label()}: e-mail {email}", request=f"POST /customers/{customer_id}/emails",
-                payload=payload, send=lambda: self._create(customer_id, "emails", payload),
-                receipt=lambda conn, value: None, find=lambda: self.find_email(client.id, customer_id, email),
+                payload=payload, send=lambda: self.remote.create(customer_id, "emails", payload),
+                receipt=lambda conn, value: None, find=lambda: self.remote.find_email(client.id, customer_id, email),
                 look_first=foreign, lookup_note="será procurado entre os e-mails do cliente antes de criar",
                 isales_id=isales_id, cliente_id=client.id))
 
@@ -307,15 +217,6 @@ class ClientSync(Reconciler):
         log.info("%s: dispensado: %s", label, reason)
         self.summary.add("evento", "ignorados")
 
-    def ticket_receipt(self, project: records.Project, event: records.Row, kind: str,
-                       service_id: str) -> Callable[[Connection, fcm.Ticket], None]:
-        def receipt(conn: Connection, ticket: fcm.Ticket) -> None:
-            records.record_ticket(conn, event["id"], project.id, kind, ticket.id, service_id, self.run_id)
-            project.last_sent = {**event, "enviado_field": True, "ticket_tipo": kind, "ticket_field_id": ticket.id}
-            project.events = [e for e in project.events if e["id"] != event["id"]]
-            project.os.update(field_id=ticket.id, tipo_servico=service_id, criado_pelo_script=True)
-        return receipt
-
     def send_ticket(self, client: records.Client, project: records.Project, event: records.Row, kind: str,
                     customer_id: str, location_id: str) -> bool:
         cliente = client.cliente
@@ -328,11 +229,11 @@ class ClientSync(Reconciler):
                                   external_id=f"isales:{project.isales_id}:{kind}:{event['id']}",
                                   customer_id=customer_id, service_id=service_id, location_id=location_id)
         label = f"{client.label(project)}: OS de {KIND_LABEL[kind]} (evento {event['id']})"
-        receipt = self.ticket_receipt(project, event, kind, service_id)
+        receipt = self.receipts.ticket(project, event, kind, service_id)
         result = self._perform(Spec(
             chave=ob.ticket_key(event["id"]), tipo="ticket", kind=f"ticket_{kind}", label=label,
-            request="POST /tickets", payload=payload, send=lambda: self.fc.create_ticket(payload), receipt=receipt,
-            find=lambda: self.find_ticket(payload, label), isales_id=project.isales_id, cliente_id=client.id,
+            request="POST /tickets", payload=payload, send=lambda: self.remote.fc.create_ticket(payload), receipt=receipt,
+            find=lambda: self.remote.find_ticket(payload, label), isales_id=project.isales_id, cliente_id=client.id,
             historico_id=event["id"]))
         if result.outcome is Outcome.DONE:  # the outbox has it, the history row missed it: mark it now
             self._write(lambda conn: receipt(conn, fcm.Ticket(result.field_id, None, None, None, None, None,

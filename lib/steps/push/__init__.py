@@ -1,0 +1,21 @@
+"""Step 04: customers, locations, phones, e-mails and tickets to FieldControl, effectively once.
+
+One idea per module: `rule` (which status events send a ticket: the cancellation rule), `step` (the
+step's body), `client` (the actions of one client, in order), `remote` (FieldControl look-ups),
+`receipts` (what is recorded locally with each FieldControl id), `reconcile` (open actions of earlier
+runs, looked up before any new POST), `outbox` (the acao_field protocol), `records` (what 04 reads
+and writes in the local database), `ticket_message` (the ticket's pt-BR text).
+"""
+
+from lib.steps.push.rule import (
+    DISPENSED_CANCELLED,
+    DISPENSED_NO_TICKET,
+    DISPENSED_OTHER,
+    Decision,
+    decisions_for,
+    qualify,
+)
+from lib.steps.push.step import run
+
+__all__ = ["DISPENSED_CANCELLED", "DISPENSED_NO_TICKET", "DISPENSED_OTHER", "Decision", "decisions_for", "qualify",
+           "run"]
