@@ -40,9 +40,9 @@ DDDS = frozenset(
 MONEY_LIMIT = Decimal("1e12")  # Numeric(14, 2)
 
 
-def fold(text: str) -> str:
-    """Lower case, no accents, single spaces: the form in which two spellings compare equal."""
-    plain = unicodedata.normalize("NFKD", text)
+def fold(text: object) -> str:
+    """Lower case, no accents, single spaces: the form in which two spellings compare equal (None → '')."""
+    plain = unicodedata.normalize("NFKD", "" if text is None else str(text))
     plain = "".join(c for c in plain if not unicodedata.combining(c))
     return " ".join(plain.casefold().split())
 
@@ -90,9 +90,9 @@ class Document:
 def mask_document(value: str) -> str:
     """'52998224725' → '529.982.247-25'; 14 characters → CNPJ mask; anything else unchanged."""
     if len(value) == 11:
-        return f"{value[:3]}.{value[3:6]}.{value[6:9]}-{value[9:]}"
+        return stdnum_cpf.format(value)
     if len(value) == 14:
-        return f"{value[:2]}.{value[2:5]}.{value[5:8]}/{value[8:12]}-{value[12:]}"
+        return stdnum_cnpj.format(value)
     return value
 
 

@@ -4,7 +4,6 @@ that page through every answer and re-check each match locally. No business rule
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -14,6 +13,7 @@ from typing import Any
 import requests
 
 from lib.config import Settings
+from lib.documents import fold, mask_document
 from lib.errors import AuthError, BadResponse, RecordError, RemoteRejected
 from lib.http import json_body, make_session, pacer_file
 
@@ -132,13 +132,6 @@ TASK_STATUSES = ("scheduled", "pending", "on-route", "in-progress", "done", "rep
 
 # --------------------------------------------------------------------------- normalisation
 
-def fold(text: object) -> str:
-    """Lower-case, accent-free, single-spaced text for comparisons."""
-    decomposed = unicodedata.normalize("NFKD", str(text or ""))
-    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return " ".join(plain.casefold().split())
-
-
 def document_key(document: object) -> str:
     """CPF/CNPJ as compared here: letters and digits only, upper case (masks are ignored)."""
     return "".join(c for c in str(document or "") if c.isalnum()).upper()
@@ -149,11 +142,7 @@ def document_variants(document: object) -> list[str]:
     key = document_key(document)
     if not key:
         return []
-    if len(key) == 11:
-        return [key, f"{key[:3]}.{key[3:6]}.{key[6:9]}-{key[9:]}"]
-    if len(key) == 14:
-        return [key, f"{key[:2]}.{key[2:5]}.{key[5:8]}/{key[8:12]}-{key[12:]}"]
-    return [key]
+    return [key, mask_document(key)] if len(key) in (11, 14) else [key]
 
 
 def phone_key(number: object) -> str:

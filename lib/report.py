@@ -25,13 +25,12 @@ from lib.config import SmtpSettings
 from lib.db import pending
 from lib.errors import EXIT_PENDING, ConfigError
 from lib.logs import redact
+from lib.status import TICKET_TITLES
 
 if TYPE_CHECKING:  # lib.run calls after_run: only the type is needed here
     from lib.run import RunContext
 
 log = logging.getLogger(__name__)
-
-KIND_LABELS = {"instalacao": "Instalação", "aumento": "Aumento de Sistema", "cancelamento": "Cancelamento"}
 
 
 def hide_document(doc: str | None) -> str:
@@ -93,7 +92,7 @@ def collect(engine: Engine, step: str, run_id: int | None, exit_code: int, count
             .where(done, t.acao_field.c.tipo == "ticket").order_by(t.acao_field.c.id)
         ):
             data.tickets.append({"nome": row.nome, "documento": hide_document(row.doc_pessoal),
-                                 "tipo": KIND_LABELS.get(row.ticket_tipo, row.ticket_tipo or "?"),
+                                 "tipo": TICKET_TITLES.get(row.ticket_tipo, row.ticket_tipo or "?"),
                                  "field_id": row.field_id, "isales_id": row.isales_id})
     return data
 

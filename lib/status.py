@@ -1,4 +1,6 @@
-"""The one place that maps iSales Kanban columns to project statuses, and their pt-BR labels."""
+"""The vocabulary of statuses: iSales Kanban column → project status → kind of FieldControl ticket,
+with their pt-BR labels. The one place that maps columns to statuses and statuses to tickets.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +20,24 @@ LABELS = {
     CANCELADO: "cancelado",
     OUTRO: "outra coluna do funil",
 }
+
+# The kind of ticket an event of each status sends (OUTRO sends none); the cancellation rule that
+# decides whether it is sent lives in step 04.
+TICKET_INSTALACAO = "instalacao"
+TICKET_AUMENTO = "aumento"
+TICKET_CANCELAMENTO = "cancelamento"
+TICKET_KINDS = (TICKET_INSTALACAO, TICKET_AUMENTO, TICKET_CANCELAMENTO)
+TICKET_OF_STATUS = {INSTALACAO: TICKET_INSTALACAO, AUMENTO: TICKET_AUMENTO, CANCELADO: TICKET_CANCELAMENTO}
+
+# As a ticket's subject and a report's column ("Instalação: Maria da Silva"); `ticket_label` in a sentence
+TICKET_TITLES = {TICKET_INSTALACAO: "Instalação", TICKET_AUMENTO: "Aumento de Sistema",
+                 TICKET_CANCELAMENTO: "Cancelamento"}
+
+
+def ticket_label(kind: str | None, default: str = "?") -> str:
+    """A ticket kind in running text: 'instalação', 'aumento de sistema', 'cancelamento'."""
+    title = TICKET_TITLES.get(kind or "")
+    return title.lower() if title else default
 
 
 def status_for_column(settings: IsalesSettings, coluna_id: int | None) -> str:

@@ -21,13 +21,13 @@ import lib.db.schema as t
 from lib import fieldcontrol as fcm
 from lib.db.runs import db_now
 from lib.db.values import chunks
+from lib.status import ticket_label
 
 log = logging.getLogger(__name__)
 
 ORIGIN = "fieldcontrol"
 MARK = "fieldcontrol:ordens"  # marcador: the newest order change already read
 FIRST_LOOK_BACK = timedelta(days=1)  # before the first ticket sent: no order of ours can be older
-KIND_LABEL = {"instalacao": "instalação", "aumento": "aumento de sistema", "cancelamento": "cancelamento"}
 STATUS_LABEL = {"scheduled": "agendada", "pending": "pendente", "on-route": "a caminho",
                 "in-progress": "em execução", "done": "concluída", "reported": "com problema relatado",
                 "canceled": "cancelada"}
@@ -83,7 +83,7 @@ def describe(task: fcm.Task, order: fcm.Order, sent: SentTicket, before: str | N
     """The pt-BR observation of a FieldControl row."""
     status = task.status or "?"
     label = STATUS_LABEL.get(status, status)
-    kind = KIND_LABEL.get(sent.kind or "", "serviço")
+    kind = ticket_label(sent.kind, "serviço")
     ticket = sent.identifier or sent.ticket_id
     text = (f"FieldControl: atividade da ordem de serviço {order.identifier or order.id} (OS de {kind} "
             f"{ticket}) {label} ({status})")

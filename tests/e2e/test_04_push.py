@@ -18,7 +18,8 @@ import pytest
 import lib.db.schema as t
 from lib.db import migrate
 from lib.db.engine import make_engine
-from lib.fieldcontrol import document_key, email_key, fold, phone_key
+from lib.documents import fold
+from lib.fieldcontrol import document_key, email_key, phone_key
 from lib.steps.push import qualify
 from tests.conftest import ROOT, run_script, sandbox_env
 from tests.steps import push_seed as seed

@@ -12,7 +12,8 @@ from sqlalchemy import select
 
 import lib.db.schema as t
 from lib.db.engine import make_engine
-from lib.fieldcontrol import document_key, email_key, fold, phone_key, same_address
+from lib.documents import fold
+from lib.fieldcontrol import document_key, email_key, phone_key, same_address
 from lib.steps.push.records import address_of
 
 OPEN_ACTIONS = ("enviando", "incerta")
