@@ -124,3 +124,17 @@ def test_history_rule_matches_push():
                 expected.append(decision.ticket)
                 last = decision.ticket or last
         assert decide(batches) == expected, batches
+
+
+def test_step03_against_executemany(tmp_path, mysql_server):
+    """bench/step03.py writes the same rows both ways on both databases (structure only, no timing)."""
+    from bench import step03
+    from tests.conftest import MYSQL_URL
+
+    file_02 = step03.synthetic_02(tmp_path / "02.json", 30)
+    result = step03.compare(file_02, tmp_path, ("sqlite", "mysql"), MYSQL_URL)
+    for kind in ("sqlite", "mysql"):
+        measured = result[kind]
+        assert measured["etapa_03"]["resumo"]["os"] == {"criados": 30}
+        assert measured["executemany"]["linhas"] == 30 * 4 + 27  # 27 clients: 3 of them have two projects
+        assert measured["razao"] > 0 and measured["projetos_por_s"] > 0

@@ -20,30 +20,61 @@ TEXT_MAX_BYTES = 65535  # MySQL TEXT
 
 def check_fits(table: Table, values: Mapping[str, Any], record: str) -> None:
     """RecordError naming `record` and the field when a value does not fit its column."""
+    rules = _rules(table)
     for name, value in values.items():
         if value is None:
             continue
-        column_type = table.c[name].type
+        kind, limit = rules[name]
+        if kind is None:
+            continue
         where = f"{record}: campo {table.name}.{name}"
-        if isinstance(column_type, String) and isinstance(value, str):
-            if isinstance(column_type, Text) or column_type.length is None:
+        if kind == "text":
+            if isinstance(value, str) and len(value) * 4 > TEXT_MAX_BYTES:  # may not fit: count the bytes
                 size = len(value.encode("utf-8"))
                 if size > TEXT_MAX_BYTES:
                     raise RecordError(f"{where} tem {size} bytes; o limite é {TEXT_MAX_BYTES}")
-            elif len(value) > column_type.length:
-                raise RecordError(f"{where} tem {len(value)} caracteres; o limite é {column_type.length}")
-        elif isinstance(column_type, Numeric) and not isinstance(column_type, Integer):
+        elif kind == "string":
+            if isinstance(value, str) and len(value) > limit:
+                raise RecordError(f"{where} tem {len(value)} caracteres; o limite é {limit}")
+        elif kind == "numeric":
             try:
                 number = Decimal(value)
             except (InvalidOperation, TypeError, ValueError):
                 raise RecordError(f"{where}: {value!r} não é um número") from None
-            limit = Decimal(10) ** ((column_type.precision or 18) - (column_type.scale or 0))
             if not number.is_finite() or abs(number) >= limit:
                 raise RecordError(f"{where}: {value} está fora do intervalo aceito")
-        elif isinstance(column_type, DateTime) and not isinstance(value, datetime):
-            raise RecordError(f"{where}: {value!r} não é uma data/hora")
-        elif isinstance(column_type, Integer) and not isinstance(value, int):
+        elif kind == "datetime":
+            if not isinstance(value, datetime):
+                raise RecordError(f"{where}: {value!r} não é uma data/hora")
+        elif not isinstance(value, int):  # integer
             raise RecordError(f"{where}: {value!r} não é um número inteiro")
+
+
+_RULES: dict[Table, dict[str, tuple[str | None, Any]]] = {}
+
+
+def _rules(table: Table) -> dict[str, tuple[str | None, Any]]:
+    """Per column of `table`: what check_fits checks (kind) and against what (limit), worked out once."""
+    rules = _RULES.get(table)
+    if rules is None:
+        rules = {}
+        for column in table.c:
+            column_type = column.type
+            rule: tuple[str | None, Any] = (None, None)
+            if isinstance(column_type, String):
+                if isinstance(column_type, Text) or column_type.length is None:
+                    rule = ("text", TEXT_MAX_BYTES)
+                else:
+                    rule = ("string", column_type.length)
+            elif isinstance(column_type, Numeric) and not isinstance(column_type, Integer):
+                rule = ("numeric", Decimal(10) ** ((column_type.precision or 18) - (column_type.scale or 0)))
+            elif isinstance(column_type, DateTime):
+                rule = ("datetime", None)
+            elif isinstance(column_type, Integer):
+                rule = ("integer", None)
+            rules[column.name] = rule
+        _RULES[table] = rules
+    return rules
 
 
 def comparable(table: Table, name: str, value: Any) -> Any:

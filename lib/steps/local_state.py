@@ -1,10 +1,12 @@
-"""What step 03 knows of the local database: the existing rows of a run's projects, read in batches
-(IN lists of at most 500 ids, never one query per project) and kept current as projects commit."""
+"""What step 03 knows of the local database: a light index of the run's clients and projects, read
+once, and the full existing rows of one batch of projects, read in a few queries (IN lists of at most
+500 ids, never one query per project) and kept current as the batch's projects are written."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -15,6 +17,45 @@ from lib.db.values import chunks
 
 Row = dict[str, Any]
 
+
+@dataclass
+class OsKey:
+    """What the run needs of an existing os before its batch: its id, the client fingerprint its
+    card carried last time (merge_clients) and when its details were fetched (stale input)."""
+
+    id: int
+    cliente_assinatura: str | None
+    detalhes_em: datetime | None
+
+
+@dataclass
+class RunIndex:
+    """Which clients (by document) and projects (by isales_id) of the run exist, read once at the
+    start and updated as batches commit. A batch reads the full rows of these ids only: a row that
+    appeared meanwhile is not adopted behind the run's back (its insert fails and is pending)."""
+
+    clientes: dict[str, int] = field(default_factory=dict)  # doc_pessoal → cliente id
+    oss: dict[str, OsKey] = field(default_factory=dict)  # isales_id → os key
+
+    @classmethod
+    def load(cls, conn: Connection, docs: Iterable[str], isales_ids: Iterable[str]) -> RunIndex:
+        index = cls()
+        for chunk in chunks(docs):
+            query = select(t.cliente.c.doc_pessoal, t.cliente.c.id).where(t.cliente.c.doc_pessoal.in_(chunk))
+            index.clientes.update((doc, cliente_id) for doc, cliente_id in conn.execute(query))
+        for chunk in chunks(isales_ids):
+            query = (select(t.os.c.isales_id, t.os.c.id, t.os.c.cliente_assinatura, t.os.c.detalhes_em)
+                     .where(t.os.c.isales_id.in_(chunk)))
+            for isales_id, os_id, signature, detalhes_em in conn.execute(query):
+                index.oss[isales_id] = OsKey(os_id, signature, detalhes_em)
+        return index
+
+    def absorb(self, snap: Snapshot) -> None:
+        """Remember what a committed batch created or changed."""
+        for doc, row in snap.clientes.items():
+            self.clientes[doc] = row["id"]
+        for isales_id, row in snap.oss.items():
+            self.oss[isales_id] = OsKey(row["id"], row.get("cliente_assinatura"), row.get("detalhes_em"))
 
 
 @dataclass
@@ -30,13 +71,15 @@ class Snapshot:
     last_event: dict[int, Row] = field(default_factory=dict)  # os_id → last os_status_historico row
 
     @classmethod
-    def load(cls, conn: Connection, docs: Iterable[str], isales_ids: Iterable[str]) -> Snapshot:
+    def load(cls, conn: Connection, index: RunIndex, docs: Iterable[str], isales_ids: Iterable[str]) -> Snapshot:
+        """The existing rows of one batch: its clients and projects known to `index`, their
+        addresses, the projects using those addresses, payments and last history rows."""
         snap = cls()
-        for chunk in chunks(docs):
-            for row in _rows(conn, select(t.cliente).where(t.cliente.c.doc_pessoal.in_(chunk))):
+        for chunk in chunks(index.clientes.get(doc) for doc in docs):
+            for row in _rows(conn, select(t.cliente).where(t.cliente.c.id.in_(chunk))):
                 snap.clientes[row["doc_pessoal"]] = row
-        for chunk in chunks(isales_ids):
-            for row in _rows(conn, select(t.os).where(t.os.c.isales_id.in_(chunk))):
+        for chunk in chunks(key.id for i in isales_ids if (key := index.oss.get(i)) is not None):
+            for row in _rows(conn, select(t.os).where(t.os.c.id.in_(chunk))):
                 snap.oss[row["isales_id"]] = row
         cliente_ids = [row["id"] for row in snap.clientes.values()]
         for chunk in chunks(cliente_ids):

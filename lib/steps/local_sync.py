@@ -1,5 +1,6 @@
-"""Step 03: upsert the treated projects into the local database, one transaction per project, with
-the status history (os_status_historico) and the field-level change log (alteracao)."""
+"""Step 03: upsert the treated projects into the local database in batches (one transaction each,
+written in bulk; a poisoned project is rolled back alone), with the status history
+(os_status_historico) and the field-level change log (alteracao)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
+from sqlalchemy import bindparam, func, select
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql.schema import Table
 
@@ -34,7 +35,7 @@ from lib.steps.local_input import (
     merge_clients,
     read_projects,
 )
-from lib.steps.local_state import Row, Snapshot
+from lib.steps.local_state import Row, RunIndex, Snapshot
 
 log = logging.getLogger("sync.03")
 
@@ -42,16 +43,83 @@ STEP = "03"
 ORIGIN = "03"  # alteracao.origem of the changes this step makes
 
 
+class Plan:
+    """The writes of a batch, gathered project by project and sent in bulk: inserts (ids taken
+    ahead, after the largest id of each table) and updates, one `executemany` per table and
+    column set. A project's writes join the plan only when the whole project succeeded."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.inserts: dict[str, dict[int, dict[str, Any]]] = {name: {} for name in WRITE_ORDER}
+        self.updates: dict[str, dict[int, dict[str, Any]]] = {name: {} for name in WRITE_ORDER}
+        self.audit: list[dict[str, Any]] = []
+        self._top: dict[str, int] = {}  # largest id of each table when the batch began
+        self._taken: dict[str, int] = {}  # ids taken after it
+
+    def take_id(self, table: Table) -> int:
+        if table.name not in self._top:
+            self._top[table.name] = int(self.conn.execute(select(func.max(table.c.id))).scalar() or 0)
+        self._taken[table.name] = self._taken.get(table.name, 0) + 1
+        return self._top[table.name] + self._taken[table.name]
+
+    def mark(self) -> dict[str, int]:
+        return dict(self._taken)
+
+    def give_back(self, mark: dict[str, int]) -> None:
+        """A project failed: the ids it took go to the next one (no gaps)."""
+        self._taken = dict(mark)
+
+    def add(self, writer: Writer) -> None:
+        for table, row_id, values, is_insert in writer.ops:
+            if is_insert:
+                self.inserts[table.name][row_id] = values
+            elif row_id in self.inserts[table.name]:  # a row of this batch changed again
+                self.inserts[table.name][row_id].update(values)
+            else:
+                self.updates[table.name].setdefault(row_id, {}).update(values)
+        self.audit += writer.audit
+
+    def flush(self) -> None:
+        for name in WRITE_ORDER:
+            table = t.metadata.tables[name]
+            for rows in _same_columns(self.inserts[name].values()):
+                self.conn.execute(table.insert(), rows)
+        for name in WRITE_ORDER:
+            table = t.metadata.tables[name]
+            changes = [{"_id": row_id, **values} for row_id, values in self.updates[name].items()]
+            for rows in _same_columns(changes):
+                columns = [column for column in rows[0] if column != "_id"]
+                statement = (table.update().where(table.c.id == bindparam("_id"))
+                             .values({column: bindparam(column) for column in columns}))
+                self.conn.execute(statement, rows)
+        if self.audit:
+            self.conn.execute(t.alteracao.insert(), self.audit)
+
+
+WRITE_ORDER = ("cliente", "endereco", "os", "pagamento", "os_status_historico")  # parents first
+
+
+def _same_columns(rows) -> list[list[dict[str, Any]]]:
+    """`rows` grouped by their set of columns (one executemany each), first appearance first."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(tuple(sorted(row)), []).append(row)
+    return list(groups.values())
+
+
 @dataclass
 class Writer:
-    """The writes of one project inside its transaction: rows, their audit, and what to remember
-    about them once the transaction commits."""
+    """The writes of one project: rows, their audit, and what to remember about them once they are
+    written. With a `plan` the writes are gathered for the batch's bulk write; without one (a batch
+    that the database refused in bulk is redone project by project) they are executed at once."""
 
     conn: Connection
     run_id: int | None
     record: str
+    plan: Plan | None = None
     now: datetime = field(default_factory=db_now)
     audit: list[dict[str, Any]] = field(default_factory=list)
+    ops: list[tuple[Table, int, dict[str, Any], bool]] = field(default_factory=list)  # table, id, values, insert?
     after_commit: list[Callable[[], None]] = field(default_factory=list)
     counts: list[tuple[str, str, int]] = field(default_factory=list)  # kind, outcome, row id
 
@@ -60,7 +128,11 @@ class Writer:
         if "criado_em" in table.c:
             values.update(criado_em=self.now, atualizado_em=self.now)
         check_fits(table, values, self.record)
-        new_id = self.conn.execute(table.insert().values(**values)).inserted_primary_key[0]
+        if self.plan is not None:
+            values["id"] = new_id = self.plan.take_id(table)
+            self.ops.append((table, new_id, values, True))
+        else:
+            new_id = self.conn.execute(table.insert().values(**values)).inserted_primary_key[0]
         row = {column.name: None for column in table.c}
         row.update(values, id=int(new_id))
         return row
@@ -77,7 +149,10 @@ class Writer:
         check_fits(table, {**fresh, **quiet}, self.record)
         if changes:
             quiet["atualizado_em"] = self.now
-        self.conn.execute(table.update().where(table.c.id == current["id"]).values(**fresh, **quiet))
+        if self.plan is not None:
+            self.ops.append((table, current["id"], {**fresh, **quiet}, False))
+        else:
+            self.conn.execute(table.update().where(table.c.id == current["id"]).values(**fresh, **quiet))
         self.audit += change_log_rows(table, current["id"], changes, run_id=self.run_id, origin=ORIGIN,
                                       moment=self.now)
         return {**current, **fresh, **quiet}, bool(changes)
@@ -110,6 +185,18 @@ def run(ctx: RunContext) -> None:
     sync_input(ctx, read_projects(data), ids=getattr(ctx.args, "ids", None))
 
 
+BATCH_SIZE = 500  # projects per transaction
+
+
+class Item(NamedTuple):
+    """One project or movement of a batch and the work that writes it."""
+
+    label: str
+    isales_id: str
+    doc: str | None  # the client's document (None for a movement)
+    work: Callable[[Writer, Snapshot], None]
+
+
 def sync_input(ctx: RunContext, batch: Input02, ids: list[str] | None = None) -> None:
     """Upsert every project and movement of `batch` (only those of `ids` when given)."""
     engine, summary = ctx.engine, ctx.summary
@@ -131,43 +218,57 @@ def sync_input(ctx: RunContext, batch: Input02, ids: list[str] | None = None) ->
             continue
         _pending(engine, ctx, isales_id, reason)
     with engine.connect() as conn:
-        snap = Snapshot.load(conn, [p.cliente["doc_pessoal"] for p in projects],
-                             [p.isales_id for p in projects] + [m.isales_id for m in movements])
-    merge_clients(projects, {isales_id: row.get("cliente_assinatura") for isales_id, row in snap.oss.items()})
+        index = RunIndex.load(conn, [p.cliente["doc_pessoal"] for p in projects],
+                              [p.isales_id for p in projects] + [m.isales_id for m in movements])
+    merge_clients(projects, {isales_id: key.cliente_assinatura for isales_id, key in index.oss.items()})
     merge_addresses(projects)
     log.info("%d projeto(s) e %d mudança(s) de coluna a gravar", len(projects), len(movements))
     counted: set[tuple[str, int]] = set()
     stale = 0
+
+    def write_projects(chosen: list[ProjectInput]) -> None:
+        items = [Item(p.label, p.isales_id, p.cliente["doc_pessoal"],
+                      lambda w, snap, p=p: sync_project(w, snap, p, batch.observed_at)) for p in chosen]
+        for project, writer in zip(chosen, _write_batch(engine, ctx, index, items, resolve=True)):
+            if writer is None:
+                if project.isales_id in index.oss:  # its data stays pending, but a column move is still history
+                    movements.append(Movement(project.isales_id, project.coluna_id, project.status))
+                continue
+            for kind, outcome, row_id in writer.counts:
+                if (kind, row_id) in counted and outcome == "sem_alteracao":
+                    continue  # a client or address shared by projects is counted once
+                counted.add((kind, row_id))
+                summary.add(kind, outcome)
+            for warning in project.warnings:
+                log.debug("%s: aviso da etapa 02: %s", project.label, warning)
+
+    chosen: list[ProjectInput] = []
     for project in progress(projects, total=len(projects), desc="projetos"):
-        current = snap.oss.get(project.isales_id)
-        if _is_stale(project, current):
+        key = index.oss.get(project.isales_id)
+        if _is_stale(project, key.detalhes_em if key else None):
             stale += 1
             summary.add("os", "ignorados")
             continue
-        writer = _attempt(engine, ctx, project.label, project.isales_id,
-                          lambda w, p=project: sync_project(w, snap, p, batch.observed_at))
-        if writer is None:
-            if current is not None:  # its data stays pending, but a column move is still history
-                movements.append(Movement(project.isales_id, project.coluna_id, project.status))
-            continue
-        for kind, outcome, row_id in writer.counts:
-            if (kind, row_id) in counted and outcome == "sem_alteracao":
-                continue  # a client or address shared by projects is counted once
-            counted.add((kind, row_id))
-            summary.add(kind, outcome)
-        for warning in project.warnings:
-            log.debug("%s: aviso da etapa 02: %s", project.label, warning)
+        chosen.append(project)
+        if len(chosen) >= BATCH_SIZE:
+            write_projects(chosen)
+            chosen = []
+    if chosen:
+        write_projects(chosen)
     if stale:
         summary.warn(f"{stale} projeto(s) do arquivo 02 são mais antigos que os dados já gravados "
                      "(arquivo 02 antigo?) e foram ignorados")
+    moves: list[Item] = []
     for movement in movements:
-        if movement.isales_id not in snap.oss:
+        if movement.isales_id not in index.oss:
             summary.add("movimento", "ignorados")  # a project never stored: nothing to move
             continue
-        writer = _attempt(engine, ctx, movement.label, movement.isales_id,
-                          lambda w, m=movement: sync_movement(w, snap, m, batch.observed_at), resolve=False)
-        for kind, outcome, _row_id in writer.counts if writer is not None else ():
-            summary.add("movimento" if kind == "os" else kind, outcome)
+        moves.append(Item(movement.label, movement.isales_id, None,
+                          lambda w, snap, m=movement: sync_movement(w, snap, m, batch.observed_at)))
+    for start in range(0, len(moves), BATCH_SIZE):
+        for writer in _write_batch(engine, ctx, index, moves[start:start + BATCH_SIZE], resolve=False):
+            for kind, outcome, _row_id in writer.counts if writer is not None else ():
+                summary.add("movimento" if kind == "os" else kind, outcome)
 
 
 def _latest_per_id(projects) -> list[ProjectInput]:
@@ -180,35 +281,106 @@ def _latest_per_id(projects) -> list[ProjectInput]:
     return list(chosen.values())
 
 
-def _is_stale(project: ProjectInput, current: Row | None) -> bool:
-    return bool(current and current.get("detalhes_em") and project.obtido_em
-                and project.obtido_em < current["detalhes_em"])
+def _is_stale(project: ProjectInput, detalhes_em: datetime | None) -> bool:
+    return bool(detalhes_em and project.obtido_em and project.obtido_em < detalhes_em)
 
 
-def _attempt(engine: Engine, ctx: RunContext, label: str, isales_id: str,
-             work: Callable[[Writer], None], *, resolve: bool = True) -> Writer | None:
-    """Run `work` in one transaction; on a record failure roll back and open a pending item."""
-    writer = None
+class _RefusedInBulk(Exception):
+    """The database refused the batch's bulk write: it is redone project by project."""
+
+
+def _write_batch(engine: Engine, ctx: RunContext, index: RunIndex, items: list[Item], *,
+                 resolve: bool) -> list[Writer | None]:
+    """Write `items` in one transaction, committed at the end: each project is planned on its own
+    (a RecordError drops only its writes) and the batch goes to the database in bulk. When the
+    database refuses the bulk write (a constraint, a value the driver rejects), the batch is
+    redone in one transaction with a SAVEPOINT per project, so that only the poisoned project is
+    rolled back. Each item's Writer, or None: it failed and is now a pending item."""
+    label = items[0].label if len(items) == 1 else f"lote de {len(items)} projetos (de {items[0].label})"
+    failures: list[tuple[Item, str]] = []
     try:
-        with engine.begin() as conn:
-            writer = Writer(conn, ctx.run_id, label)
-            work(writer)
-            writer.flush_audit()
-            if resolve:
-                pending.resolve(conn, STEP, [pending.project_key(isales_id)], run_id=ctx.run_id)
-    except RecordError as exc:
-        reason = exc.message
+        try:
+            written, snap = _bulk(engine, ctx, index, items, failures, resolve=resolve)
+        except _RefusedInBulk as refused:
+            log.info("o banco recusou a gravação em lote (%s); gravando %s um a um", refused, label)
+            failures.clear()
+            written, snap = _one_by_one(engine, ctx, index, items, failures, resolve=resolve)
     except (sa_exc.OperationalError, sa_exc.InterfaceError) as exc:
         raise TransientError(f"{label}: banco de dados indisponível ({_db_reason(exc)}); "
                              "os projetos já gravados ficam; rode de novo") from None
+    index.absorb(snap)
+    for item, reason in failures:
+        _pending(engine, ctx, item.isales_id, reason)
+    return written
+
+
+def _load(conn: Connection, index: RunIndex, items: list[Item]) -> Snapshot:
+    return Snapshot.load(conn, index, [item.doc for item in items if item.doc], [item.isales_id for item in items])
+
+
+def _resolve(conn: Connection, ctx: RunContext, items: list[Item], written: list[Writer | None]) -> None:
+    keys = [pending.project_key(item.isales_id) for item, writer in zip(items, written) if writer is not None]
+    pending.resolve(conn, STEP, keys, run_id=ctx.run_id)
+
+
+def _bulk(engine: Engine, ctx: RunContext, index: RunIndex, items: list[Item],
+          failures: list[tuple[Item, str]], *, resolve: bool) -> tuple[list[Writer | None], Snapshot]:
+    written: list[Writer | None] = []
+    try:
+        with engine.begin() as conn:
+            snap = _load(conn, index, items)
+            plan = Plan(conn)
+            for item in items:
+                writer = Writer(conn, ctx.run_id, item.label, plan=plan)
+                mark = plan.mark()
+                try:
+                    item.work(writer, snap)
+                except RecordError as exc:  # this project's writes never join the plan
+                    plan.give_back(mark)
+                    failures.append((item, exc.message))
+                    written.append(None)
+                    continue
+                plan.add(writer)
+                for apply in writer.after_commit:
+                    apply()
+                written.append(writer)
+            plan.flush()
+            if resolve:
+                _resolve(conn, ctx, items, written)
+    except (sa_exc.OperationalError, sa_exc.InterfaceError):
+        raise
     except sa_exc.StatementError as exc:  # IntegrityError, DataError and values the driver refuses
-        reason = f"{label}: o banco recusou o registro: {_db_reason(exc)}"
-    else:
-        for apply in writer.after_commit:
-            apply()
-        return writer
-    _pending(engine, ctx, isales_id, reason)
-    return None
+        raise _RefusedInBulk(_db_reason(exc)) from None
+    return written, snap
+
+
+def _one_by_one(engine: Engine, ctx: RunContext, index: RunIndex, items: list[Item],
+                failures: list[tuple[Item, str]], *, resolve: bool) -> tuple[list[Writer | None], Snapshot]:
+    written: list[Writer | None] = []
+    with engine.begin() as conn:
+        snap = _load(conn, index, items)
+        for item in items:
+            writer = Writer(conn, ctx.run_id, item.label)
+            try:
+                with conn.begin_nested():
+                    item.work(writer, snap)
+                    writer.flush_audit()
+            except RecordError as exc:
+                reason = exc.message
+            except (sa_exc.OperationalError, sa_exc.InterfaceError):
+                raise
+            except sa_exc.StatementError as exc:
+                reason = f"{item.label}: o banco recusou o registro: {_db_reason(exc)}"
+            else:
+                for apply in writer.after_commit:
+                    apply()
+                written.append(writer)
+                continue
+            failures.append((item, reason))
+            written.append(None)
+        if resolve:
+            _resolve(conn, ctx, items, written)
+    return written, snap
 
 
 def _pending(engine: Engine, ctx: RunContext, isales_id: str | None, reason: str) -> None:

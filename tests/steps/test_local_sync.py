@@ -404,6 +404,63 @@ def test_poisoned_projects_are_pending_while_the_rest_commit(engine, tmp_path):
     assert ctx.summary.counts["movimento"] == {"atualizados": 2}
 
 
+def test_a_batch_is_written_in_bulk_and_committed_once(engine, tmp_path, monkeypatch):
+    """10 new projects in batches of 4: three transactions, each with one INSERT per table."""
+    monkeypatch.setattr(local_sync, "BATCH_SIZE", 4)
+    projects = [projeto(5000 + n, cliente={"doc_pessoal": f"{n:011d}", "nome": f"Cliente {n}"},
+                        endereco={"numero": str(n)}) for n in range(10)]
+    inserts: Counter = Counter()
+    commits = []
+
+    def after(conn, cursor, statement, parameters, context, executemany):
+        match = re.match(r"\s*INSERT\s+INTO\s+[`\"]?(\w+)", statement, re.I)
+        if match and match.group(1) in DOMAIN:
+            inserts[match.group(1)] += 1
+
+    event.listen(engine, "after_cursor_execute", after)
+    event.listen(engine, "commit", lambda conn: commits.append(1))
+    try:
+        ctx = sync(engine, tmp_path, projects)
+    finally:
+        event.remove(engine, "after_cursor_execute", after)
+    assert counts(engine) == {"cliente": 10, "endereco": 10, "os": 10, "pagamento": 10,
+                              "os_status_historico": 10, "alteracao": 0}
+    assert dict(inserts) == {name: 3 for name in ("cliente", "endereco", "os", "pagamento", "os_status_historico")}
+    assert len(commits) == 1 + 3  # the run row, then one per batch
+    assert ctx.summary.counts["os"] == {"criados": 10}
+    # every os points at its own client and address (ids taken ahead are the stored ones)
+    by_id = {c["id"]: c for c in rows(engine, t.cliente)}
+    addresses = {e["id"]: e for e in rows(engine, t.endereco)}
+    for o in rows(engine, t.os):
+        n = int(o["isales_id"]) - 5000
+        assert by_id[o["cliente_id"]]["doc_pessoal"] == f"{n:011d}"
+        assert addresses[o["endereco_id"]]["numero"] == str(n) and addresses[o["endereco_id"]]["cliente_id"] == o["cliente_id"]
+
+
+def test_rows_shared_across_batches_are_found_and_a_failed_project_leaves_no_trace(engine, tmp_path, monkeypatch):
+    monkeypatch.setattr(local_sync, "BATCH_SIZE", 2)
+    poisoned = projeto(4713, os={"modulos": "M" * 600})  # MARIA's too, between her two other cards
+    projects = [projeto(4711), projeto(4712, cliente={"doc_pessoal": JOSE, "nome": "José"}), poisoned,
+                projeto(4714, obtido="2026-11-29T13:00:09Z", cliente={"email": "maria@novo.example.com"}),
+                projeto(4715, cliente={"doc_pessoal": JOSE, "nome": "José"}, endereco={"numero": "7"})]
+    ctx = sync(engine, tmp_path, projects)
+    assert counts(engine) == {"cliente": 2, "endereco": 3, "os": 4, "pagamento": 4,
+                              "os_status_historico": 4, "alteracao": 0}
+    oss = {o["isales_id"]: o for o in rows(engine, t.os)}
+    assert oss["4711"]["cliente_id"] == oss["4714"]["cliente_id"] != oss["4712"]["cliente_id"]
+    assert oss["4711"]["endereco_id"] == oss["4714"]["endereco_id"]  # one address row, across batches
+    assert [c["email"] for c in rows(engine, t.cliente)] == ["maria@novo.example.com", "maria.silva@example.com"]
+    assert [o["id"] for o in rows(engine, t.os)] == [1, 2, 3, 4]  # the failed project's ids were reused
+    with engine.connect() as conn:
+        (item,) = pending.open_items(conn, "03")
+    assert item["chave"] == "isales:4713" and "campo os.modulos tem 600 caracteres" in item["motivo"]
+    assert ctx.summary.counts["os"] == {"criados": 4, "pendentes": 1}
+    assert ctx.summary.counts["cliente"] == {"criados": 2}
+    with domain_writes(engine) as written:
+        sync(engine, tmp_path, [p for p in projects if p is not poisoned])
+    assert dict(written) == {}
+
+
 def test_a_database_refusal_rolls_back_only_that_project(engine, tmp_path, monkeypatch):
     def racing_progress(iterable, **_):  # another writer creates JOSE's client after the batch read
         with engine.begin() as other:

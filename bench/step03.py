@@ -1,0 +1,162 @@
+"""Step 03 against the database's own speed: its body (lib/steps/local_sync.py) on a fresh database,
+then a SQLAlchemy `executemany` of the very rows it wrote on another fresh database of the same kind,
+in the same process, on SQLite and (given a URL) MySQL/MariaDB. `python -m bench.step03 --help`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import lib.db.schema as t  # noqa: E402
+from bench.rawinsert import TABLES, build_rows  # noqa: E402
+from lib import config  # noqa: E402
+from lib.cli import RunContext, Summary  # noqa: E402
+from lib.db import migrate, runs  # noqa: E402
+from lib.db.engine import make_engine  # noqa: E402
+from lib.jsonfiles import read_envelope, write_envelope  # noqa: E402
+from lib.steps import local_sync  # noqa: E402
+from lib.steps.local_input import read_projects  # noqa: E402
+
+
+@contextmanager
+def fresh_database(kind: str, workdir: Path, mysql_url: str | None) -> Iterator[str]:
+    """The URL of an empty, migrated database (SQLite file in `workdir`, or a new MySQL database
+    on the server of `mysql_url`, dropped at the end)."""
+    name = f"bench03_{uuid.uuid4().hex[:10]}"
+    if kind == "sqlite":
+        url = f"sqlite:///{workdir / (name + '.db')}"
+        drop = None
+    else:
+        assert mysql_url is not None
+        server = create_engine(mysql_url)
+        with server.begin() as conn:
+            conn.execute(text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"))
+        url = make_url(mysql_url).set(database=name).render_as_string(hide_password=False)
+
+        def drop() -> None:
+            with server.begin() as conn:
+                conn.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
+            server.dispose()
+    setup = make_engine(url, for_migrations=True)
+    migrate.upgrade(setup)
+    setup.dispose()
+    try:
+        yield url
+    finally:
+        if drop is not None:
+            drop()
+
+
+def time_step03(file_02: Path, url: str, workdir: Path) -> dict[str, Any]:
+    """Step 03's body on `url`: seconds reading the file and writing the database."""
+    engine = make_engine(url)
+    try:
+        settings = config.load(environ={"DATA_DIR": str(workdir / "data")})
+        ctx = RunContext(step="03", settings=settings, args=argparse.Namespace(arquivo=None, ids=None),
+                         summary=Summary(), engine=engine, run_id=runs.start(engine, "03"))
+        started = time.perf_counter()
+        batch = read_projects(read_envelope(file_02, "02", produced_by="02_tratar_dados_clientes.py"))
+        read = time.perf_counter()
+        local_sync.sync_input(ctx, batch)
+        done = time.perf_counter()
+        return {"projetos": len(batch.projects), "leitura_s": round(read - started, 3),
+                "gravacao_s": round(done - read, 3), "resumo": ctx.summary.as_dict()}
+    finally:
+        engine.dispose()
+
+
+def time_executemany(file_02: Path, url: str) -> dict[str, Any]:
+    """The rows 03 writes on a first load, one SQLAlchemy `executemany` per table, one transaction."""
+    rows = build_rows(file_02)
+    engine = make_engine(url)
+    try:
+        started = time.perf_counter()
+        with engine.begin() as conn:
+            for name in TABLES:
+                if rows[name]:
+                    conn.execute(t.metadata.tables[name].insert(), rows[name])
+        seconds = time.perf_counter() - started
+    finally:
+        engine.dispose()
+    return {"linhas": sum(len(r) for r in rows.values()), "tempo_s": round(seconds, 3)}
+
+
+def compare(file_02: Path, workdir: Path, kinds: tuple[str, ...] = ("sqlite",),
+            mysql_url: str | None = None) -> dict[str, Any]:
+    """Per database kind: step 03 (read + write) and the executemany of its rows; the ratio of the
+    write time to the executemany time."""
+    result: dict[str, Any] = {}
+    for kind in kinds:
+        with fresh_database(kind, workdir, mysql_url) as url:
+            step = time_step03(file_02, url, workdir)
+        with fresh_database(kind, workdir, mysql_url) as url:
+            many = time_executemany(file_02, url)
+        total = step["leitura_s"] + step["gravacao_s"]
+        result[kind] = {
+            "etapa_03": step, "executemany": many,
+            "projetos_por_s": round(step["projetos"] / step["gravacao_s"], 1) if step["gravacao_s"] else None,
+            "projetos_por_s_com_leitura": round(step["projetos"] / total, 1) if total else None,
+            "razao": round(step["gravacao_s"] / many["tempo_s"], 2) if many["tempo_s"] else None,
+        }
+    return result
+
+
+def synthetic_02(path: Path, projects: int) -> Path:
+    """An 02 file of `projects` projects (one client in ten has two projects), as step 02 writes it."""
+    items = []
+    for n in range(projects):
+        client = n - 1 if n % 10 == 9 else n
+        items.append({
+            "isales_id": str(100000 + n), "coluna_id": 17840, "status": "instalacao",
+            "obtido_em": "2026-11-29T13:00:01Z",
+            "cliente": {"nome": f"Cliente {client} da Silva", "doc_pessoal": f"{client:011d}", "tipo_documento": "cpf",
+                        "email": f"cliente{client}@example.com", "telefone": "11987654321",
+                        "telefone_secundario": None},
+            "endereco": {"cep": f"{1000000 + client:08d}", "logradouro": "Avenida Paulista", "numero": str(n),
+                         "complemento": None, "bairro": "Bela Vista", "cidade": "São Paulo", "estado": "SP",
+                         "link_localizacao": None, "latitude": "-23.5614000", "longitude": "-46.6559000",
+                         "fonte_coordenadas": "endereco"},
+            "os": {"vendedor": "João Souza", "data_fechamento": "2025-03-14T10:22:00", "modulos": "12x Módulo 550W",
+                   "inversor1": "Inversor 5kW", "inversor2": None, "inversor3": None, "valor": "45900.00",
+                   "observacoes": "Telhado cerâmico", "acesso": ["Escada necessária"]},
+            "pagamento": {"forma_pgto": "FINANCIAMENTO", "responsavel_financiamento": None,
+                          "valor_seguro": "890.00", "observacoes": None},
+            "avisos": [], "bruto": {}})
+    write_envelope(path, "02", 1, {"origem": {"execucao_id_01": 1, "gerado_em_01": "2026-11-29T13:00:00Z"},
+                                   "contagens": {"tratados": projects}, "projetos": items, "movimentos": [],
+                                   "pendencias": []})
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.step03",
+                                description="Mede o 03 contra um executemany do SQLAlchemy com as mesmas linhas.")
+    p.add_argument("--arquivo", type=Path, help="um arquivo 02 (padrão: um sintético com --projetos)")
+    p.add_argument("--projetos", type=int, default=5000, help="projetos do arquivo sintético (padrão: %(default)s)")
+    p.add_argument("--mysql", metavar="URL", help="servidor MySQL/MariaDB: mede também nele (cria e apaga um banco)")
+    args = p.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="bench03-") as folder:
+        workdir = Path(folder)
+        file_02 = args.arquivo or synthetic_02(workdir / "02.json", args.projetos)
+        kinds = ("sqlite", "mysql") if args.mysql else ("sqlite",)
+        print(json.dumps(compare(file_02, workdir, kinds, args.mysql), ensure_ascii=False, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
