@@ -246,8 +246,7 @@ def load(*sections: str, environ: Mapping[str, str] | None = None) -> Settings:
     env = _Env(env_map)
 
     data_dir = Path(env.text("DATA_DIR", "data"))  # type: ignore[arg-type]
-    database_url = env.text("DATABASE_URL") or f"sqlite:///{data_dir.as_posix()}/sync.db"
-    _register_url_password(database_url)
+    database_url = _database_url(env, data_dir)
     http = HttpSettings(
         connect_timeout=env.number("HTTP_TIMEOUT_CONEXAO", 5.0, positive=True),
         read_timeout=env.number("HTTP_TIMEOUT_LEITURA", 30.0, positive=True),
@@ -287,9 +286,17 @@ def _problems_message(errors: list[str], dotenv: Path | None | bool) -> str:
     return message
 
 
-def _register_url_password(url: str) -> None:
-    parsed = urlparse(url)
-    register_secret(parsed.password)
+def _database_url(env: _Env, data_dir: Path) -> str:
+    """DATABASE_URL (default: sync.db in DATA_DIR), checked by the one parser of database URLs, which
+    also registers its password as a secret; a URL it refuses is a problem of the configuration."""
+    from lib.db.engine import parse_database_url
+
+    url = env.text("DATABASE_URL") or f"sqlite:///{data_dir.as_posix()}/sync.db"
+    try:
+        parse_database_url(url)
+    except ConfigError as exc:
+        env.error(exc.message)
+    return url
 
 
 def _isales(env: _Env) -> IsalesSettings:

@@ -16,6 +16,7 @@ from lib.config import Settings
 from lib.documents import fold, mask_document
 from lib.errors import AuthError, BadResponse, RecordError, RemoteRejected
 from lib.http import json_body, make_session, pacer_file
+from lib.logs import clip
 
 PAGE_SIZE = 100  # the API's maximum `limit`
 MAX_OFFSET = 200_000  # the API's maximum `offset`
@@ -274,7 +275,7 @@ def ticket_body(*, name: str, subject: str, message: str, external_id: str, cust
 
 def _id(raw: Any, what: str) -> str:
     if not isinstance(raw, dict) or not isinstance(raw.get("id"), str) or not raw["id"]:
-        raise BadResponse(f"{what}: resposta sem o campo 'id' (início: {str(raw)[:80]!r})")
+        raise BadResponse(f"{what}: resposta sem o campo 'id' (início: {clip(raw, 80)!r})")
     return raw["id"]
 
 
@@ -338,9 +339,9 @@ def _error_text(response: requests.Response) -> tuple[str, Any]:
     try:
         data = response.json()
     except ValueError:
-        return " ".join(response.text[:200].split()) or response.reason or "sem detalhes", None
+        return " ".join(clip(response.text, 200).split()) or response.reason or "sem detalhes", None
     if not isinstance(data, dict):
-        return str(data)[:200], data
+        return clip(data, 200), data
     message = str(data.get("message") or "").strip()
     errors = data.get("errors") if isinstance(data.get("errors"), list) else []
     details = [f"{e.get('field')} {e.get('message')}".strip() for e in errors if isinstance(e, dict)]
@@ -399,7 +400,7 @@ class FieldControl:
                 return
             items = page.get("items") if isinstance(page, dict) else None
             if not isinstance(items, list):
-                raise BadResponse(f"{what}: lista sem o campo 'items' (início: {str(page)[:80]!r})")
+                raise BadResponse(f"{what}: lista sem o campo 'items' (início: {clip(page, 80)!r})")
             fresh = [item for item in items if isinstance(item, dict) and item.get("id") not in seen]
             if not fresh:
                 return

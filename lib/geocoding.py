@@ -25,6 +25,7 @@ from lib.db.runs import db_now
 from lib.db.schema import geocodificacao
 from lib.errors import AuthError, BadResponse, ConfigError, RecordError, SyncError, TransientError
 from lib.http import USER_AGENT, HttpSession, json_body, make_session
+from lib.logs import clip
 from lib.maplinks import Point
 
 log = logging.getLogger(__name__)
@@ -94,7 +95,7 @@ class GeocodingCache:
 
     def put(self, key: str, provider: str, kind: str, consulta: str, answer: Answer) -> None:
         values = {"chave": key, "provedor": provider, "tipo": kind, "consulta": consulta,
-                  "encontrado": answer.found, "descricao": (answer.description or None) and answer.description[:2000],
+                  "encontrado": answer.found, "descricao": (answer.description or None) and clip(answer.description, 2000),
                   "latitude": answer.point.latitude if answer.point else None,
                   "longitude": answer.point.longitude if answer.point else None, "criado_em": db_now()}
         try:

@@ -30,7 +30,7 @@ from requests.adapters import HTTPAdapter
 from lib import __version__
 from lib.config import HttpSettings
 from lib.errors import AmbiguousWrite, BadResponse, TransientError
-from lib.logs import redact
+from lib.logs import clip, redact
 
 log = logging.getLogger(__name__)
 
@@ -260,7 +260,7 @@ def json_body(response: requests.Response, what: str) -> Any:
     try:
         return json.loads(text)
     except ValueError:
-        start = " ".join(text[:80].split())
+        start = " ".join(clip(text, 80).split())
         kind = "uma página HTML" if "html" in content_type.lower() or start.lower().startswith(("<!doctype", "<html")) \
             else "um conteúdo que não é JSON válido"
         raise BadResponse(

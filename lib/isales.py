@@ -15,7 +15,7 @@ import requests
 from lib.config import Settings
 from lib.errors import AuthError, BadResponse, ConfigError, RecordError
 from lib.http import json_body, make_session
-from lib.logs import redact, register_secret
+from lib.logs import clip, register_secret
 
 log = logging.getLogger(__name__)
 
@@ -190,7 +190,7 @@ class IsalesClient:
             message = response.json().get("message")
         except (ValueError, AttributeError):
             message = None
-        return redact(str(message or response.text[:120]))
+        return clip(message or response.text, 120)
 
     @staticmethod
     def _split_page(body: Any, what: str) -> tuple[list, dict | None]:
@@ -217,7 +217,7 @@ class IsalesClient:
         for position, item in enumerate(items, 1):
             cliente_id = _as_int(item.get("cliente_id")) if isinstance(item, dict) else None
             if cliente_id is None:
-                invalid.append(f"item {position} da listagem do funil sem cliente_id válido: {redact(repr(item))[:200]}")
+                invalid.append(f"item {position} da listagem do funil sem cliente_id válido: {clip(repr(item), 200)}")
                 continue
             if cliente_id in by_id:
                 duplicates += 1  # a card that shifted pages while we listed: the later read wins

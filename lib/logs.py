@@ -45,6 +45,12 @@ def register_secret(value: str | None) -> None:
             _secrets.update({quote(value, safe=""), quote_plus(value)})
 
 
+def clip(text: object, size: int) -> str:
+    """Text from outside (a response body, a driver's error) cut to `size` characters, redacted
+    FIRST: cut first, a secret split at the edge would keep its first part unmasked."""
+    return redact(text)[:size]
+
+
 def redact(text: object) -> str:
     """Text with every registered secret and every token-looking parameter masked."""
     s = text if isinstance(text, str) else str(text)

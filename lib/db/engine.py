@@ -6,14 +6,17 @@ deadlock upgrading a read lock. MySQL: utf8mb4 forced, pre-ping, strict mode for
 
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
+from urllib.parse import unquote
 
 from sqlalchemy import create_engine, event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, Engine, make_url
 
 from lib.errors import ConfigError
+from lib.logs import register_secret
 
 # SQLite stores Numeric as REAL; SQLAlchemy converts back to Decimal at the column's scale, which
 # is exact for our 2- and 7-decimal columns. Its warning about it is noise for us.
@@ -21,20 +24,84 @@ warnings.filterwarnings("ignore", message=".*does \\*not\\* support Decimal obje
                         category=sa_exc.SAWarning)
 
 
-def make_engine(url: str, *, for_migrations: bool = False) -> Engine:
-    """An Engine for `url`. `for_migrations` turns SQLite foreign keys off (Alembic batch mode)."""
+EXAMPLES = "ex.: sqlite:///data/sync.db ou mysql+pymysql://usuario:senha@host/banco?charset=utf8mb4"
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+._-]*)://(.*)", re.DOTALL)
+
+
+def parse_database_url(text: str | URL) -> URL:
+    """DATABASE_URL as a SQLAlchemy URL, or ConfigError (exit 2) naming the variable, never the password.
+
+    The password is registered as a secret first, with its URL-decoded form and the pieces a parser
+    could cut it into at '@', ':' or '/'. A password with a raw '@' is read up to the LAST '@' of the
+    address (SQLAlchemy alone stops at the first, and the rest becomes the host name, shown in every
+    connection error). Refused: a text that is not such a URL, a driver SQLAlchemy does not know
+    ('mysql+pymsql'), a driver whose module is not installed ('mysql+mysqldb', and 'mysql://',
+    whose default driver is mysqldb), a database other than SQLite and MySQL/MariaDB, and the
+    MySQL system databases.
+    """
+    if isinstance(text, URL):
+        parsed = text
+    else:
+        parsed = _parse(text)
     try:
-        parsed = make_url(url)
-    except Exception:
-        raise ConfigError("configuração inválida: DATABASE_URL não é uma URL SQLAlchemy válida "
-                          "(ex.: sqlite:///data/sync.db ou mysql+pymysql://usuario:senha@host/banco?charset=utf8mb4)") from None
+        dialect = parsed.get_dialect()
+    except Exception:  # NoSuchModuleError: 'mysql+pymsql'
+        raise ConfigError(f"configuração inválida: DATABASE_URL usa o driver desconhecido {parsed.drivername!r}; "
+                          f"use sqlite ou mysql+pymysql ({EXAMPLES})") from None
     backend = parsed.get_backend_name()
+    if backend not in ("sqlite", "mysql", "mariadb"):
+        raise ConfigError(f"configuração inválida: DATABASE_URL usa o banco {backend!r}; use sqlite ou mysql+pymysql")
+    try:
+        dialect.import_dbapi()
+    except ImportError:
+        named = "+" in parsed.drivername
+        raise ConfigError(
+            f"configuração inválida: DATABASE_URL usa o driver {parsed.get_driver_name()!r}"
+            f"{'' if named else ' (o padrão quando a URL não diz o driver)'}, que não está instalado; "
+            f"use {backend}+pymysql://…" if backend != "sqlite" else
+            f"configuração inválida: DATABASE_URL usa o driver {parsed.get_driver_name()!r}, que não está "
+            "instalado; use sqlite:///caminho/do/arquivo.db") from None
     refuse_system_schema(backend, parsed.database)
-    if backend == "sqlite":
+    return parsed
+
+
+def _parse(text: str) -> URL:
+    invalid = ConfigError(f"configuração inválida: DATABASE_URL não é uma URL SQLAlchemy válida ({EXAMPLES})")
+    match = _SCHEME.fullmatch(text.strip())
+    if match is None:
+        raise invalid
+    scheme, rest = match.groups()
+    at = rest.split("?", 1)[0].rfind("@")
+    if scheme.split("+")[0].lower() == "sqlite" or at < 0:
+        user = password = None
+        address = rest
+    else:
+        user, _, password = rest[:at].partition(":")
+        address = rest[at + 1:]
+        _register_password(password)
+    try:
+        parsed = make_url(f"{scheme}://{address}")
+    except Exception:
+        raise invalid from None
+    if user is not None:
+        parsed = parsed.set(username=unquote(user) or None, password=unquote(password) if password else None)
+    return parsed
+
+
+def _register_password(password: str) -> None:
+    for form in {password, unquote(password)}:
+        register_secret(form)
+        for piece in re.split(r"[@:/]", form):
+            register_secret(piece)
+
+
+def make_engine(url: str | URL, *, for_migrations: bool = False) -> Engine:
+    """An Engine for `url` (see parse_database_url). `for_migrations` turns SQLite foreign keys off
+    (Alembic batch mode)."""
+    parsed = parse_database_url(url)
+    if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed, for_migrations)
-    if backend in ("mysql", "mariadb"):
-        return _mysql_engine(parsed)
-    raise ConfigError(f"configuração inválida: DATABASE_URL usa o banco {backend!r}; use sqlite ou mysql+pymysql")
+    return _mysql_engine(parsed)
 
 
 SYSTEM_SCHEMAS = frozenset({"mysql", "information_schema", "performance_schema", "sys"})
@@ -90,8 +157,6 @@ def _sqlite_engine(parsed, for_migrations: bool) -> Engine:
 
 
 def _mysql_engine(parsed) -> Engine:
-    if parsed.drivername in ("mysql", "mariadb"):
-        parsed = parsed.set(drivername=f"{parsed.drivername}+pymysql")
     query = dict(parsed.query)
     query["charset"] = "utf8mb4"
     parsed = parsed.set(query=query)

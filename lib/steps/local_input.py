@@ -14,6 +14,7 @@ from typing import Any
 
 from lib import status as status_module
 from lib.errors import InputFileError, RecordError
+from lib.logs import clip
 
 CLIENTE_FIELDS = ("nome", "doc_pessoal", "email", "telefone", "telefone_secundario")
 ENDERECO_FIELDS = ("cep", "logradouro", "numero", "complemento", "bairro", "cidade", "estado",
@@ -113,10 +114,10 @@ def _raw_id(raw: Any) -> str | None:
 
 def _common(raw: Any) -> tuple[str, int, str]:
     if not isinstance(raw, dict):
-        raise RecordError(f"registro do arquivo 02 não é um objeto JSON: {str(raw)[:80]!r}")
+        raise RecordError(f"registro do arquivo 02 não é um objeto JSON: {clip(raw, 80)!r}")
     isales_id = _raw_id(raw)
     if isales_id is None:
-        raise RecordError(f"registro do arquivo 02 sem isales_id: {str(raw)[:120]!r}")
+        raise RecordError(f"registro do arquivo 02 sem isales_id: {clip(raw, 120)!r}")
     record = f"projeto {isales_id}"
     coluna = raw.get("coluna_id")
     if isinstance(coluna, str) and coluna.strip().isdigit():

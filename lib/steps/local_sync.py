@@ -23,7 +23,7 @@ from lib.db.runs import db_now
 from lib.db.values import change_log_rows, changed_fields, check_fits
 from lib.errors import RecordError, TransientError
 from lib.jsonfiles import FILE_02, read_envelope
-from lib.logs import progress
+from lib.logs import clip, progress
 from lib.run import RunContext
 from lib.steps.local_input import (
     PAGAMENTO_FIELDS,
@@ -396,7 +396,7 @@ def _pending(engine: Engine, ctx: RunContext, isales_id: str | None, reason: str
 def _db_reason(exc: sa_exc.StatementError) -> str:
     orig = getattr(exc, "orig", None)
     text = str(orig if orig is not None else exc).strip().splitlines()
-    return (text[0] if text else type(exc).__name__)[:300]
+    return clip(text[0] if text else type(exc).__name__, 300)
 
 
 # --------------------------------------------------------------------------- one project

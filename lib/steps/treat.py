@@ -19,7 +19,7 @@ from lib.documents import InvalidValue, fold
 from lib.errors import InputFileError, TransientError
 from lib.geocoding import Locator
 from lib.jsonfiles import FILE_01, FILE_02, read_envelope, write_envelope
-from lib.logs import progress
+from lib.logs import clip, progress
 from lib.maplinks import Point
 from lib.run import RunContext
 from lib.steps.treat_fields import Treated, treat
@@ -84,7 +84,7 @@ def _input_projects(source: dict[str, Any], ctx: RunContext) -> list[dict[str, A
         isales_id = raw.get("isales_id") if isinstance(raw, dict) else None
         if isales_id is None or isinstance(isales_id, bool) or not str(isales_id).strip():
             ctx.summary.add("projetos", "falhas")
-            ctx.summary.warn(f"registro do arquivo 01 sem isales_id ignorado: {str(raw)[:120]!r}")
+            ctx.summary.warn(f"registro do arquivo 01 sem isales_id ignorado: {clip(raw, 120)!r}")
             continue
         key = str(isales_id).strip()
         if key in by_id:
