@@ -11,7 +11,7 @@ import sys
 
 from lib import cli
 from lib.run import run_step
-from lib.steps import conferir, push
+from lib.steps import conferir, push, review
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,7 +28,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="só confere (leitura, no ritmo do FieldControl): cada cliente, local, telefone, "
                              "e-mail e OS criados ou adotados ainda existem no FieldControl, sem arquivamento, com "
                              "os dados enviados; cada diferença é mostrada e vira pendência (código 3)")
+    parser.add_argument("--revisado", nargs="+", metavar="CHAVE",
+                        help="marca como feitos os itens \"revise no FieldControl\" destas chaves (veja "
+                             "data/pendencias.json ou o relatório); eles não voltam a ser listados")
     args = parser.parse_args(argv)
+    if args.revisado:
+        return run_step("04", args, review.mark_done)
     if args.conferir:
         if args.dry_run or args.reprocessar_pendentes:
             parser.error("--conferir não se combina com --dry-run nem com --reprocessar-pendentes")

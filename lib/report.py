@@ -32,6 +32,8 @@ if TYPE_CHECKING:  # lib.run calls after_run: only the type is needed here
 
 log = logging.getLogger(__name__)
 
+REVIEW_PREFIX = "revisar:"  # lib/steps/review.py: items FieldControl cannot be made to follow
+
 
 def hide_document(doc: str | None) -> str:
     """Only the last digits of a CPF/CNPJ travel in an e-mail."""
@@ -54,6 +56,9 @@ class ReportData:
     tickets: list[dict] = field(default_factory=list)     # nome, documento, tipo, field_id, isales_id
     pending: list[dict] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    field_done: list[dict] = field(default_factory=list)      # tasks done in FieldControl (seen this run)
+    field_canceled: list[dict] = field(default_factory=list)  # tasks cancelled in FieldControl
+    review: list[dict] = field(default_factory=list)          # "revise no FieldControl" items (open)
 
 
 def collect(engine: Engine, step: str, run_id: int | None, exit_code: int, counts_text: str,
@@ -61,7 +66,9 @@ def collect(engine: Engine, step: str, run_id: int | None, exit_code: int, count
     """What the report of run `run_id` of `step` says, read from the database."""
     data = ReportData(step, run_id, exit_code, counts_text, warnings=list(warnings or []))
     with engine.connect() as conn:
-        data.pending = pending.open_items(conn)
+        items = pending.open_items(conn)
+        data.pending = [p for p in items if not (p["etapa"] == "04" and p["chave"].startswith(REVIEW_PREFIX))]
+        data.review = [p for p in items if p["etapa"] == "04" and p["chave"].startswith(REVIEW_PREFIX)]
         if step != "04" or run_id is None:
             return data
         started = conn.execute(select(t.execucao.c.iniciada_em).where(t.execucao.c.id == run_id)).scalar_one()
@@ -94,6 +101,20 @@ def collect(engine: Engine, step: str, run_id: int | None, exit_code: int, count
             data.tickets.append({"nome": row.nome, "documento": hide_document(row.doc_pessoal),
                                  "tipo": TICKET_TITLES.get(row.ticket_tipo, row.ticket_tipo or "?"),
                                  "field_id": row.field_id, "isales_id": row.isales_id})
+        for row in conn.execute(
+            select(t.cliente.c.nome, t.cliente.c.doc_pessoal, t.os.c.isales_id, h.c.status, h.c.ticket_tipo,
+                   h.c.ticket_identificador, h.c.ticket_field_id, h.c.data_status, h.c.observacao)
+            .join(t.os, t.os.c.id == h.c.os_id)
+            .join(t.cliente, t.cliente.c.id == t.os.c.cliente_id)
+            .where(h.c.origem == "fieldcontrol", h.c.execucao_id == run_id, h.c.status.in_(("done", "canceled")))
+            .order_by(h.c.id)
+        ):
+            (data.field_done if row.status == "done" else data.field_canceled).append({
+                "nome": row.nome, "documento": hide_document(row.doc_pessoal), "isales_id": row.isales_id,
+                "tipo": TICKET_TITLES.get(row.ticket_tipo, row.ticket_tipo or "?"),
+                "os": row.ticket_identificador or row.ticket_field_id or "",
+                "data": row.data_status.strftime("%d/%m/%Y %H:%M") if row.data_status else "",
+                "observacao": row.observacao or ""})
     return data
 
 
@@ -115,6 +136,17 @@ def _sections(data: ReportData) -> list[tuple[str, list[str], list[list[str]]]]:
         sections.append(("OS (tickets) criadas", ["tipo", "cliente", "documento", "projeto iSales", "id FieldControl"],
                          [[k["tipo"], k["nome"] or "", k["documento"], k["isales_id"] or "", k["field_id"] or ""]
                           for k in data.tickets]))
+        header = ["tipo", "cliente", "documento", "projeto iSales", "OS", "quando"]
+        sections.append(("Instalações concluídas no FieldControl", header,
+                         [[k["tipo"], k["nome"] or "", k["documento"], k["isales_id"] or "", k["os"], k["data"]]
+                          for k in data.field_done]))
+        sections.append(("Canceladas no FieldControl", header + ["observação"],
+                         [[k["tipo"], k["nome"] or "", k["documento"], k["isales_id"] or "", k["os"], k["data"],
+                           k["observacao"]] for k in data.field_canceled]))
+    if data.review:
+        sections.append(("Revise no FieldControl (marque com 04_sync_field_api.py --revisado CHAVE)",
+                         ["projeto iSales", "o que revisar", "desde", "chave"],
+                         [[p["isales_id"] or "", p["motivo"], p["primeira_vez"], p["chave"]] for p in data.review]))
     sections.append(("Pendências abertas", ["etapa", "registro", "motivo", "desde", "tentativas"],
                      [[p["etapa"], p["chave"], p["motivo"], p["primeira_vez"], str(p["tentativas"])]
                       for p in data.pending]))

@@ -14,6 +14,7 @@ from lib import run
 from lib.db import pending
 from lib.db.runs import db_now
 from lib.errors import EXIT_OK, EXIT_PENDING
+from lib.steps import review
 from tests.conftest import Inbox, free_port
 
 CANARY_PASSWORD = "canario-smtp-senha-991"
@@ -84,6 +85,37 @@ def test_report_of_a_push_run_is_sent_with_both_parts(step_env, smtp_server):
         assert CANARY_PASSWORD not in body
     assert "<table" in parts["text/html"]
     assert CANARY_PASSWORD.encode() not in envelope.content
+
+
+def _field_body(ctx: run.RunContext) -> None:
+    """A run of 04 that learned a task done and one cancelled, with an item for the operator."""
+    _push_body(ctx)
+    with ctx.engine.begin() as conn:
+        os_id = conn.execute(t.os.select()).first().id
+        for status, note in (("done", "concluída"), ("canceled", "cancelada. Motivo/observação: telhado condenado"),
+                             ("in-progress", "em execução")):
+            conn.execute(t.os_status_historico.insert().values(
+                os_id=os_id, status=status, origem="fieldcontrol", execucao_id=ctx.run_id, ticket_tipo="instalacao",
+                ticket_identificador="1#00004143", data_status=db_now(), observacao=f"FieldControl: {note}"))
+        review.report(conn, review.key("telefone", "UGhvbmU6MQ=="),
+                      "telefone antigo (11) 9…-…21 do cliente Maria da Silva", isales_id=4711, run_id=ctx.run_id)
+
+
+def test_report_lists_field_results_and_review_items(step_env, smtp_server):
+    _smtp(step_env, smtp_server)
+    assert run.run_step("04", _args(), _field_body) == EXIT_PENDING
+    message = email.message_from_bytes(smtp_server.envelopes[0].content, policy=email.policy.default)
+    text = message.get_body(("plain",)).get_content()
+    done = text.split("Instalações concluídas no FieldControl: 1")[1].split("\n\n")[0]
+    assert "1#00004143" in done and "4711" in done
+    canceled = text.split("Canceladas no FieldControl: 1")[1].split("\n\n")[0]
+    assert "telhado condenado" in canceled
+    assert "em execução" not in text
+    review_part = text.split("Revise no FieldControl")[1].split("\n\n")[0]
+    assert "telefone antigo (11) 9…-…21 do cliente Maria da Silva" in review_part
+    assert "revisar:telefone:UGhvbmU6MQ==" in review_part
+    pending_part = text.split("Pendências abertas: 1")[1]  # the review item is listed once, in its own part
+    assert "revisar:" not in pending_part.split("Contagens")[0]
 
 
 def test_no_smtp_host_means_no_mail_and_no_warning(step_env, smtp_server):
