@@ -22,7 +22,6 @@ from lib import fieldcontrol as fcm
 from lib.db.runs import db_now
 from lib.db.values import chunks
 from lib.status import ticket_label
-from lib.status import ticket_label
 
 log = logging.getLogger(__name__)
 
