@@ -20,8 +20,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from lib import documents, maplinks
+from lib.clock import db_now
 from lib.config import GeocoderSettings, HttpSettings
-from lib.db.runs import db_now
 from lib.db.schema import geocodificacao
 from lib.errors import AuthError, BadResponse, ConfigError, RecordError, SyncError, TransientError
 from lib.http import USER_AGENT, HttpSession, json_body, make_session

@@ -10,6 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from lib.clock import utcnow
 from lib.errors import InputFileError, SyncError
 from lib.logs import redact
 
@@ -18,11 +19,6 @@ FORMAT_VERSION = 1
 FILE_01 = "01_projetos_isales.json"
 FILE_02 = "02_projetos_tratados.json"
 FILE_PENDENCIAS = "pendencias.json"
-
-
-def utcnow() -> datetime:
-    """Now, timezone-aware UTC (the project's clock; tests may monkeypatch it)."""
-    return datetime.now(timezone.utc)
 
 
 def iso(moment: datetime) -> str:

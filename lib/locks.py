@@ -16,13 +16,13 @@ import hashlib
 import logging
 import os
 import socket
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
 
 from sqlalchemy import select, text
 from sqlalchemy.engine import Connection, Engine
 
+from lib.clock import utcnow
 from lib.errors import LockHeld
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ MYSQL_LOCK_NAME_MAX = 64  # MySQL's limit on GET_LOCK names
 
 def holder_description() -> str:
     """Who holds a lock: process, host and since when (UTC), as shown to a run that is refused."""
-    since = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    since = utcnow().strftime("%Y-%m-%d %H:%M:%S")
     return f"processo {os.getpid()} em {socket.gethostname()}, desde {since} UTC"
 
 

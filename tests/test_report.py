@@ -11,8 +11,8 @@ import pytest
 
 import lib.db.schema as t
 from lib import run
+from lib.clock import db_now
 from lib.db import pending
-from lib.db.runs import db_now
 from lib.errors import EXIT_OK, EXIT_PENDING
 from lib.steps import review
 from tests.conftest import Inbox, free_port

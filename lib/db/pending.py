@@ -13,7 +13,7 @@ from pathlib import Path
 from sqlalchemy import and_, func, select
 from sqlalchemy.engine import Connection, Engine
 
-from lib.db.runs import db_now
+from lib.clock import db_now
 from lib.db.schema import pendencia
 from lib.jsonfiles import FILE_PENDENCIAS, iso, write_envelope
 from lib.logs import redact

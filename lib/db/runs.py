@@ -5,17 +5,11 @@ from __future__ import annotations
 import json
 import os
 import socket
-from datetime import datetime
 
 from sqlalchemy.engine import Engine
 
+from lib.clock import db_now
 from lib.db.schema import execucao
-from lib.jsonfiles import utcnow
-
-
-def db_now() -> datetime:
-    """Now as stored in the database: naive UTC, whole seconds (MySQL DATETIME keeps no fraction)."""
-    return utcnow().replace(tzinfo=None, microsecond=0)
 
 
 def start(engine: Engine, step: str) -> int:

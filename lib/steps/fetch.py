@@ -17,12 +17,12 @@ from sqlalchemy.engine import Engine
 
 import lib.db.schema as t
 from lib import status as statuses
+from lib.clock import db_now, utcnow
 from lib.config import IsalesSettings
 from lib.db import pending
-from lib.db.runs import db_now
 from lib.errors import BadResponse, ConfigError, RecordError, TransientError
 from lib.isales import Card, Details, IsalesClient
-from lib.jsonfiles import FILE_01, iso, utcnow, write_envelope
+from lib.jsonfiles import FILE_01, iso, write_envelope
 from lib.logs import progress
 from lib.run import RunContext
 

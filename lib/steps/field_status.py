@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection, Engine
 
 import lib.db.schema as t
 from lib import fieldcontrol as fcm
-from lib.db.runs import db_now
+from lib.clock import db_now
 from lib.db.values import chunks
 from lib.status import ticket_label
 

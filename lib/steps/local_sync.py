@@ -18,8 +18,8 @@ from sqlalchemy.sql.schema import Table
 
 import lib.db.schema as t
 from lib import status as status_module
+from lib.clock import db_now
 from lib.db import pending
-from lib.db.runs import db_now
 from lib.db.values import change_log_rows, changed_fields, check_fits
 from lib.errors import RecordError, TransientError
 from lib.jsonfiles import FILE_02, read_envelope

@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import select
 
 import lib.db.schema as t
+from lib.clock import db_now
 from lib.config import IsalesSettings
 from lib.db import pending
-from lib.db.runs import db_now
 from lib.isales import Card
 from lib.steps.fetch import LocalOs, select_cards
 from tests.conftest import sandbox_env

@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 import lib.db.schema as t
 from lib import config
+from lib.clock import db_now
 from lib.db import runs
 from lib.errors import ConfigError, TransientError
 from lib.fieldcontrol import FieldControl, document_key, phone_body, same_address
@@ -247,7 +248,7 @@ def test_rejected_record_becomes_pending_and_is_retried(engine, env, sandbox):
     run04(engine, env, reprocessar=True)
     assert len(posts(sandbox, "POST /customers")) == 1
     with engine.begin() as conn:
-        conn.execute(t.acao_field.update().values(atualizada_em=runs.db_now() - timedelta(hours=7)))
+        conn.execute(t.acao_field.update().values(atualizada_em=db_now() - timedelta(hours=7)))
     sandbox.reset_calls()
     run04(engine, env)
     assert len(posts(sandbox, "POST /customers")) == 1  # 6 hours passed

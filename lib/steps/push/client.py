@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy.engine import Connection, Engine
 
 from lib import fieldcontrol as fcm
+from lib.status import ticket_label
 from lib.steps.push import outbox as ob
 from lib.steps.push import records, ticket_message
 from lib.steps.push.outbox import Outbox, Outcome, Spec
@@ -21,7 +22,6 @@ from lib.steps.push.remote import Remote
 
 log = logging.getLogger(__name__)
 
-KIND_LABEL = ticket_message.KIND_LABELS
 NO_COORDS = ("endereço sem coordenadas (latitude/longitude), que o FieldControl exige: corrija o link de "
              "localização ou o endereço no iSales e rode 01→03 de novo")
 
@@ -228,7 +228,7 @@ class ClientSync:
         payload = fcm.ticket_body(name=name, subject=ticket_message.subject(kind, name), message=message,
                                   external_id=f"isales:{project.isales_id}:{kind}:{event['id']}",
                                   customer_id=customer_id, service_id=service_id, location_id=location_id)
-        label = f"{client.label(project)}: OS de {KIND_LABEL[kind]} (evento {event['id']})"
+        label = f"{client.label(project)}: OS de {ticket_label(kind)} (evento {event['id']})"
         receipt = self.receipts.ticket(project, event, kind, service_id)
         result = self._perform(Spec(
             chave=ob.ticket_key(event["id"]), tipo="ticket", kind=f"ticket_{kind}", label=label,

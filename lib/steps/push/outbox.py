@@ -18,8 +18,8 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
 
 import lib.db.schema as t
+from lib.clock import db_now
 from lib.db import pending
-from lib.db.runs import db_now
 from lib.errors import AmbiguousWrite, BadResponse, ConfigError, RecordError, TransientError
 from lib.logs import redact
 

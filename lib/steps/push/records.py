@@ -15,13 +15,13 @@ from sqlalchemy.engine import Connection, Engine
 
 import lib.db.schema as t
 from lib import fieldcontrol as fcm
-from lib.db.runs import db_now
+from lib.clock import db_now
 from lib.db.values import change_log_rows, changed_fields, check_fits, chunks
+from lib.status import TICKET_OF_STATUS
 
 log = logging.getLogger(__name__)
 
 ORIGIN = "04"
-TICKET_OF_STATUS = {"instalacao": "instalacao", "aumento": "aumento", "cancelado": "cancelamento"}
 
 Row = dict[str, Any]
 TABLES = {"cliente": t.cliente, "endereco": t.endereco, "os_status_historico": t.os_status_historico}

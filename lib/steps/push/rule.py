@@ -7,13 +7,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from lib.status import TICKET_OF_STATUS, ticket_label
 from lib.steps.push import records
 
 DISPENSED_OTHER = "movido para uma coluna que não gera OS"
 DISPENSED_CANCELLED = "cancelado antes do envio"
 DISPENSED_NO_TICKET = "nenhuma OS foi enviada antes: o cancelamento não gera OS"
-TICKET_FOR = {"instalacao": "instalacao", "aumento": "aumento", "cancelado": "cancelamento"}
-KIND_LABEL = {"instalacao": "instalação", "aumento": "aumento de sistema", "cancelamento": "cancelamento"}
 
 
 @dataclass(frozen=True)
@@ -36,20 +35,20 @@ def qualify(events: Sequence[tuple[int, str]], last_sent: str | None) -> list[De
     decisions = []
     for index, (event_id, status) in enumerate(events):
         later_cancel = any(s == "cancelado" for _, s in events[index + 1:])
-        if status not in TICKET_FOR:
+        if status not in TICKET_OF_STATUS:
             decisions.append(Decision(event_id, status, reason=DISPENSED_OTHER))
         elif status in ("instalacao", "aumento") and later_cancel:
             decisions.append(Decision(event_id, status, reason=DISPENSED_CANCELLED))
         elif status == "instalacao" and last_sent not in (None, "cancelamento"):
             decisions.append(Decision(event_id, status, reason=(
-                f"já existe uma OS de {KIND_LABEL[last_sent]} enviada e não cancelada para este projeto")))
+                f"já existe uma OS de {ticket_label(last_sent)} enviada e não cancelada para este projeto")))
         elif status == "aumento" and last_sent == "aumento":
             decisions.append(Decision(event_id, status, reason="a OS de aumento de sistema já foi enviada"))
         elif status == "cancelado" and last_sent not in ("instalacao", "aumento"):
             decisions.append(Decision(event_id, status, reason=DISPENSED_NO_TICKET))
         else:
-            decisions.append(Decision(event_id, status, ticket=TICKET_FOR[status]))
-            last_sent = TICKET_FOR[status]
+            decisions.append(Decision(event_id, status, ticket=TICKET_OF_STATUS[status]))
+            last_sent = TICKET_OF_STATUS[status]
     return decisions
 
 

@@ -11,18 +11,17 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from lib.documents import mask_document
+from lib.status import TICKET_TITLES, ticket_label
 
 MISSING = "não informado"
 
-SUBJECTS = {"instalacao": "Instalação", "aumento": "Aumento de Sistema", "cancelamento": "Cancelamento"}
-KIND_LABELS = {"instalacao": "instalação", "aumento": "aumento de sistema", "cancelamento": "cancelamento"}
 
 Row = Mapping[str, Any]
 
 
 def subject(kind: str, nome: str) -> str:
     """"Instalação: Maria da Silva" / "Aumento de Sistema: …" / "Cancelamento: …"."""
-    return f"{SUBJECTS[kind]}: {nome}"
+    return f"{TICKET_TITLES[kind]}: {nome}"
 
 
 def money(value: Any) -> str:
@@ -79,10 +78,10 @@ def address_line(endereco: Row) -> str:
 
 def _opening(kind: str, os_row: Row, event: Row, previous: Row | None) -> list[str]:
     isales_id = os_row.get("isales_id")
-    lines = [f"OS DE {KIND_LABELS[kind].upper()} — projeto iSales {isales_id}"]
+    lines = [f"OS DE {ticket_label(kind).upper()} — projeto iSales {isales_id}"]
     moved = day(event.get("data_status"))
     if kind == "cancelamento":
-        before = KIND_LABELS.get(str(previous.get("ticket_tipo")), "?") if previous else "?"
+        before = ticket_label(previous.get("ticket_tipo")) if previous else "?"
         sent = previous.get("ticket_field_id") if previous else None
         lines.append(f"O projeto foi CANCELADO no iSales em {moved}. A OS de {before} já enviada "
                      f"({text(sent)}) não deve ser executada.")
