@@ -139,9 +139,14 @@ def ratios(opts: Options, first: dict[str, dict[str, Any]]) -> dict[str, Any]:
     if "01" in first:
         calls = total(first["01"]["_calls"], "isales")
         floor = calls * opts.latencia_isales_ms / 1000 / opts.workers
+        piso = "chamadas × latência ÷ workers"
+        # with a limit per sliding minute, the first `isales_rpm` calls may go at once, the rest wait
+        limit_floor = max(0, calls - opts.isales_rpm) * 60 / opts.isales_rpm if opts.isales_rpm else 0.0
+        if limit_floor > floor:
+            floor, piso = limit_floor, "(chamadas − limite) ÷ limite por minuto do iSales"
         result["busca_01"] = {"tempo_s": first["01"]["tempo_s"], "chamadas": calls, "piso_s": round(floor, 2),
-                              "razao": _ratio(first["01"]["tempo_s"], floor),
-                              "piso": "chamadas × latência ÷ workers"}
+                              "razao": _ratio(first["01"]["tempo_s"], floor), "piso": piso,
+                              "limite_isales_por_minuto": opts.isales_rpm or None}
     if "02" in first:
         calls = sum(total(first["02"]["_calls"], system) for system in GEOCODERS)
         floor = calls / opts.geo_rps if opts.geo_rps else 0.0
@@ -254,6 +259,10 @@ def problems(report: dict[str, Any]) -> list[str]:
     if second.get("escritas_fieldcontrol"):
         found.append(f"a segunda execução, sem mudanças, fez {second['escritas_fieldcontrol']} escrita(s) no "
                      "FieldControl (esperado 0)")
+    isales_429 = ((report.get("razoes") or {}).get("respostas_429") or {}).get("isales")
+    if isales_429 and report.get("parametros", {}).get("isales_rpm"):
+        found.append(f"com o limite do iSales em vigor, o 01 recebeu {isales_429} resposta(s) 429 (esperado 0: o "
+                     "ritmo vem dos cabeçalhos X-RateLimit-*)")
     if second.get("chamadas_geocodificador"):
         found.append(f"a segunda execução, sem mudanças, consultou o geocodificador "
                      f"{second['chamadas_geocodificador']} vez(es) (esperado 0)")

@@ -69,8 +69,13 @@ def _ratio_lines(report: dict[str, Any]) -> list[str]:
     lines = []
     if "busca_01" in r:
         b = r["busca_01"]
-        lines.append(f"01 busca: {num(b['tempo_s'])} s ÷ {num(b['piso_s'])} s ({num(b['chamadas'])} chamadas × "
-                     f"{num(p['latencia_isales_ms'], 0)} ms ÷ {p['workers']} workers) = {num(b['razao'], 2)}")
+        if b.get("limite_isales_por_minuto") and b.get("piso", "").startswith("(chamadas − limite)"):
+            lines.append(f"01 busca: {num(b['tempo_s'])} s ÷ {num(b['piso_s'])} s (({num(b['chamadas'])} chamadas − "
+                         f"{num(b['limite_isales_por_minuto'])}) ÷ {num(b['limite_isales_por_minuto'])} por minuto, "
+                         f"o limite do iSales) = {num(b['razao'], 2)}")
+        else:
+            lines.append(f"01 busca: {num(b['tempo_s'])} s ÷ {num(b['piso_s'])} s ({num(b['chamadas'])} chamadas × "
+                         f"{num(p['latencia_isales_ms'], 0)} ms ÷ {p['workers']} workers) = {num(b['razao'], 2)}")
     if "coordenadas_02" in r:
         c = r["coordenadas_02"]
         lines.append(f"02 coordenadas: {num(c['tempo_s'])} s ÷ {num(c['piso_s'])} s ({num(c['chamadas_geocodificador'])} "

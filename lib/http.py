@@ -46,10 +46,19 @@ class Pacer:
     With `state_file`, the schedule lives in that file under flock(2), so every process using
     the same file (the same API key) shares one budget; without it, only this process's threads.
     A small margin keeps client-side jitter from turning into server-side 429s.
+
+    Without a configured rate, the server's own limit is learnt from Laravel-style headers
+    (`X-RateLimit-Limit` per minute, `X-RateLimit-Remaining`, see `observe`): requests are spread
+    evenly over the minute, so a steady run never meets a 429 nor stalls for a whole window.
     """
+
+    WINDOW = 60.0  # Laravel's throttle counts per minute
+    RESERVE = 1  # remaining requests below which the next ones are spaced further apart
 
     def __init__(self, rate_per_second: float | None = None, state_file: Path | None = None,
                  margin: float = 1.05):
+        self.margin = margin
+        self.configured = bool(rate_per_second)
         self.interval = (margin / rate_per_second) if rate_per_second else 0.0
         self.state_file = Path(state_file) if state_file else None
         self._lock = threading.Lock()
@@ -99,6 +108,23 @@ class Pacer:
         """Nobody sharing this pacer sends for `seconds` (a 429's Retry-After or a backoff)."""
         self._reserve(hold_until=time.time() + seconds)
 
+    def observe(self, limit: int, remaining: int) -> None:
+        """Learn the server's limit from its headers; a configured rate always wins (override).
+
+        Pace at `limit` per minute (with the margin); when the answer says almost nothing is left
+        (a burst before the limit was known, another client on the same token), space the next
+        requests further, one more interval per request below the reserve.
+        """
+        if self.configured or limit <= 0:
+            return
+        interval = self.WINDOW * self.margin / limit
+        with self._lock:
+            if interval != self.interval:
+                log.debug("limite do servidor: %d por minuto; uma requisição a cada %.2f s", limit, interval)
+            self.interval = interval
+        if remaining <= self.RESERVE:
+            self.hold(interval * (self.RESERVE + 1 - max(remaining, 0)))
+
 
 def pacer_file(data_dir: Path, service: str, key: str) -> Path:
     """The shared pacing file of one API key (the file name carries a hash, never the key)."""
@@ -107,9 +133,14 @@ def pacer_file(data_dir: Path, service: str, key: str) -> Path:
 
 
 def _retry_after(response: requests.Response) -> float | None:
+    """Seconds to wait from Retry-After (seconds or HTTP date), else from Laravel's X-RateLimit-Reset
+    (a Unix time); None when the answer says neither."""
     value = response.headers.get("Retry-After")
     if not value:
-        return None
+        try:
+            return max(0.0, float(response.headers["X-RateLimit-Reset"]) - time.time())
+        except (KeyError, ValueError):
+            return None
     try:
         return max(0.0, float(value))
     except ValueError:
@@ -119,6 +150,14 @@ def _retry_after(response: requests.Response) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, moment.timestamp() - time.time())
+
+
+def _rate_limit(response: requests.Response) -> tuple[int, int] | None:
+    """(limit, remaining) from Laravel's X-RateLimit-* headers, or None when absent or unreadable."""
+    try:
+        return int(response.headers["X-RateLimit-Limit"]), int(response.headers["X-RateLimit-Remaining"])
+    except (KeyError, ValueError):
+        return None
 
 
 def _surely_not_sent(exc: requests.RequestException) -> bool:
@@ -211,6 +250,9 @@ class HttpSession(requests.Session):
             log.debug("%s %s -> %s (%.0f ms)", method, redact(url), response.status_code,
                       (time.monotonic() - started) * 1000)
             status = self.answer_status(response)
+            rate_limit = _rate_limit(response)
+            if rate_limit:  # a 429's Remaining is 0 by definition: its Retry-After rules the wait
+                self.pacer.observe(rate_limit[0], rate_limit[1] if status != 429 else Pacer.RESERVE + 1)
             if status == 429:
                 self._count("status_429")
                 wait = _retry_after(response)

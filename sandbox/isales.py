@@ -5,6 +5,7 @@ per-token rate limit, plural keys holding one object, plain or paginated funnel.
 from __future__ import annotations
 
 import math
+import time
 from datetime import date
 from typing import Any
 from urllib.parse import urlencode
@@ -75,7 +76,7 @@ class ISales:
         if not allowed:
             return self._json(429, {"message": "Too Many Attempts."}, [
                 ("Retry-After", str(retry_after)), ("X-RateLimit-Limit", limit),
-                ("X-RateLimit-Remaining", "0")])
+                ("X-RateLimit-Remaining", "0"), ("X-RateLimit-Reset", str(int(time.time()) + retry_after))])
         req.meta["ratelimit"] = (limit, str(remaining))
         return None
 

@@ -138,3 +138,21 @@ def test_step03_against_executemany(tmp_path, mysql_server):
         assert measured["etapa_03"]["resumo"]["os"] == {"criados": 30}
         assert measured["executemany"]["linhas"] == 30 * 4 + 27  # 27 clients: 3 of them have two projects
         assert measured["razao"] > 0 and measured["projetos_por_s"] > 0
+
+
+def test_fetch_ratio_and_429s_with_the_isales_limit_in_force():
+    from collections import Counter
+
+    from bench.benchmark import Options, problems, ratios
+
+    calls = Counter({("isales", "GET /clientes", 200): 200, ("isales", "GET /clientes", 429): 2})
+    first = {"01": {"_calls": calls, "tempo_s": 150.0, "respostas_429": {"isales": 2}}}
+    result = ratios(Options(isales_rpm=60, latencia_isales_ms=50, workers=4), first)
+    fetch = result["busca_01"]
+    assert fetch["piso_s"] == round((202 - 60) * 60 / 60, 2) and fetch["limite_isales_por_minuto"] == 60
+    assert fetch["razao"] == round(150.0 / fetch["piso_s"], 2)
+    assert result["respostas_429"]["isales"] == 2
+    found = problems({"parametros": {"isales_rpm": 60}, "razoes": result})
+    assert any("recebeu 2 resposta(s) 429" in problem for problem in found)
+    unlimited = ratios(Options(isales_rpm=0, latencia_isales_ms=50, workers=4), first)["busca_01"]
+    assert unlimited["piso_s"] == round(202 * 50 / 1000 / 4, 2) and unlimited["limite_isales_por_minuto"] is None

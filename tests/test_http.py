@@ -193,3 +193,45 @@ def test_pacer_is_shared_between_processes(tmp_path):
     assert len(moments) == 10
     # ten calls, two processes, one budget of 10/s: at least nine intervals (unshared it would be four)
     assert moments[-1] - moments[0] >= 9 * 0.1 * 0.95
+
+
+def _limited(limit: int, remaining: int) -> tuple:
+    return ("json", 200, {}, {"X-RateLimit-Limit": str(limit), "X-RateLimit-Remaining": str(remaining)})
+
+
+def test_laravel_headers_pace_the_next_calls(server):
+    """A limit of 600/min read from the answer spaces the following calls by 0.1 s (× margin)."""
+    server.plan = [_limited(600, 590)] * 5
+    s = session()
+    for _ in range(5):
+        s.get(server.url + "/x")
+    gaps = [b[2] - a[2] for a, b in zip(server.seen[1:], server.seen[2:])]
+    assert s.pacer.interval == pytest.approx(0.105)
+    assert min(gaps) >= 0.1 * 0.95  # only a lower bound: a slow machine stretches, never shrinks it
+    assert s.stats["status_429"] == 0
+
+
+def test_almost_no_remaining_spaces_the_next_call_further(server):
+    server.plan = [_limited(600, 0), _limited(600, 50)]
+    s = session()
+    s.get(server.url + "/a")
+    s.get(server.url + "/b")
+    # one interval for the pace plus (RESERVE + 1) intervals because nothing was left
+    assert server.seen[1][2] - server.seen[0][2] >= 0.105 * (Pacer.RESERVE + 1) * 0.95
+
+
+def test_a_configured_rate_overrides_the_headers(server):
+    server.plan = [_limited(6, 5)] * 2
+    s = session(rate_per_second=50.0)
+    s.get(server.url + "/a")
+    s.get(server.url + "/b")
+    assert s.pacer.interval == pytest.approx(1.05 / 50)  # not 10.5 s from the headers
+
+
+def test_429_without_retry_after_waits_until_x_ratelimit_reset(server):
+    server.plan = [("json", 429, {}, {"X-RateLimit-Limit": "600", "X-RateLimit-Remaining": "0",
+                                      "X-RateLimit-Reset": str(int(time.time()) + 2)}), ("json", 200, {})]
+    s = session()
+    s.backoff_base = 0.001  # a backoff alone would retry at once
+    s.get(server.url + "/x")
+    assert server.seen[1][2] >= int(server.seen[0][2]) + 1  # held until the announced reset
