@@ -25,10 +25,10 @@ if str(ROOT) not in sys.path:
 import lib.db.schema as t  # noqa: E402
 from bench.rawinsert import TABLES, build_rows  # noqa: E402
 from lib import config  # noqa: E402
-from lib.cli import RunContext, Summary  # noqa: E402
 from lib.db import migrate, runs  # noqa: E402
 from lib.db.engine import make_engine  # noqa: E402
 from lib.jsonfiles import read_envelope, write_envelope  # noqa: E402
+from lib.run import RunContext, Summary  # noqa: E402
 from lib.steps import local_sync  # noqa: E402
 from lib.steps.local_input import read_projects  # noqa: E402
 
