@@ -1,6 +1,6 @@
 """The one HTTP session factory: timeouts, retries with backoff, Retry-After, pacing, redaction.
 
-Rules (DEVELOPERS.md): every call has a connect and a read timeout; GET retries 429/5xx/connection
+Rules (docs/design.md §2): every call has a connect and a read timeout; GET retries 429/5xx/connection
 errors with backoff and honours Retry-After; a POST/PUT is resent only when it surely did not take
 effect (429, connection refused, connect timeout); any other failure of a write raises
 AmbiguousWrite so that the caller looks the object up before creating it again.
