@@ -29,6 +29,15 @@ SCRIPTS = {
 
 # --------------------------------------------------------------------------- databases
 
+def pytest_collection_modifyitems(config, items):
+    """Every test that uses MySQL/MariaDB carries the `mysql` mark (`-m "not mysql"` leaves them out)."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        on_mysql = callspec is not None and callspec.params.get("db_url") == "mysql"
+        if on_mysql or {"mysql_server", "mysql_url"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.mysql)
+
+
 @pytest.fixture(scope="session")
 def mysql_server():
     """The MySQL/MariaDB server of TEST_MYSQL_URL; a failure (never a skip) when unreachable."""

@@ -100,10 +100,6 @@ def test_link_parsing(text, expected):
     assert (point.latitude, point.longitude) == expected if expected else point is None
 
 
-def test_link_table_is_large():
-    assert len(LINKS) >= 40
-
-
 def test_in_brazil():  # the border itself: tests/test_border.py
     assert Point.of("-23.5614", "-46.6559").in_brazil()
     assert Point.of("5.2", "-60.2").in_brazil()  # Roraima

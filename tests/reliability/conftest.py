@@ -27,11 +27,6 @@ def pytest_addoption(parser):
                     help="semente dos sorteios (padrão: aleatória, impressa; ou RELIABILITY_SEED)")
 
 
-def pytest_configure(config):
-    config.addinivalue_line("markers", "reliability: suítes de confiabilidade (tests/reliability); "
-                                       "tamanho de CI por padrão, maior com --trials/--projetos")
-
-
 def _option(config, name: str, variable: str) -> int | None:
     value = config.getoption(name, default=None)
     if value is None and os.environ.get(variable, "").strip():
