@@ -103,6 +103,7 @@ def load_clients(conn: Connection, ids: list[str] | None) -> tuple[list[Client],
     else:
         os_rows = [dict(r) for r in conn.execute(query).mappings()]
     projects = {row["id"]: Project(os=row) for row in os_rows}
+    unknown = sorted(set(ids or ()) - {str(row["isales_id"]) for row in os_rows}, key=int)
     hist = t.os_status_historico
     for chunk in chunks(list(projects)):
         for row in conn.execute(select(hist).where(hist.c.os_id.in_(chunk)).order_by(hist.c.id)).mappings():
@@ -114,6 +115,10 @@ def load_clients(conn: Connection, ids: list[str] | None) -> tuple[list[Client],
     wanted = [p for p in projects.values() if p.events or p.last_sent]
     warnings = [f"projeto {p.isales_id}: sem cliente no banco local; rode 03_sync_dados_local.py de novo"
                 for p in wanted if p.os["cliente_id"] is None]
+    if unknown:
+        warnings.insert(0, f"{'projeto' if len(unknown) == 1 else 'projetos'} {', '.join(unknown)} de --ids "
+                           f"{'não está' if len(unknown) == 1 else 'não estão'} no banco local: nada a enviar "
+                           "(confira o número, ou rode 01, 02 e 03 com --ids antes)")
     wanted = [p for p in wanted if p.os["cliente_id"] is not None]
     for chunk in chunks([p.id for p in wanted]):
         query = select(t.pagamento).where(t.pagamento.c.os_id.in_(chunk)).order_by(t.pagamento.c.id)

@@ -30,18 +30,22 @@ REAL_RATE = 1.0  # requests per second the real FieldControl allows per key
 # --------------------------------------------------------------------------- the run
 
 def check_services(fc: FieldControl, settings: Any) -> None:
-    """One GET /services: every configured service id must exist (ConfigError, exit 2, otherwise)."""
+    """One GET /services: every configured service id must exist and be active (not archived);
+    otherwise ConfigError (exit 2) naming every wrong variable, before anything is sent."""
     services = {service.id: service for service in fc.services()}
     available = ", ".join(f"{s.id} ({s.name})" for s in services.values() if not s.archived) or "nenhum"
+    problems = []
     for variable, service_id in (("FIELDCONTROL_SERVICO_INSTALACAO", settings.servico_instalacao),
                                  ("FIELDCONTROL_SERVICO_AUMENTO", settings.servico_aumento),
                                  ("FIELDCONTROL_SERVICO_CANCELAMENTO", settings.servico_cancelamento)):
         if service_id not in services:
-            raise ConfigError(f"configuração inválida: {variable}={service_id} não existe no FieldControl "
-                              f"(serviços disponíveis: {available})")
-        if services[service_id].archived:
-            log.warning("%s=%s aponta para um serviço arquivado no FieldControl (%s)", variable, service_id,
-                        services[service_id].name)
+            problems.append(f"{variable}={service_id} não existe no FieldControl")
+        elif services[service_id].archived:
+            problems.append(f"{variable}={service_id} é o serviço arquivado {services[service_id].name!r}: "
+                            "uma OS criada nele some das listas do FieldControl")
+    if problems:
+        raise ConfigError("configuração inválida: " + "; ".join(problems)
+                          + f" (serviços ativos: {available})")
 
 
 def service_ids(settings: Any) -> dict[str, str]:
