@@ -27,7 +27,7 @@ from bench.rawinsert import TABLES, build_rows  # noqa: E402
 from lib import config  # noqa: E402
 from lib.db import migrate, runs  # noqa: E402
 from lib.db.engine import make_engine  # noqa: E402
-from lib.jsonfiles import read_envelope, write_envelope  # noqa: E402
+from lib.jsonfiles import stream_envelope, write_envelope  # noqa: E402
 from lib.run import RunContext, Summary  # noqa: E402
 from lib.steps import local_sync  # noqa: E402
 from lib.steps.local_input import read_projects  # noqa: E402
@@ -70,7 +70,9 @@ def time_step03(file_02: Path, url: str, workdir: Path) -> dict[str, Any]:
         ctx = RunContext(step="03", settings=settings, args=argparse.Namespace(arquivo=None, ids=None),
                          summary=Summary(), engine=engine, run_id=runs.start(engine, "03"))
         started = time.perf_counter()
-        batch = read_projects(read_envelope(file_02, "02", produced_by="02_tratar_dados_clientes.py"))
+        envelope = stream_envelope(file_02, "02", produced_by="02_tratar_dados_clientes.py",
+                                   arrays=("projetos", "movimentos"))
+        batch = read_projects(envelope.data())
         read = time.perf_counter()
         local_sync.sync_input(ctx, batch)
         done = time.perf_counter()

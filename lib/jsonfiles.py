@@ -1,14 +1,22 @@
-"""The envelope of the JSON files in data/ and the one way to write them (atomically) and read them."""
+"""The envelope of the JSON files in data/ and the one way to write them (atomically) and read them.
+
+Big arrays (the projects) are streamed both ways: written item by item from an iterator, in the
+same human-readable layout as a whole-file dump, and read item by item with ijson, so that no step
+holds a whole file in memory."""
 
 from __future__ import annotations
 
 import json
 import os
 import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+import ijson
 
 from lib.clock import utcnow
 from lib.errors import InputFileError, SyncError
@@ -49,8 +57,9 @@ def dumps(data: Any) -> str:
     return redact(json.dumps(data, ensure_ascii=False, indent=1, default=_default))
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write `text` to `path` through a temporary file and a rename: readers never see half a file."""
+def write_atomic(path: Path, text: str | Iterable[str]) -> None:
+    """Write `text` (or its chunks, as they are produced) to `path` through a temporary file and a
+    rename: readers never see half a file."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -59,23 +68,55 @@ def write_atomic(path: Path, text: str) -> None:
         raise SyncError(f"não foi possível gravar {path}: {exc.strerror or exc}") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+            for chunk in [text] if isinstance(text, str) else text:
+                handle.write(chunk)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except OSError as exc:
+    except BaseException as exc:  # also a failure of the producer of the chunks: never a half file
         try:
             os.unlink(tmp)
         except OSError:
             pass
-        raise SyncError(f"não foi possível gravar {path} (o arquivo anterior foi mantido): {exc.strerror or exc}") from None
+        if isinstance(exc, OSError):
+            raise SyncError(f"não foi possível gravar {path} (o arquivo anterior foi mantido): "
+                            f"{exc.strerror or exc}") from None
+        raise
 
 
 def write_envelope(path: Path, step: str, run_id: int | None, body: dict[str, Any]) -> None:
-    """Write a data/ file: the envelope (step, format, run, time) followed by the step's body."""
+    """Write a data/ file: the envelope (step, format, run, time) followed by the step's body.
+
+    A value of `body` that is an iterator (e.g. a generator of projects) is written item by item as
+    it is produced; the file reads exactly as if the whole list had been dumped at once."""
     envelope = {"etapa": step, "formato": FORMAT_VERSION, "execucao_id": run_id, "gerado_em": iso(utcnow())}
     envelope.update(body)
-    write_atomic(path, dumps(envelope) + "\n")
+    write_atomic(path, _envelope_chunks(envelope))
+
+
+def _envelope_chunks(envelope: dict[str, Any]) -> Iterator[str]:
+    """dumps(envelope) + newline, in pieces: an iterator value becomes a JSON array item by item."""
+    if not any(isinstance(value, Iterator) for value in envelope.values()):
+        yield dumps(envelope) + "\n"
+        return
+    separator = "{"
+    for key, value in envelope.items():
+        yield f"{separator}\n {json.dumps(key, ensure_ascii=False)}: "
+        separator = ","
+        if not isinstance(value, Iterator):
+            yield _indent(dumps(value), 1)
+            continue
+        opening = "["
+        for item in value:
+            yield f"{opening}\n  {_indent(dumps(item), 2)}"
+            opening = ","
+        yield "[]" if opening == "[" else "\n ]"
+    yield "\n}\n"
+
+
+def _indent(text: str, spaces: int) -> str:
+    """A nested value's JSON text: its lines after the first moved right (strings hold no newline)."""
+    return text.replace("\n", "\n" + " " * spaces)
 
 
 def read_envelope(path: Path, step: str, *, produced_by: str) -> dict[str, Any]:
@@ -103,6 +144,102 @@ def read_envelope(path: Path, step: str, *, produced_by: str) -> dict[str, Any]:
             f"arquivo {path} não é JSON válido (linha {exc.lineno}, coluna {exc.colno}: {exc.msg}); "
             f"está truncado ou corrompido: rode {produced_by} novamente"
         ) from None
+    _check_envelope(path, data, step, produced_by)
+    return data
+
+
+@dataclass
+class Envelope:
+    """A data/ file read in a streaming way: every top-level field but the streamed arrays, which
+    are read item by item (`items`), as often as needed, each time from the file."""
+
+    path: Path
+    header: dict[str, Any]
+    sizes: dict[str, int] = field(default_factory=dict)  # items of each streamed array
+
+    def items(self, name: str) -> Iterator[Any]:
+        """The items of the array `name` (numbers as json.loads gives them)."""
+        if name not in self.sizes:
+            return
+        with open(self.path, "rb") as handle:
+            yield from ijson.items(handle, f"{name}.item", use_float=True)
+
+    def data(self) -> dict[str, Any]:
+        """The file as read_envelope gives it, with each streamed array as a StreamedArray."""
+        return {**self.header, **{name: StreamedArray(self, name) for name in self.sizes}}
+
+
+@dataclass
+class StreamedArray:
+    """An array of a data/ file, read from the file each time it is iterated."""
+
+    envelope: Envelope
+    name: str
+
+    def __iter__(self) -> Iterator[Any]:
+        return self.envelope.items(self.name)
+
+    def __len__(self) -> int:
+        return self.envelope.sizes[self.name]
+
+
+def stream_envelope(path: Path, step: str, *, produced_by: str, arrays: tuple[str, ...]) -> Envelope:
+    """Like read_envelope, without loading the top-level `arrays`: the whole file is checked first
+    (one pass of the parser, building only the other fields), so that a truncated or corrupted file
+    is refused before any of it is used. A top-level field of `arrays` that is not an array stays
+    in the header (the step then explains it)."""
+    path = Path(path)
+    try:
+        header, sizes = _scan(path, arrays)
+    except FileNotFoundError:
+        raise InputFileError(f"arquivo {path} não encontrado: rode {produced_by} antes") from None
+    except OSError as exc:
+        raise InputFileError(f"não foi possível ler {path}: {exc.strerror or exc}") from None
+    except (ijson.JSONError, UnicodeDecodeError, ValueError):
+        read_envelope(path, step, produced_by=produced_by)  # explains what is wrong, with line and column
+        raise InputFileError(f"arquivo {path} não é JSON válido; está truncado ou corrompido: "
+                             f"rode {produced_by} novamente") from None
+    _check_envelope(path, header, step, produced_by)
+    return Envelope(path, header, sizes)
+
+
+def _scan(path: Path, arrays: tuple[str, ...]) -> tuple[Any, dict[str, int]]:
+    """The top-level fields but `arrays` (built), and how many items each of `arrays` has."""
+    header: dict[str, Any] = {}
+    sizes: dict[str, int] = {}
+    builder: ijson.ObjectBuilder | None = None
+    key = None
+    top_is_object = None
+    with open(path, "rb") as handle:
+        for prefix, event, value in ijson.parse(handle, use_float=True):
+            if top_is_object is None:
+                top_is_object = event == "start_map"
+                if not top_is_object:
+                    return [], {}
+            if prefix == "":
+                if event == "map_key":
+                    if builder is not None and key is not None:
+                        header[key] = builder.value
+                    key, builder = value, None
+                elif event == "end_map" and builder is not None and key is not None:
+                    header[key] = builder.value
+                continue
+            if builder is None and key not in sizes:
+                if key in arrays and prefix == key and event == "start_array":
+                    sizes[key] = 0
+                    continue
+                builder = ijson.ObjectBuilder()
+            if builder is not None:
+                builder.event(event, value)
+            elif prefix == f"{key}.item" and event in _ITEM_STARTS:
+                sizes[key] += 1
+    return header, sizes
+
+
+_ITEM_STARTS = frozenset({"start_map", "start_array", "string", "number", "boolean", "null"})
+
+
+def _check_envelope(path: Path, data: Any, step: str, produced_by: str) -> None:
     if not isinstance(data, dict) or "etapa" not in data:
         raise InputFileError(f"arquivo {path} não tem o envelope esperado (campo 'etapa'): rode {produced_by} novamente")
     if data.get("etapa") != step:
@@ -114,4 +251,3 @@ def read_envelope(path: Path, step: str, *, produced_by: str) -> dict[str, Any]:
             f"arquivo {path} tem formato {data.get('formato')!r}, esta versão lê o formato {FORMAT_VERSION}: "
             f"rode {produced_by} novamente"
         )
-    return data

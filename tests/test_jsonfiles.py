@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from lib.errors import InputFileError, SyncError
-from lib.jsonfiles import read_envelope, write_envelope
+from lib.jsonfiles import read_envelope, stream_envelope, write_envelope
 
 
 def test_round_trip_with_decimals_and_accents(tmp_path):
@@ -27,13 +27,58 @@ def test_round_trip_with_decimals_and_accents(tmp_path):
     (b'{"etapa": "02", "formato": 1}', "etapa '02'"),
     (b'{"etapa": "01", "formato": 99}', "formato 99"),
 ])
-def test_unusable_files_are_explained(tmp_path, content, reason):
+@pytest.mark.parametrize("streamed", [False, True])
+def test_unusable_files_are_explained(tmp_path, content, reason, streamed):
     path = tmp_path / "01.json"
     if content is not None:
         path.write_bytes(content)
     with pytest.raises(InputFileError, match=reason) as info:
-        read_envelope(path, "01", produced_by="01_get_projetos_isales.py")
+        if streamed:
+            stream_envelope(path, "01", produced_by="01_get_projetos_isales.py", arrays=("projetos",))
+        else:
+            read_envelope(path, "01", produced_by="01_get_projetos_isales.py")
     assert "01_get_projetos_isales.py" in str(info.value)
+
+
+BODY = {"origem": {"execucao_id_01": 3, "lista": [1, 2.5, None]}, "contagens": {"total": 3},
+        "projetos": [{"isales_id": "1", "valor": Decimal("10.50"), "bruto": {"x": [1.25, {"y": "a\nb"}], "z": []}},
+                     {"isales_id": "2", "nome": "José Ávila 🌞", "vazio": {}}, "texto solto"],
+        "movimentos": [], "pendencias": [{"isales_id": "9", "motivo": "sem coordenadas"}]}
+
+
+def test_a_streamed_array_is_written_exactly_as_a_whole_dump(tmp_path, monkeypatch):
+    import lib.jsonfiles as jsonfiles
+
+    monkeypatch.setattr(jsonfiles, "utcnow", lambda: __import__("datetime").datetime(2026, 11, 30, 12, 0, 0))
+    write_envelope(tmp_path / "whole.json", "02", 4, BODY)
+    streamed = {name: iter(value) if isinstance(value, list) else value for name, value in BODY.items()}
+    write_envelope(tmp_path / "streamed.json", "02", 4, streamed)
+    assert (tmp_path / "streamed.json").read_bytes() == (tmp_path / "whole.json").read_bytes()
+
+
+def test_a_file_is_read_item_by_item_with_the_same_values(tmp_path):
+    path = tmp_path / "02.json"
+    write_envelope(path, "02", 4, {**BODY, "projetos": iter(BODY["projetos"])})
+    whole = read_envelope(path, "02", produced_by="x")
+    envelope = stream_envelope(path, "02", produced_by="x", arrays=("projetos", "movimentos", "ausente"))
+    assert envelope.header == {name: value for name, value in whole.items() if name not in ("projetos", "movimentos")}
+    assert envelope.sizes == {"projetos": 3, "movimentos": 0}
+    assert list(envelope.items("projetos")) == whole["projetos"] and list(envelope.items("projetos"))
+    assert list(envelope.items("movimentos")) == [] and list(envelope.items("ausente")) == []
+
+
+def test_a_producer_that_fails_midway_leaves_the_previous_file(tmp_path):
+    path = tmp_path / "02.json"
+    write_envelope(path, "02", 1, {"projetos": []})
+
+    def broken():
+        yield {"isales_id": "1"}
+        raise RuntimeError("falhou no meio")
+
+    with pytest.raises(RuntimeError):
+        write_envelope(path, "02", 2, {"projetos": broken()})
+    assert read_envelope(path, "02", produced_by="x")["execucao_id"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["02.json"]
 
 
 def test_disk_full_keeps_previous_file(tmp_path, monkeypatch):

@@ -14,6 +14,7 @@ from typing import Any
 
 from lib import status as status_module
 from lib.errors import InputFileError, RecordError
+from lib.jsonfiles import StreamedArray
 from lib.logs import clip
 
 CLIENTE_FIELDS = ("nome", "doc_pessoal", "email", "telefone", "telefone_secundario")
@@ -79,10 +80,11 @@ class Input02:
 
 
 def read_projects(data: dict[str, Any]) -> Input02:
-    """Type the projects and movements of an 02 envelope; a record that cannot be read is listed
-    in `invalid` (it becomes a pending item) and the others go on."""
+    """Type the projects and movements of an 02 envelope (its arrays may be streamed from the file:
+    only the typed records are kept); a record that cannot be read is listed in `invalid` (it
+    becomes a pending item) and the others go on."""
     projetos, movimentos = data.get("projetos"), data.get("movimentos") or []
-    if not isinstance(projetos, list) or not isinstance(movimentos, list):
+    if not isinstance(projetos, (list, StreamedArray)) or not isinstance(movimentos, (list, StreamedArray)):
         raise InputFileError("arquivo 02 sem a lista 'projetos' (ou com 'movimentos' inválido): "
                              "rode 02_tratar_dados_clientes.py novamente")
     origem = data.get("origem") if isinstance(data.get("origem"), dict) else {}

@@ -22,7 +22,7 @@ from lib.clock import db_now
 from lib.db import pending
 from lib.db.values import change_log_rows, changed_fields, check_fits
 from lib.errors import RecordError, TransientError
-from lib.jsonfiles import FILE_02, read_envelope
+from lib.jsonfiles import FILE_02, stream_envelope
 from lib.logs import clip, progress
 from lib.run import RunContext
 from lib.steps.local_input import (
@@ -181,8 +181,8 @@ class Writer:
 def run(ctx: RunContext) -> None:
     """The body of 03_sync_dados_local.py (see run.run_step)."""
     path = Path(getattr(ctx.args, "arquivo", None) or ctx.data_dir / FILE_02)
-    data = read_envelope(path, "02", produced_by="02_tratar_dados_clientes.py")
-    sync_input(ctx, read_projects(data), ids=getattr(ctx.args, "ids", None))
+    envelope = stream_envelope(path, "02", produced_by="02_tratar_dados_clientes.py", arrays=("projetos", "movimentos"))
+    sync_input(ctx, read_projects(envelope.data()), ids=getattr(ctx.args, "ids", None))
 
 
 BATCH_SIZE = 500  # projects per transaction
