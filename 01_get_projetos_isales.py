@@ -2,9 +2,10 @@
 """Passo 01: busca no iSales os cards do funil (ISALES_FUNIL_ID) nas colunas de instalação, aumento e
 cancelamento, com cliente, proposta e campos customizados, e grava data/01_projetos_isales.json.
 
-Incremental: só busca os detalhes de cards novos, que mudaram de coluna, com pendência aberta ou
-com detalhes mais velhos que ISALES_REFRESH_DAYS dias (segundo o banco local). Cards já conhecidos
-que foram para outra coluna entram em "movimentos". Um card cujos detalhes falham vira pendência e
+Incremental: só busca os detalhes de cards novos, que mudaram de coluna ou de linha na listagem do
+funil, com pendência aberta e, na renovação contínua, os de detalhes mais antigos até gastar
+ISALES_REFRESH_BUDGET chamadas (segundo o banco local). Cards já conhecidos que foram para outra
+coluna entram em "movimentos". Um card cujos detalhes falham vira pendência e
 os demais seguem. O token do iSales nunca aparece em logs, arquivos ou no banco.
 """
 

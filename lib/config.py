@@ -50,7 +50,8 @@ class IsalesSettings:
     colunas_aumento: tuple[int, ...]
     colunas_cancelado: tuple[int, ...]
     max_workers: int = 4
-    refresh_days: int = 7
+    refresh_budget: int = 300  # detail calls per run for the rolling refresh (3 per card)
+    obsolete: tuple[str, ...] = ()  # variables still set that no longer mean anything (warned by 01)
     rate_per_minute: float | None = None  # unknown real limit: unpaced unless configured
 
 
@@ -321,9 +322,15 @@ def _isales(env: _Env) -> IsalesSettings:
         colunas_aumento=columns["ISALES_COLUNA_AUMENTO"],
         colunas_cancelado=columns["ISALES_COLUNA_CANCELADO"],
         max_workers=env.integer("ISALES_MAX_WORKERS", 4, minimum=1),
-        refresh_days=env.integer("ISALES_REFRESH_DAYS", 7, minimum=0),
+        refresh_budget=env.integer("ISALES_REFRESH_BUDGET", 300, minimum=0),
+        obsolete=tuple(name for name in OBSOLETE_ISALES if env.raw(name) is not None),
         rate_per_minute=env.number("ISALES_RATE_PER_MINUTE", 0.0) or None,
     )
+
+
+OBSOLETE_ISALES = {  # variable → what replaced it (step 01 warns while it is still set)
+    "ISALES_REFRESH_DAYS": "a renovação agora é contínua, limitada por ISALES_REFRESH_BUDGET chamadas por execução",
+}
 
 
 def _fieldcontrol(env: _Env) -> FieldControlSettings:

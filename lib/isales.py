@@ -4,6 +4,8 @@ routes of one client, as typed results with the raw objects untouched. No busine
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from dataclasses import dataclass, field
 from datetime import date
@@ -32,6 +34,13 @@ class Card:
     coluna_id: int | None
     nome: str | None
     raw: dict
+
+    @property
+    def fingerprint(self) -> str:
+        """sha1 of the whole listing row as iSales sent it (key order ignored): it changes when
+        anything the listing shows of the card changes (name, salesperson, column, …)."""
+        text = json.dumps(self.raw, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+        return hashlib.sha1(text.encode("utf-8")).hexdigest()
 
 
 @dataclass

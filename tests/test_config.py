@@ -30,7 +30,7 @@ def test_defaults_and_lists():
     assert settings.isales.api_url == "https://app.isales.company/api"
     assert settings.isales.colunas_aumento == (20024, 20025)
     assert settings.isales.desde.isoformat() == "2025-01-01"
-    assert settings.isales.max_workers == 4 and settings.isales.refresh_days == 7
+    assert settings.isales.max_workers == 4 and settings.isales.refresh_budget == 300 and settings.isales.obsolete == ()
     assert settings.fieldcontrol is None  # a step reads only what it needs
 
 
@@ -52,12 +52,19 @@ def test_missing_isales_variable_is_named(missing):
     ("ISALES_DESDE", "01/02/2025"),
     ("ISALES_API_URL", "app.isales.company/api"),
     ("ISALES_MAX_WORKERS", "0"),
+    ("ISALES_REFRESH_BUDGET", "-1"),
+    ("ISALES_REFRESH_BUDGET", "cem"),
     ("ISALES_COLUNA_CANCELADO", "17840"),  # the same column with two meanings
     ("ISALES_COLUNA_AUMENTO", "20024;x"),
 ])
 def test_malformed_isales_variable_is_named(name, value):
     with pytest.raises(ConfigError, match=name):
         config.load("isales", environ={**ISALES, name: value})
+
+
+def test_refresh_budget_and_the_obsolete_refresh_days():
+    settings = config.load("isales", environ={**ISALES, "ISALES_REFRESH_BUDGET": "0", "ISALES_REFRESH_DAYS": "7"})
+    assert settings.isales.refresh_budget == 0 and settings.isales.obsolete == ("ISALES_REFRESH_DAYS",)
 
 
 @pytest.mark.parametrize("name,value", [

@@ -1,5 +1,6 @@
-"""Step 01: list the funnel, pick the cards whose details are needed (the incremental rule), fetch
-them concurrently and write data/01_projetos_isales.json. A card that fails becomes a pending item.
+"""Step 01: list the funnel, pick the cards whose details are needed (the incremental rule, plus a
+rolling refresh of the stalest cards under a per-run budget), fetch them concurrently and write
+data/01_projetos_isales.json. A card that fails becomes a pending item.
 """
 
 from __future__ import annotations
@@ -9,38 +10,47 @@ from collections import Counter
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 import lib.db.schema as t
 from lib import status as statuses
-from lib.clock import db_now, utcnow
-from lib.config import IsalesSettings
+from lib.clock import utcnow
+from lib.config import OBSOLETE_ISALES, IsalesSettings
 from lib.db import pending
 from lib.errors import BadResponse, ConfigError, RecordError, TransientError
 from lib.isales import Card, Details, IsalesClient
 from lib.jsonfiles import FILE_01, iso, write_envelope
 from lib.logs import progress
 from lib.run import RunContext
+from lib.steps.field_status import ORIGIN as FIELD_ORIGIN  # history rows of the task statuses 04 reads back
 
 log = logging.getLogger(__name__)
 
 STEP = "01"
 PENDING_STEPS = ("01", "02", "03", "04")  # an open item at any of them asks for fresh details
 
-NOVO, COLUNA_ALTERADA, PENDENTE, DETALHES_ANTIGOS = "novo", "coluna_alterada", "pendente", "detalhes_antigos"
-COMPLETO, IDS = "completo", "ids"
+NOVO, COLUNA_ALTERADA, CARD_ALTERADO, PENDENTE = "novo", "coluna_alterada", "card_alterado", "pendente"
+RENOVACAO, COMPLETO, IDS = "renovacao", "completo", "ids"
+CALLS_PER_CARD = 3  # /clientes, /propostas, /campo-customizado (IsalesClient.details)
 
 
 @dataclass(frozen=True)
 class LocalOs:
-    """What the local database knows of a project (table `os`)."""
+    """What the local database knows of a project (table `os`, and its FieldControl history)."""
 
     coluna_id: int | None
     detalhes_em: datetime | None
+    listagem: str | None = None  # fingerprint of the listing row its stored details came with
+    concluido_em: datetime | None = None  # when we learned its FieldControl work is finished
+
+    @property
+    def in_rotation(self) -> bool:
+        """Finished work leaves the rolling refresh once its details were fetched after we learned it."""
+        return self.concluido_em is None or self.detalhes_em is None or self.detalhes_em < self.concluido_em
 
 
 @dataclass(frozen=True)
@@ -60,6 +70,7 @@ class Selection:
     no_column: list[Card] = field(default_factory=list)  # cannot be classified: pending
     of_interest: set[int] = field(default_factory=set)  # cliente_ids in the columns of interest
     missing_ids: list[str] = field(default_factory=list)  # --ids not found among the cards of interest
+    finished: int = 0  # skipped cards out of the rolling refresh (FieldControl work finished)
 
 
 @dataclass(frozen=True)
@@ -81,9 +92,10 @@ def label(card: Card) -> str:
 
 
 def select_cards(cards: Iterable[Card], settings: IsalesSettings, local: dict[str, LocalOs],
-                 pending_ids: set[str], *, refresh_before: datetime, completo: bool = False,
+                 pending_ids: set[str], *, refresh_cards: int = 0, completo: bool = False,
                  ids: Iterable[str] | None = None) -> Selection:
-    """Apply the incremental rule of docs/design.md §4 (`motivo`) to the cards of the listing."""
+    """Apply the incremental rule of docs/design.md §4 (`motivo`) to the cards of the listing, then
+    add the `refresh_cards` stalest of the remaining cards of interest (the rolling refresh)."""
     wanted = set(ids) if ids else None
     result = Selection()
     for card in cards:
@@ -109,20 +121,33 @@ def select_cards(cards: Iterable[Card], settings: IsalesSettings, local: dict[st
             motivo = NOVO
         elif known.coluna_id != card.coluna_id:
             motivo = COLUNA_ALTERADA
+        elif known.listagem is not None and known.listagem != card.fingerprint:
+            motivo = CARD_ALTERADO  # unknown (NULL, before the upgrade) is not a change: no burst
         elif key in pending_ids:
             motivo = PENDENTE
-        elif known.detalhes_em is None or known.detalhes_em <= refresh_before:
-            motivo = DETALHES_ANTIGOS
         else:
             motivo = None
         if motivo is None:
             result.skipped.append(card)
         else:
             result.to_fetch.append(Todo(card, status, motivo))
+    if wanted is None and not completo:
+        _rolling_refresh(result, settings, local, refresh_cards)
     if wanted is not None:
         found = {str(todo.card.cliente_id) for todo in result.to_fetch} | {str(c.cliente_id) for c in result.no_column}
         result.missing_ids = sorted(wanted - found, key=int)
     return result
+
+
+def _rolling_refresh(result: Selection, settings: IsalesSettings, local: dict[str, LocalOs], count: int) -> None:
+    """Move the `count` skipped cards with the oldest details (never fetched first) to `to_fetch`."""
+    rotation = [card for card in result.skipped if local[str(card.cliente_id)].in_rotation]
+    result.finished = len(result.skipped) - len(rotation)
+    rotation.sort(key=lambda card: (local[str(card.cliente_id)].detalhes_em or datetime.min, card.cliente_id))
+    chosen = {card.cliente_id for card in rotation[:max(0, count)]}
+    for card in rotation[:max(0, count)]:
+        result.to_fetch.append(Todo(card, statuses.status_for_column(settings, card.coluna_id), RENOVACAO))
+    result.skipped = [card for card in result.skipped if card.cliente_id not in chosen]
 
 
 def fetch_all(client: IsalesClient, todo: list[Todo], workers: int) -> tuple[list[Fetched], list[Failed]]:
@@ -175,10 +200,13 @@ def load_local(engine: Engine) -> tuple[dict[str, LocalOs], set[str], dict[str, 
     pending_ids: set[str] = set()
     open_01: dict[str, str] = {}
     with engine.connect() as conn:
-        rows = conn.execute(select(t.os.c.isales_id, t.os.c.coluna_id, t.os.c.detalhes_em))
+        finished = finished_work(conn)
+        rows = conn.execute(select(t.os.c.id, t.os.c.isales_id, t.os.c.coluna_id, t.os.c.detalhes_em,
+                                   t.os.c.listagem_hash))
         for row in rows:
             if row.isales_id is not None:
-                local[str(row.isales_id).strip()] = LocalOs(row.coluna_id, row.detalhes_em)
+                local[str(row.isales_id).strip()] = LocalOs(row.coluna_id, row.detalhes_em, row.listagem_hash,
+                                                            finished.get(row.id))
         for item in pending.open_items(conn):
             if item["etapa"] not in PENDING_STEPS:
                 continue
@@ -189,6 +217,28 @@ def load_local(engine: Engine) -> tuple[dict[str, LocalOs], set[str], dict[str, 
             if item["etapa"] == STEP:
                 open_01[item["chave"]] = isales_id or ""
     return local, pending_ids, open_01
+
+
+def finished_work(conn: Any) -> dict[int, datetime]:
+    """os id → when the local database learned that its FieldControl work is finished: its latest
+    FieldControl history row says `done` (for a cancelled project: the cancellation ticket's task).
+    The moment is the start of the step-04 run that wrote the row (else the task's own time)."""
+    hist = t.os_status_historico
+    latest = (select(func.max(hist.c.id).label("id")).where(hist.c.origem == FIELD_ORIGIN)
+              .group_by(hist.c.os_id).subquery())
+    query = (select(hist.c.os_id, hist.c.status, hist.c.ticket_tipo, hist.c.data_status, t.execucao.c.iniciada_em,
+                    t.os.c.status.label("os_status"))
+             .join(latest, latest.c.id == hist.c.id)
+             .join(t.os, t.os.c.id == hist.c.os_id)
+             .outerjoin(t.execucao, t.execucao.c.id == hist.c.execucao_id))
+    result = {}
+    for row in conn.execute(query):
+        cancelled = row.os_status == statuses.CANCELADO
+        if row.status == "done" and (not cancelled or row.ticket_tipo == statuses.TICKET_CANCELAMENTO):
+            moment = row.iniciada_em or row.data_status
+            if moment is not None:
+                result[row.os_id] = moment
+    return result
 
 
 def window_end() -> date:
@@ -204,6 +254,8 @@ def run(ctx: RunContext) -> None:
     if isales.desde > ate:
         raise ConfigError(f"configuração inválida: ISALES_DESDE={isales.desde.isoformat()} está no futuro")
     completo, ids = bool(getattr(args, "completo", False)), getattr(args, "ids", None)
+    for name in isales.obsolete:
+        log.warning("a variável %s não é mais usada e pode ser removida do .env: %s", name, OBSOLETE_ISALES[name])
     client = IsalesClient.from_settings(ctx.settings)
     try:
         funnel = client.list_cards(isales.funil_id, isales.desde, ate)
@@ -216,17 +268,17 @@ def run(ctx: RunContext) -> None:
             ctx.summary.warn(problem)
             ctx.summary.add("cards", "falhas")
         local, pending_ids, open_01 = load_local(ctx.engine)
-        refresh_before = db_now() - timedelta(days=isales.refresh_days)
-        selection = select_cards(funnel.cards, isales, local, pending_ids, refresh_before=refresh_before,
-                                 completo=completo, ids=ids)
+        selection = select_cards(funnel.cards, isales, local, pending_ids,
+                                 refresh_cards=isales.refresh_budget // CALLS_PER_CARD, completo=completo, ids=ids)
         for missing in selection.missing_ids:
             ctx.summary.warn(f"projeto {missing} pedido em --ids não está nas colunas de interesse do funil "
                              f"{isales.funil_id} nesta janela: nada a buscar")
         reasons = Counter(todo.motivo for todo in selection.to_fetch)
-        log.info("%d nas colunas de interesse: buscando detalhes de %d (%s), %d sem mudança; %d movimento(s)",
+        log.info("%d nas colunas de interesse: buscando detalhes de %d (%s), %d sem mudança (%d com o trabalho "
+                 "concluído no FieldControl, fora da renovação); %d movimento(s)",
                  len(selection.of_interest), len(selection.to_fetch),
                  ", ".join(f"{name}: {n}" for name, n in sorted(reasons.items())) or "nenhum",
-                 len(selection.skipped), len(selection.movimentos))
+                 len(selection.skipped), selection.finished, len(selection.movimentos))
         fetched, failed = fetch_all(client, selection.to_fetch, isales.max_workers)
     finally:
         client.close()
@@ -251,7 +303,7 @@ def run(ctx: RunContext) -> None:
     ctx.summary.add("projetos", "pendentes", len(failed))
     ctx.summary.add("movimentos", "listados", len(selection.movimentos))
     ctx.summary.extra.update(cards_no_funil=len(funnel.cards), cards_de_interesse=len(selection.of_interest),
-                             paginas=funnel.pages)
+                             paginas=funnel.pages, renovados=reasons.get(RENOVACAO, 0))
 
 
 def build_body(isales: IsalesSettings, origem: str, ate: date, *, funnel_size: int, selection: Selection,
@@ -259,7 +311,7 @@ def build_body(isales: IsalesSettings, origem: str, ate: date, *, funnel_size: i
     """The body of data/01_projetos_isales.json (docs/design.md §4), after the envelope."""
     projetos = [{"isales_id": item.todo.card.cliente_id, "coluna_id": item.todo.card.coluna_id,
                  "status": item.todo.status, "motivo": item.todo.motivo, "obtido_em": item.obtido_em,
-                 "card": item.todo.card.raw, "cliente": item.details.cliente, "proposta": item.details.proposta,
+                 "listagem": item.todo.card.fingerprint, "card": item.todo.card.raw, "cliente": item.details.cliente, "proposta": item.details.proposta,
                  "campos": item.details.campos}
                 for item in sorted(fetched, key=lambda f: f.todo.card.cliente_id)]
     return {

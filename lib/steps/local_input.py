@@ -49,6 +49,7 @@ class ProjectInput:
     authoritative: frozenset[str] = frozenset()
     # fingerprint of the client data this card carried (before merging with other cards)
     client_signature: str = ""
+    listagem: str | None = None  # step 01's fingerprint of the card's listing row (os.listagem_hash)
 
     @property
     def label(self) -> str:
@@ -176,8 +177,9 @@ def parse_project(raw: Any) -> ProjectInput:
 
     obtido_em = _datetime(raw.get("obtido_em"), record, "obtido_em", utc=True)
     warnings = [str(item) for item in raw.get("avisos") or [] if item]
+    listagem = _text(raw.get("listagem"), record, "listagem")
     return ProjectInput(isales_id, coluna, status, obtido_em, cliente, endereco, os_values, pagamento, warnings,
-                        _authoritative(raw.get("bruto")), client_signature(cliente))
+                        _authoritative(raw.get("bruto")), client_signature(cliente), listagem)
 
 
 def client_signature(cliente: dict[str, Any]) -> str:

@@ -411,7 +411,7 @@ def sync_project(w: Writer, snap: Snapshot, p: ProjectInput, observed_at: dateti
     when = p.obtido_em or observed_at or w.now
     if current is None:
         row = w.insert(t.os, {**values, "isales_id": p.isales_id, "detalhes_em": p.obtido_em or w.now,
-                              "cliente_assinatura": p.client_signature})
+                              "cliente_assinatura": p.client_signature, "listagem_hash": p.listagem})
         w.counts.append(("os", "criados", row["id"]))
         event = w.event(row, (None, None), when)
     else:
@@ -419,8 +419,10 @@ def sync_project(w: Writer, snap: Snapshot, p: ProjectInput, observed_at: dateti
                 if value is not None or name in ("coluna_id", "status", "cliente_id") or name in p.authoritative}
         detalhes = max(filter(None, (current["detalhes_em"], p.obtido_em)), default=None)
         before = _before(current, snap.last_event.get(current["id"]))
-        row, changed = w.update(t.os, current, kept,
-                                {"detalhes_em": detalhes, "cliente_assinatura": p.client_signature})
+        bookkeeping = {"detalhes_em": detalhes, "cliente_assinatura": p.client_signature}
+        if p.listagem is not None:  # a 02 file from before the fingerprint keeps the stored one
+            bookkeeping["listagem_hash"] = p.listagem
+        row, changed = w.update(t.os, current, kept, bookkeeping)
         w.counts.append(("os", "atualizados" if changed else "sem_alteracao", row["id"]))
         event = w.event(row, before, when) if _moved(before, row) else None
     w.after_commit.append(lambda: snap.put_os(row, current and current["endereco_id"]))

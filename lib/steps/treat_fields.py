@@ -27,6 +27,7 @@ class Treated:
     bruto: dict[str, Any]
     avisos: list[str] = field(default_factory=list)
     problem: str | None = None  # why the project cannot go on (a pending item)
+    listagem: Any = None  # step 01's fingerprint of the card's listing row, passed through to 03
 
     @property
     def label(self) -> str:
@@ -36,7 +37,7 @@ class Treated:
     def record(self) -> dict[str, Any]:
         """The entry of data/02_projetos_tratados.json."""
         return {"isales_id": self.isales_id, "coluna_id": self.coluna_id, "status": self.status,
-                "obtido_em": self.obtido_em, "cliente": self.cliente, "endereco": self.endereco, "os": self.os,
+                "obtido_em": self.obtido_em, "listagem": self.listagem, "cliente": self.cliente, "endereco": self.endereco, "os": self.os,
                 "pagamento": self.pagamento, "avisos": self.avisos, "bruto": self.bruto}
 
     def movement(self) -> dict[str, Any]:
@@ -120,7 +121,8 @@ def treat(raw: dict[str, Any], campos_labels: dict[str, tuple[str, ...]]) -> Tre
                  "observacoes": clean_text(label("detalhes_pagamento"))}
     treated = Treated(
         isales_id=str(raw.get("isales_id")).strip(), coluna_id=raw.get("coluna_id"), status=raw.get("status"),
-        obtido_em=raw.get("obtido_em"), cliente=cliente, endereco=endereco, os=os_values, pagamento=pagamento,
+        obtido_em=raw.get("obtido_em"), listagem=raw.get("listagem"), cliente=cliente, endereco=endereco,
+        os=os_values, pagamento=pagamento,
         bruto={"card": raw.get("card"), "cliente": cliente_raw, "proposta": raw.get("proposta"), "campos": campos},
         avisos=avisos)
     if not isinstance(cliente_raw, dict) or not cliente_raw:

@@ -96,3 +96,45 @@ def test_canary_token_never_leaks(run, tmp_path, migrated_db):
     for text in (good.stdout, good.stderr, bad.stdout, bad.stderr, _everything_in(tmp_path, migrated_db)):
         assert canary not in text
         assert canary[len("canario-"):] not in text
+
+
+def _local_phones(db_url: str) -> dict[int, str | None]:
+    engine = make_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(select(t.os.c.isales_id, t.cliente.c.telefone)
+                                .join(t.cliente, t.cliente.c.id == t.os.c.cliente_id))
+            return {int(row.isales_id): row.telefone for row in rows}
+    finally:
+        engine.dispose()
+
+
+def _cycle(run, env) -> dict:
+    for step in ("01", "02", "03"):
+        result = run(step, env=env)
+        assert result.returncode in (0, 3), f"passo {step}: {result.returncode}\n{result.stderr[-3000:]}"
+    return read_envelope(env["DATA_DIR"] + "/" + FILE_01, "01", produced_by="01")
+
+
+def test_an_edit_that_does_not_move_the_card_arrives_in_the_next_run(run, sandbox, tmp_path, migrated_db):
+    """Renamed card (its listing row changed): next run. Phone-only edit: when the rolling refresh
+    reaches it (here the budget covers every card, so also the next run; with 0, never)."""
+    env = sandbox_env(sandbox, tmp_path, migrated_db)
+    assert run("00", env=env).returncode == 0
+    _cycle(run, env)
+    stored = _local_phones(migrated_db)
+    renamed, quiet = sorted(stored)[:2]
+    sandbox.edit_cliente(renamed, nome="Nome Trocado de Souza", telefone="(11) 91234-5678")
+    sandbox.edit_cliente(quiet, telefone="(11) 98765-4321")
+
+    data = _cycle(run, {**env, "ISALES_REFRESH_BUDGET": "0"})
+    # (projects never stored, e.g. an invalid document pending at 02, are fetched as new every run)
+    assert {p["isales_id"]: p["motivo"] for p in data["projetos"] if p["isales_id"] in stored} == \
+        {renamed: "card_alterado"}
+    phones = _local_phones(migrated_db)
+    assert phones[renamed] == "11912345678" and phones[quiet] == stored[quiet]
+
+    data = _cycle(run, env)  # default budget: 300 calls, ~100 cards, more than this funnel holds
+    assert {p["isales_id"]: p["motivo"] for p in data["projetos"] if p["isales_id"] in stored} == \
+        dict.fromkeys(stored, "renovacao")
+    assert _local_phones(migrated_db)[quiet] == "11987654321"

@@ -15,7 +15,7 @@ from lib.clock import db_now
 from lib.config import IsalesSettings
 from lib.db import pending
 from lib.isales import Card
-from lib.steps.fetch import LocalOs, select_cards
+from lib.steps.fetch import LocalOs, load_local, select_cards
 from tests.conftest import sandbox_env
 
 door = importlib.import_module("01_get_projetos_isales")
@@ -35,44 +35,94 @@ def cards(*pairs) -> list[Card]:
 
 
 LISTING = cards((1, INSTALACAO), (2, AUMENTO), (3, CANCELADO), (4, INSTALACAO), (5, INSTALACAO),
-                (6, INSTALACAO), (7, OUTRA), (8, OUTRA), (9, OUTRA), (10, None))
-LOCAL = {"2": LocalOs(INSTALACAO, FRESH), "3": LocalOs(CANCELADO, OLD), "4": LocalOs(INSTALACAO, None),
-         "5": LocalOs(INSTALACAO, FRESH), "6": LocalOs(INSTALACAO, FRESH), "7": LocalOs(INSTALACAO, FRESH),
-         "8": LocalOs(OUTRA, FRESH)}
+                (6, INSTALACAO), (7, OUTRA), (8, OUTRA), (9, OUTRA), (10, None), (11, INSTALACAO), (12, INSTALACAO))
+ROW = {card.cliente_id: card.fingerprint for card in LISTING}
+LOCAL = {"2": LocalOs(INSTALACAO, FRESH, ROW[2]), "3": LocalOs(CANCELADO, OLD, ROW[3]), "4": LocalOs(INSTALACAO, None),
+         "5": LocalOs(INSTALACAO, FRESH, ROW[5]), "6": LocalOs(INSTALACAO, FRESH, ROW[6]),
+         "7": LocalOs(INSTALACAO, FRESH), "8": LocalOs(OUTRA, FRESH),
+         "11": LocalOs(INSTALACAO, FRESH, "listagem-de-antes"),  # its listing row changed since
+         "12": LocalOs(INSTALACAO, NOW - timedelta(days=2), ROW[12])}
 
 
-def decide(**options):
-    selection = select_cards(LISTING, SETTINGS, LOCAL, {"5"}, refresh_before=NOW - timedelta(days=7), **options)
+def decide(refresh_cards=0, local=LOCAL, **options):
+    selection = select_cards(LISTING, SETTINGS, local, {"5"}, refresh_cards=refresh_cards, **options)
     return ({todo.card.cliente_id: todo.motivo for todo in selection.to_fetch}, selection)
 
 
 def test_incremental_rule_gives_each_card_its_reason():
     fetch, selection = decide()
-    assert fetch == {1: "novo", 2: "coluna_alterada", 3: "detalhes_antigos", 4: "detalhes_antigos", 5: "pendente"}
-    assert [c.cliente_id for c in selection.skipped] == [6]
+    assert fetch == {1: "novo", 2: "coluna_alterada", 5: "pendente", 11: "card_alterado"}
+    # 4 has no fingerprint yet (stored before the upgrade): unknown is not a change
+    assert [c.cliente_id for c in selection.skipped] == [3, 4, 6, 12]
     # 7 left the columns of interest (a move); 8 was already there; 9 was never known
     assert [(m["isales_id"], m["coluna_id"], m["status"]) for m in selection.movimentos] == [(7, OUTRA, "outro")]
     assert [c.cliente_id for c in selection.no_column] == [10]
-    assert selection.of_interest == {1, 2, 3, 4, 5, 6, 10}
+    assert selection.of_interest == {1, 2, 3, 4, 5, 6, 10, 11, 12}
+
+
+def test_a_renamed_card_is_fetched_because_its_listing_row_changed():
+    renamed = Card(6, INSTALACAO, "Nome Novo", {"cliente_id": 6, "coluna_id": INSTALACAO,
+                                                 "cliente": {"nome": "Nome Novo"}})
+    selection = select_cards([renamed], SETTINGS, LOCAL, set())
+    assert [(todo.card.cliente_id, todo.motivo) for todo in selection.to_fetch] == [(6, "card_alterado")]
+    same = Card(6, INSTALACAO, "Cliente 6", {"coluna_id": INSTALACAO, "cliente_id": 6})  # key order differs
+    assert select_cards([same], SETTINGS, LOCAL, set()).to_fetch == []
+
+
+def test_rolling_refresh_takes_the_stalest_within_the_budget():
+    fetch, selection = decide(refresh_cards=2)
+    # never fetched (4) first, then the oldest details (3, 8 days); 12 (2 days) and 6 (1 day) wait
+    assert {k: v for k, v in fetch.items() if v == "renovacao"} == {4: "renovacao", 3: "renovacao"}
+    assert [c.cliente_id for c in selection.skipped] == [6, 12]
+    fetch, _ = decide(refresh_cards=3)
+    assert [k for k, v in fetch.items() if v == "renovacao"] == [4, 3, 12]
+    fetch, selection = decide(refresh_cards=100)
+    assert [k for k, v in fetch.items() if v == "renovacao"] == [4, 3, 12, 6] and not selection.skipped
 
 
 def test_completo_fetches_every_card_of_interest():
-    fetch, selection = decide(completo=True)
-    assert fetch == dict.fromkeys([1, 2, 3, 4, 5, 6], "completo") and not selection.skipped
+    fetch, selection = decide(completo=True, refresh_cards=2)
+    assert fetch == dict.fromkeys([1, 2, 3, 4, 5, 6, 11, 12], "completo") and not selection.skipped
     assert len(selection.movimentos) == 1
 
 
 def test_ids_fetch_only_those_and_name_the_missing():
-    fetch, selection = decide(ids=["6", "7", "42"])
+    fetch, selection = decide(ids=["6", "7", "42"], refresh_cards=5)
     assert fetch == {6: "ids"}
     assert [m["isales_id"] for m in selection.movimentos] == [7]  # its move still counts
     assert selection.missing_ids == ["7", "42"]
     assert not selection.no_column
 
 
-def test_zero_refresh_days_always_refreshes():
-    selection = select_cards(cards((6, INSTALACAO)), SETTINGS, LOCAL, set(), refresh_before=NOW)
-    assert [todo.motivo for todo in selection.to_fetch] == ["detalhes_antigos"]
+def test_finished_work_leaves_the_rotation_after_a_last_refresh():
+    learned = NOW - timedelta(days=3)
+    local = dict(LOCAL)
+    local["3"] = LocalOs(CANCELADO, OLD, ROW[3], concluido_em=learned)  # details older than the news: one more
+    local["4"] = LocalOs(INSTALACAO, NOW - timedelta(days=4), ROW[4], concluido_em=learned)
+    local["12"] = LocalOs(INSTALACAO, NOW - timedelta(days=2), ROW[12], concluido_em=learned)  # refreshed since
+    fetch, selection = decide(refresh_cards=100, local=local)
+    assert [k for k, v in fetch.items() if v == "renovacao"] == [3, 4, 6]
+    assert [c.cliente_id for c in selection.skipped] == [12] and selection.finished == 1
+    # its listing row changing, or a pending item, still fetches it
+    local["12"] = LocalOs(INSTALACAO, NOW - timedelta(days=2), "outra", concluido_em=learned)
+    assert decide(local=local)[0][12] == "card_alterado"
+
+
+def test_cards_rotate_until_every_one_is_refreshed():
+    """20 cards, 6 per run: every card is refreshed within ceil(20 / 6) = 4 runs, none twice before."""
+    listing = cards(*[(i, INSTALACAO) for i in range(1, 21)])
+    local = {str(c.cliente_id): LocalOs(INSTALACAO, OLD - timedelta(minutes=c.cliente_id % 7), c.fingerprint)
+             for c in listing}
+    refreshed: list[int] = []
+    for run in range(4):
+        selection = select_cards(listing, SETTINGS, local, set(), refresh_cards=6)
+        assert len(selection.to_fetch) == 6  # the budget is spent in every run
+        for todo in selection.to_fetch:
+            key = str(todo.card.cliente_id)
+            local[key] = LocalOs(INSTALACAO, NOW + timedelta(minutes=run), local[key].listagem)
+            refreshed.append(todo.card.cliente_id)
+    assert sorted(refreshed[:20]) == list(range(1, 21))  # each once before any twice
+    assert set(refreshed[20:]) < set(refreshed[:6])  # then the second round starts with the first run's
 
 
 # --------------------------------------------------------------------------- in-process runs
@@ -103,7 +153,8 @@ def remember(engine, data: dict, detalhes_em: datetime) -> None:
     with engine.begin() as conn:
         for item in data["projetos"]:
             conn.execute(t.os.insert().values(isales_id=str(item["isales_id"]), coluna_id=item["coluna_id"],
-                                              status=item["status"], detalhes_em=detalhes_em))
+                                              status=item["status"], detalhes_em=detalhes_em,
+                                              listagem_hash=item["listagem"]))
 
 
 def detail_calls(sb) -> list[int]:
@@ -137,24 +188,28 @@ def test_incremental_run_fetches_only_what_changed(step, sandbox, engine):
     _, first = step()
     remember(engine, first, db_now())
     sandbox.reset_calls()
-    code, data = step()
+    code, data = step(ISALES_REFRESH_BUDGET=0)
     assert code == 0 and data["projetos"] == [] and detail_calls(sandbox) == []
     assert data["contagens"]["ignorados_sem_mudanca"] == len(first["projetos"])
 
     ids = [p["isales_id"] for p in first["projetos"]]
-    moved, left, old, flagged = ids[:4]
+    moved, left, old, flagged, renamed, phone = ids[:6]
     sandbox.move_card(moved, AUMENTO if first["projetos"][0]["coluna_id"] != AUMENTO else INSTALACAO)
     sandbox.move_card(left, OUTRA)
+    sandbox.edit_cliente(renamed, nome="Nome Novo da Silva", telefone="(11) 91234-5678")
+    sandbox.edit_cliente(phone, telefone="(11) 98765-4321")  # not in the listing row: waits for its turn
     with engine.begin() as conn:
         conn.execute(t.os.update().where(t.os.c.isales_id == str(old)).values(detalhes_em=db_now() - timedelta(days=8)))
         pending.record(conn, "02", pending.project_key(flagged), "documento inválido", isales_id=flagged)
     [new] = sandbox.add_projects(1, coluna_id=CANCELADO)
     sandbox.reset_calls()
-    code, data = step()
+    code, data = step(ISALES_REFRESH_BUDGET=5)  # one card (3 calls): the stalest
     assert code == 0
     assert {p["isales_id"]: p["motivo"] for p in data["projetos"]} == {
-        moved: "coluna_alterada", old: "detalhes_antigos", flagged: "pendente", new: "novo"}
-    assert detail_calls(sandbox) == sorted([moved, old, flagged, new])
+        moved: "coluna_alterada", old: "renovacao", flagged: "pendente", new: "novo", renamed: "card_alterado"}
+    assert detail_calls(sandbox) == sorted([moved, old, flagged, new, renamed])
+    [fresh] = [p for p in data["projetos"] if p["isales_id"] == renamed]
+    assert fresh["cliente"]["telefone"] == "(11) 91234-5678" and fresh["listagem"] != first["projetos"][4]["listagem"]
     assert [(m["isales_id"], m["coluna_id"], m["status"]) for m in data["movimentos"]] == [(left, OUTRA, "outro")]
     assert data["contagens"]["movimentos"] == 1
 
@@ -248,3 +303,53 @@ def test_token_refused_while_fetching_details_stops_with_2(step, sandbox, engine
     code, data = step()
     assert code == 2 and data is None
     assert open_01(engine) == {}
+
+
+def test_budget_is_respected_and_the_stalest_go_first(step, sandbox, engine):
+    _, first = step()
+    remember(engine, first, db_now())
+    ids = [p["isales_id"] for p in first["projetos"]]
+    now = db_now()
+    with engine.begin() as conn:  # each card a different age: the last ids are the stalest
+        for age, isales_id in enumerate(ids):
+            conn.execute(t.os.update().where(t.os.c.isales_id == str(isales_id))
+                         .values(detalhes_em=now - timedelta(hours=age)))
+    sandbox.reset_calls()
+    code, data = step(ISALES_REFRESH_BUDGET=11)  # 3 whole cards (3 calls each); the rest of the budget waits
+    assert code == 0
+    assert [(p["isales_id"], p["motivo"]) for p in data["projetos"]] == [(i, "renovacao") for i in sorted(ids[-3:])]
+    assert sum(sandbox.call_counts().get(route, 0)
+               for route in ("GET /clientes", "GET /propostas", "GET /campo-customizado")) == 9
+
+
+def test_finished_work_in_fieldcontrol_leaves_the_rotation(engine):
+    """load_local reads the latest FieldControl history row of each os (h13: origem='fieldcontrol')."""
+    learned = datetime(2026, 11, 20, 12, 0)
+    with engine.begin() as conn:
+        run_id = conn.execute(t.execucao.insert().values(etapa="04", iniciada_em=learned)).inserted_primary_key[0]
+
+        def os_with(isales_id, status, *history):
+            os_id = conn.execute(t.os.insert().values(isales_id=isales_id, coluna_id=INSTALACAO, status=status,
+                                                      detalhes_em=learned - timedelta(days=1))).inserted_primary_key[0]
+            for origem, word, kind in history:
+                conn.execute(t.os_status_historico.insert().values(
+                    os_id=os_id, origem=origem, status=word, ticket_tipo=kind, execucao_id=run_id,
+                    data_status=learned - timedelta(hours=2)))
+
+        os_with("1", "instalacao", ("isales", "instalacao", "instalacao"), ("fieldcontrol", "in-progress", "instalacao"),
+                ("fieldcontrol", "done", "instalacao"))
+        os_with("2", "instalacao", ("fieldcontrol", "done", "instalacao"), ("fieldcontrol", "reported", "instalacao"))
+        os_with("3", "cancelado", ("fieldcontrol", "done", "instalacao"))  # the cancellation is not done yet
+        os_with("4", "cancelado", ("fieldcontrol", "done", "instalacao"), ("fieldcontrol", "done", "cancelamento"))
+        os_with("5", "instalacao", ("isales", "instalacao", "instalacao"))
+    local, _, _ = load_local(engine)
+    assert {key: known.concluido_em for key, known in local.items()} == {
+        "1": learned, "2": None, "3": None, "4": learned, "5": None}
+    assert all(known.in_rotation for known in local.values())  # details older than the news: one last refresh
+    assert not LocalOs(INSTALACAO, learned + timedelta(minutes=1), None, learned).in_rotation
+
+
+def test_obsolete_refresh_days_is_named_in_a_warning(step, caplog):
+    code, _ = step(ISALES_REFRESH_DAYS=7)
+    assert code == 0
+    assert "ISALES_REFRESH_DAYS não é mais usada" in caplog.text and "ISALES_REFRESH_BUDGET" in caplog.text

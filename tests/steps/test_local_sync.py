@@ -229,6 +229,21 @@ def test_edits_land_in_the_change_log(engine, tmp_path):
     assert ctx.summary.counts["os"]["atualizados"] == 1 and ctx.summary.counts["endereco"]["atualizados"] == 1
 
 
+def test_listing_fingerprint_is_kept_as_bookkeeping(engine, tmp_path):
+    first = projeto(4711)
+    first["listagem"] = "a" * 40
+    sync(engine, tmp_path, [first])
+    assert rows(engine, t.os)[0]["listagem_hash"] == "a" * 40
+    second = projeto(4711, obtido="2026-12-05T10:00:00Z")
+    second["listagem"] = "b" * 40
+    with domain_writes(engine) as written:
+        ctx = sync(engine, tmp_path, [second])
+    assert dict(written) == {"os": 1} and ctx.summary.counts["os"] == {"sem_alteracao": 1}
+    assert rows(engine, t.os)[0]["listagem_hash"] == "b" * 40 and counts(engine)["alteracao"] == 0
+    sync(engine, tmp_path, [projeto(4711, obtido="2026-12-06T10:00:00Z")])  # an 02 file from before: kept
+    assert rows(engine, t.os)[0]["listagem_hash"] == "b" * 40
+
+
 def test_refetch_without_changes_only_moves_detalhes_em(engine, tmp_path):
     sync(engine, tmp_path, [projeto(4711)])
     with domain_writes(engine) as written:
