@@ -111,7 +111,8 @@ def test_push_end_to_end(run, sandbox, tmp_path, lite):
     assert pendencias["contagens"]["total"] == 0
     sandbox.reset_calls()
     again = run("04", env=env)
-    assert again.returncode == 0 and sandbox.calls("fieldcontrol") == []
+    assert again.returncode == 0
+    assert sorted(f"{c['method']} {c['route']}" for c in sandbox.calls()) == ["GET /orders", "GET /services"]
     with engine.begin() as conn:
         cancel = seed.add_event(conn, adopted["os_id"], "cancelado")
     assert run("04", env=env).returncode == 0
@@ -271,7 +272,7 @@ def test_pipeline_01_to_04_with_a_cancellation(tmp_path, lite):
             assert run_script(step, env=env, cwd=tmp_path).returncode in (0, 3), step
         cancel = [t for t in sb.fc_tickets() if (t["external"]["id"] or "").startswith(f"isales:{card}:cancelamento:")]
         assert len(cancel) == 1 and cancel[0]["customer"]["id"] == sent[0]["customer"]["id"]
-        assert sent[0]["id"] in cancel[0]["message"]
+        assert sent[0]["identifier"] in cancel[0]["message"] and sent[0]["id"] not in cancel[0]["message"]
         sb.reset_calls()
         assert run_script("04", env=env, cwd=tmp_path).returncode in (0, 3)
         assert writes(sb) == []

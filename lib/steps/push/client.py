@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy.engine import Connection, Engine
 
 from lib import fieldcontrol as fcm
+from lib.errors import BadResponse, RecordError
 from lib.status import ticket_label
 from lib.steps.push import outbox as ob
 from lib.steps.push import records, ticket_message
@@ -222,6 +223,8 @@ class ClientSync:
         cliente = client.cliente
         name = cliente.get("nome") or f"Cliente {client.id}"
         service_id = self.services[kind]
+        if kind == "cancelamento":
+            self.identify(project.last_sent)
         message = ticket_message.message(kind, cliente=cliente, endereco=client.enderecos.get(project.os["endereco_id"]),
                                          os_row=project.os, pagamento=project.pagamento, event=event,
                                          previous=project.last_sent)
@@ -239,6 +242,19 @@ class ClientSync:
             self._write(lambda conn: receipt(conn, fcm.Ticket(result.field_id, None, None, None, None, None,
                                                               None, None)))
         return result.ok
+
+    def identify(self, sent: records.Row | None) -> None:
+        """The human identifier of a ticket sent before it was recorded (earlier versions), read once."""
+        if self.dry_run or not sent or not sent.get("ticket_field_id") or sent.get("ticket_identificador"):
+            return
+        try:
+            identifier = self.remote.fc.get_ticket(sent["ticket_field_id"]).identifier
+        except (RecordError, BadResponse) as exc:  # the message names the internal id instead
+            log.info("OS %s: identificador não lido no FieldControl (%s)", sent["ticket_field_id"], exc.message)
+            return
+        if identifier:
+            self._write(lambda conn: records.record_identifier(conn, sent["id"], identifier))
+            sent["ticket_identificador"] = identifier
 
     def sync_client(self, client: records.Client, plans: list) -> None:
         """Customer, its update, contacts and locations, then each project's events in id order."""

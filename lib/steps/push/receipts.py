@@ -46,8 +46,10 @@ class Receipts:
 
     def ticket(self, project: records.Project, event: records.Row, kind: str, service_id: str | None) -> Callable[[Connection, fcm.Ticket], None]:
         def receipt(conn: Connection, ticket: fcm.Ticket) -> None:
-            records.record_ticket(conn, event["id"], project.id, kind, ticket.id, service_id, self.run_id)
-            project.last_sent = {**event, "enviado_field": True, "ticket_tipo": kind, "ticket_field_id": ticket.id}
+            records.record_ticket(conn, event["id"], project.id, kind, ticket.id, service_id, self.run_id,
+                                  ticket.identifier)
+            project.last_sent = {**event, "enviado_field": True, "ticket_tipo": kind, "ticket_field_id": ticket.id,
+                                 "ticket_identificador": ticket.identifier or event.get("ticket_identificador")}
             project.events = [e for e in project.events if e["id"] != event["id"]]
             project.os.update(field_id=ticket.id, tipo_servico=service_id, criado_pelo_script=True)
         return receipt
@@ -58,7 +60,8 @@ class Receipts:
             endereco["location_field_id"] = location.id
         return receipt
 
-    def event_sent(self, conn: Connection, event: records.Row, kind: str, ticket_id: str,
+    def event_sent(self, conn: Connection, event: records.Row, kind: str, ticket: fcm.Ticket,
                    service_id: str | None) -> None:
         """A ticket of an event outside this run's list (an open action of an earlier run)."""
-        records.record_ticket(conn, event["id"], event["os_id"], kind, ticket_id, service_id, self.run_id)
+        records.record_ticket(conn, event["id"], event["os_id"], kind, ticket.id, service_id, self.run_id,
+                              ticket.identifier)

@@ -99,5 +99,5 @@ class Reconciler:
         def receipt(conn, ticket: fcm.Ticket) -> None:
             event = self.rows.row("os_status_historico", action.historico_id)
             if event is not None:
-                self.receipts.event_sent(conn, event, kind, ticket.id, service_id)
+                self.receipts.event_sent(conn, event, kind, ticket, service_id)
         return receipt

@@ -106,7 +106,9 @@ def load_clients(conn: Connection, ids: list[str] | None) -> tuple[list[Client],
     unknown = sorted(set(ids or ()) - {str(row["isales_id"]) for row in os_rows}, key=int)
     hist = t.os_status_historico
     for chunk in chunks(list(projects)):
-        for row in conn.execute(select(hist).where(hist.c.os_id.in_(chunk)).order_by(hist.c.id)).mappings():
+        # only iSales rows are events; rows FieldControl's task statuses wrote (origem) are history only
+        query = select(hist).where(hist.c.os_id.in_(chunk), hist.c.origem == "isales").order_by(hist.c.id)
+        for row in conn.execute(query).mappings():
             project = projects[row["os_id"]]
             if row["enviado_field"]:
                 project.last_sent = dict(row)
@@ -184,14 +186,22 @@ def record_location(conn: Connection, endereco_id: int, location_id: str, run_id
                    f"endereço {endereco_id}")
 
 
-def record_ticket(conn: Connection, event_id: int, os_id: int, kind: str, ticket_id: str, service_id: str,
-                  run_id: int | None) -> None:
+def record_ticket(conn: Connection, event_id: int, os_id: int, kind: str, ticket_id: str, service_id: str | None,
+                  run_id: int | None, identifier: str | None = None) -> None:
     """The event is sent; the os points at its last ticket and that ticket's service."""
     hist = t.os_status_historico
-    conn.execute(hist.update().where(hist.c.id == event_id).values(
-        enviado_field=True, ticket_tipo=kind, ticket_field_id=ticket_id, enviado_em=db_now(), motivo_dispensa=None))
+    values = {"enviado_field": True, "ticket_tipo": kind, "ticket_field_id": ticket_id, "enviado_em": db_now(),
+              "motivo_dispensa": None}
+    if identifier:  # a receipt without it (found again by id only) keeps the one already recorded
+        values["ticket_identificador"] = identifier[:50]
+    conn.execute(hist.update().where(hist.c.id == event_id).values(**values))
     audited_update(conn, t.os, os_id, {"field_id": ticket_id, "tipo_servico": service_id, "criado_pelo_script": True},
                    run_id, f"os {os_id}")
+
+
+def record_identifier(conn: Connection, event_id: int, identifier: str) -> None:
+    hist = t.os_status_historico
+    conn.execute(hist.update().where(hist.c.id == event_id).values(ticket_identificador=identifier[:50]))
 
 
 def record_dispensed(conn: Connection, event_id: int, reason: str) -> None:

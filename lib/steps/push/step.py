@@ -22,6 +22,7 @@ from lib.steps.push.receipts import Receipts
 from lib.steps.push.reconcile import Reconciler
 from lib.steps.push.remote import Remote
 from lib.steps.push.rule import decisions_for
+from lib.steps.push.status import StatusFollower
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +119,9 @@ def run(ctx: RunContext) -> None:
         closed = outbox.resolve_obsolete(sync.needed, set(ids) if ids else None)
         if closed:
             ctx.summary.extra["pendencias_encerradas"] = closed
+        followed = StatusFollower(engine, lambda: sync.remote.fc, ctx.run_id).run(ids)
+        for change in followed.changes:
+            ctx.summary.add("atividade_fieldcontrol", change["status"])
         ctx.summary.extra["requisicoes_fieldcontrol"] = sum(fc.requests_made for fc in remote)
     finally:
         if own_engine:

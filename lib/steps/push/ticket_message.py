@@ -82,7 +82,8 @@ def _opening(kind: str, os_row: Row, event: Row, previous: Row | None) -> list[s
     moved = day(event.get("data_status"))
     if kind == "cancelamento":
         before = ticket_label(previous.get("ticket_tipo")) if previous else "?"
-        sent = previous.get("ticket_field_id") if previous else None
+        # the field team knows a ticket by its identifier ("1#00004143"), not by the API's internal id
+        sent = (previous.get("ticket_identificador") or previous.get("ticket_field_id")) if previous else None
         lines.append(f"O projeto foi CANCELADO no iSales em {moved}. A OS de {before} já enviada "
                      f"({text(sent)}) não deve ser executada.")
     elif kind == "aumento":

@@ -1,4 +1,4 @@
-"""Step 04's last phase (lib/steps/field_status.py): the orders FieldControl staff make of our tickets
+"""Step 04's last phase (lib/steps/push/status.py): the orders FieldControl staff make of our tickets
 and their tasks' statuses come back as os_status_historico rows with origem='fieldcontrol', at the cost
 of one listing of the changed orders plus one task listing per changed order of ours."""
 
@@ -12,7 +12,7 @@ from sqlalchemy import select
 import lib.db.schema as t
 from lib import config
 from lib.fieldcontrol import FieldControl
-from lib.steps.field_status import StatusFollower
+from lib.steps.push.status import StatusFollower
 from tests.conftest import sandbox_env
 from tests.steps import push_seed as seed
 

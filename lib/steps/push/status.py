@@ -9,7 +9,7 @@ task listing per changed order of ours; with --ids, one order look-up per ticket
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -97,10 +97,15 @@ def describe(task: fcm.Task, order: fcm.Order, sent: SentTicket, before: str | N
 
 
 class StatusFollower:
-    """Reads orders and tasks of our tickets; writes tarefa_field and the FieldControl history rows."""
+    """Reads orders and tasks of our tickets; writes tarefa_field and the FieldControl history rows.
+    `fc` is the client or a function making it (no call at all when no ticket was ever sent)."""
 
-    def __init__(self, engine: Engine, fc: fcm.FieldControl, run_id: int | None):
-        self.engine, self.fc, self.run_id = engine, fc, run_id
+    def __init__(self, engine: Engine, fc: fcm.FieldControl | Callable[[], fcm.FieldControl], run_id: int | None):
+        self.engine, self._fc, self.run_id = engine, fc, run_id
+
+    @property
+    def fc(self) -> fcm.FieldControl:
+        return self._fc if isinstance(self._fc, fcm.FieldControl) else self._fc()
 
     def run(self, ids: list[str] | None = None) -> Follow:
         result = Follow()
