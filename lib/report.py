@@ -127,7 +127,7 @@ def subject(data: ReportData, when: datetime) -> str:
     return f"[iSales→FieldControl] etapa {data.step}: {pend} — {day}"
 
 
-def _sections(data: ReportData) -> list[tuple[str, list[str], list[list[str]]]]:
+def sections(data: ReportData) -> list[tuple[str, list[str], list[list[str]]]]:
     """(title, header, rows) of each part of the report, shared by the text and HTML bodies."""
     sections = []
     if data.step == "04":
@@ -155,7 +155,7 @@ def _sections(data: ReportData) -> list[tuple[str, list[str], list[list[str]]]]:
 
 def render_text(data: ReportData) -> str:
     lines = [f"Relatório da etapa {data.step} (execução #{data.run_id}, código de saída {data.exit_code})", ""]
-    for title, _header, rows in _sections(data):
+    for title, _header, rows in sections(data):
         lines.append(f"{title}: {len(rows)}")
         for row in rows:
             lines.append("  - " + " | ".join(row))
@@ -172,7 +172,7 @@ def render_html(data: ReportData) -> str:
     e = html.escape
     parts = [f"<h2>Relatório da etapa {e(data.step)}</h2>",
              f"<p>Execução #{e(str(data.run_id))}, código de saída {data.exit_code}.</p>"]
-    for title, header, rows in _sections(data):
+    for title, header, rows in sections(data):
         parts.append(f"<h3>{e(title)}: {len(rows)}</h3>")
         if rows:
             head = "".join(f"<th>{e(h)}</th>" for h in header)

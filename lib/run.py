@@ -2,8 +2,8 @@
 
 `run_step` loads the settings a step needs (exit 2 before any network or database call when one
 is missing), sets up logging, takes the step's lock, records the run in `execucao`, calls the
-step's body, regenerates data/pendencias.json, sends the e-mail report and maps the outcome to
-the exit code. The doors call it; the bodies receive a `RunContext`.
+step's body, regenerates data/pendencias.json, sends the e-mail report, rewrites data/relatorio.html
+(lib/panel.py) and maps the outcome to the exit code. The doors call it; the bodies receive a `RunContext`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
-from lib import config, report
+from lib import config, panel, report
 from lib.config import Settings
 from lib.db import migrate, pending, runs
 from lib.db.engine import make_engine
@@ -237,6 +237,7 @@ def _run(step: str, settings: Settings, args: argparse.Namespace, body: Body, en
         code = _settle(ctx, code)
         _report(ctx, code)
         code = _record(ctx, code, message)
+        _panel(ctx)
     if ctx.summary.counts:
         log.info("resumo da etapa %s:\n%s", step, ctx.summary.render())
     for warning in ctx.summary.warnings:
@@ -250,16 +251,27 @@ def _settle(ctx: RunContext, code: int) -> int:
     try:
         with ctx.engine.connect() as conn:
             open_items = pending.count_open(conn, ctx.step)
+            this_run = pending.count_open(conn, ctx.step, run_id=ctx.run_id) if ctx.run_id else open_items
         ctx.summary.extra["pendencias_abertas"] = open_items
         if code == EXIT_OK and (open_items or ctx.summary.total("pendentes") or ctx.summary.total("falhas")):
             code = EXIT_PENDING
         path = pending.export(ctx.engine, ctx.data_dir, ctx.run_id)
         if open_items:
-            log.warning("%d pendência(s) abertas nesta etapa; lista em %s", open_items, path)
+            log.warning("etapa %s: %s; lista em %s", ctx.step, describe_open(open_items, this_run), path)
     except SyncError as exc:
         log.error("%s", exc.message)
         code = code if code != EXIT_OK else exc.exit_code
     return code
+
+
+def describe_open(open_items: int, this_run: int) -> str:
+    """'2 pendência(s) abertas: 1 desta execução, 1 ainda aberta de execuções anteriores (não tentada agora)'."""
+    parts = []
+    if this_run:
+        parts.append(f"{this_run} desta execução")
+    if open_items - this_run:
+        parts.append(f"{open_items - this_run} ainda aberta(s) de execuções anteriores (não tentada(s) agora)")
+    return f"{open_items} pendência(s) abertas: " + ", ".join(parts)
 
 
 def _report(ctx: RunContext, code: int) -> None:
@@ -270,6 +282,19 @@ def _report(ctx: RunContext, code: int) -> None:
         report.after_run(ctx, code)
     except Exception as exc:
         ctx.summary.warn(f"falha ao gerar o relatório por e-mail: {type(exc).__name__}: {exc}")
+
+
+def _panel(ctx: RunContext) -> None:
+    """Rewrite data/relatorio.html (after the run row is closed, so it shows this run); a failure is
+    only a warning: the page is a view, never part of the run's outcome."""
+    if ctx.step not in REPORTING_STEPS:
+        return
+    try:
+        path = panel.write(ctx.engine, ctx.data_dir)
+    except Exception as exc:
+        log.warning("relatório %s não atualizado: %s: %s", panel.FILE_PANEL, type(exc).__name__, redact(exc))
+        return
+    log.info("estado da integração em %s (abra no navegador)", path)
 
 
 def _record(ctx: RunContext, code: int, message: str | None) -> int:

@@ -34,6 +34,12 @@ TICKET_TITLES = {TICKET_INSTALACAO: "Instalação", TICKET_AUMENTO: "Aumento de 
                  TICKET_CANCELAMENTO: "Cancelamento"}
 
 
+# FieldControl's task statuses (orders made of our tickets) in pt-BR: step 04's history and the page
+TASK_STATUS_LABELS = {"scheduled": "agendada", "pending": "pendente", "on-route": "a caminho",
+                      "in-progress": "em execução", "done": "concluída", "reported": "com problema relatado",
+                      "canceled": "cancelada"}
+
+
 def ticket_label(kind: str | None, default: str = "?") -> str:
     """A ticket kind in running text: 'instalação', 'aumento de sistema', 'cancelamento'."""
     title = TICKET_TITLES.get(kind or "")

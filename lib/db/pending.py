@@ -65,10 +65,13 @@ def open_keys(conn: Connection, step: str) -> set[str]:
     return {row.chave for row in rows}
 
 
-def count_open(conn: Connection, step: str | None = None) -> int:
+def count_open(conn: Connection, step: str | None = None, *, run_id: int | None = None) -> int:
+    """Open items (of `step`; with `run_id`, only those that run recorded or refreshed)."""
     condition = pendencia.c.resolvida_em.is_(None)
     if step is not None:
         condition = and_(condition, pendencia.c.etapa == step)
+    if run_id is not None:
+        condition = and_(condition, pendencia.c.execucao_id == run_id)
     return int(conn.execute(select(func.count()).select_from(pendencia).where(condition)).scalar_one())
 
 

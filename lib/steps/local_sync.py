@@ -222,7 +222,10 @@ def sync_input(ctx: RunContext, batch: Input02, ids: list[str] | None = None) ->
                               [p.isales_id for p in projects] + [m.isales_id for m in movements])
     merge_clients(projects, {isales_id: key.cliente_assinatura for isales_id, key in index.oss.items()})
     merge_addresses(projects)
-    log.info("%d projeto(s) e %d mudança(s) de coluna a gravar", len(projects), len(movements))
+    unknown = sum(1 for m in movements if m.isales_id not in index.oss)
+    log.info("%d projeto(s) e %d mudança(s) de coluna a conferir (só o que mudou é gravado)%s", len(projects),
+             len(movements) - unknown, f"; {unknown} mudança(s) de coluna de projeto(s) que nunca foram gravados: "
+             "ignorada(s)" if unknown else "")
     counted: set[tuple[str, int]] = set()
     stale = 0
 

@@ -67,7 +67,7 @@ def run(ctx: RunContext) -> None:
     _settle_pending(ctx, done + dropped, stuck, movimentos)
     _summarise(ctx, done, stuck, counts, locator)
     ctx.summary.add("projetos", "ignorados", len(dropped))
-    log.info("%d projeto(s) tratados e %d pendente(s) gravados em %s", len(done), len(stuck), path)
+    log.info("%d projeto(s) tratados e %d pendente(s) nesta execução; arquivo %s", len(done), len(stuck), path)
     if blocked:
         raise TransientError(
             f"{blocked} projeto(s) ficaram pendentes porque o geocodificador não respondeu "
@@ -230,7 +230,7 @@ def _geocoder_counts(locator: Locator) -> dict[str, Any]:
 def _summarise(ctx: RunContext, done: list[Treated], stuck: list[Treated], counts: Counter[str],
                locator: Locator) -> None:
     summary = ctx.summary
-    summary.add("projetos", "atualizados", len(done))
+    summary.add("projetos", "tratados", len(done))  # 02 creates nothing: it treats and validates
     summary.add("projetos", "pendentes", len(stuck))
     summary.add("coordenadas", "criados", sum(counts[k] for k in ("link", "endereco", "cep")) - counts["cache"])
     summary.add("coordenadas", "sem_alteracao", counts["banco"] + counts["cache"])

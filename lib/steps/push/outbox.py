@@ -264,7 +264,11 @@ class Outbox:
     def _finish(self, spec: Spec, outcome: Outcome, value: Any = None, field_id: str | None = None) -> Result:
         if value is not None:
             field_id = self.complete(spec, value)
-            log.info("%s: %s (%s)", spec.label, outcome.value, field_id)
+            # a PUT updates; a person reads FieldControl by its human number, the API id is for -v
+            word = "atualizado" if spec.done_outcome == "atualizados" and outcome is Outcome.CREATED else outcome.value
+            human = getattr(value, "identifier", None)
+            log.info("%s: %s%s", spec.label, word, f" ({human})" if human else "")
+            log.debug("%s: id no FieldControl %s", spec.label, field_id)
         self._count(spec, outcome)
         return Result(outcome, field_id, value)
 

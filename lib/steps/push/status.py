@@ -21,6 +21,7 @@ import lib.db.schema as t
 from lib import fieldcontrol as fcm
 from lib.clock import db_now
 from lib.db.values import chunks
+from lib.status import TASK_STATUS_LABELS as STATUS_LABEL
 from lib.status import ticket_label
 
 log = logging.getLogger(__name__)
@@ -28,9 +29,6 @@ log = logging.getLogger(__name__)
 ORIGIN = "fieldcontrol"
 MARK = "fieldcontrol:ordens"  # marcador: the newest order change already read
 FIRST_LOOK_BACK = timedelta(days=1)  # before the first ticket sent: no order of ours can be older
-STATUS_LABEL = {"scheduled": "agendada", "pending": "pendente", "on-route": "a caminho",
-                "in-progress": "em execução", "done": "concluída", "reported": "com problema relatado",
-                "canceled": "cancelada"}
 
 
 @dataclass
