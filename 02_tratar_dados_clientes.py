@@ -19,7 +19,7 @@ from lib.steps import treat
 
 def main(argv: list[str] | None = None) -> int:
     args = cli.parser("02_tratar_dados_clientes.py", __doc__).parse_args(argv)
-    return run_step("02", args, treat.run, sections=("geocoder", "campos"))
+    return run_step("02", args, treat.run, sections=("geocoder", "campos", "colunas"))
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ids", type=cli.parse_ids, metavar="ID,ID",
                         help="grava só estes projetos do iSales (ids separados por vírgula)")
     args = parser.parse_args(argv)
-    return run_step("03", args, local_sync.run)
+    return run_step("03", args, local_sync.run, sections=("colunas",))
 
 
 if __name__ == "__main__":

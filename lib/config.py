@@ -56,6 +56,16 @@ class IsalesSettings:
 
 
 @dataclass(frozen=True)
+class ColumnSettings:
+    """The iSales columns of each status (ISALES_COLUNA_*): step 01 classifies cards by them, and
+    steps 02 and 03 check the status written in their input files against them."""
+
+    colunas_instalacao: tuple[int, ...]
+    colunas_aumento: tuple[int, ...]
+    colunas_cancelado: tuple[int, ...]
+
+
+@dataclass(frozen=True)
 class FieldControlSettings:
     api_url: str
     api_key: str
@@ -92,6 +102,7 @@ class Settings:
     data_dir: Path
     http: HttpSettings = field(default_factory=HttpSettings)
     isales: IsalesSettings | None = None
+    colunas: ColumnSettings | None = None
     fieldcontrol: FieldControlSettings | None = None
     geocoder: GeocoderSettings | None = None
     smtp: SmtpSettings | None = None
@@ -235,7 +246,8 @@ def _load_dotenv(environ: dict[str, str]) -> Path | None:
 
 
 def load(*sections: str, environ: Mapping[str, str] | None = None) -> Settings:
-    """Settings with the given sections ("isales", "fieldcontrol", "geocoder", "smtp", "campos").
+    """Settings with the given sections ("isales", "colunas", "fieldcontrol", "geocoder", "smtp",
+    "campos"); "colunas" is the ISALES_COLUNA_* part of "isales" alone.
 
     Without `environ`, reads os.environ plus the `.env` file of the working directory.
     Raises ConfigError (exit 2) naming every missing or malformed variable of those sections.
@@ -255,11 +267,14 @@ def load(*sections: str, environ: Mapping[str, str] | None = None) -> Settings:
     )
     settings = Settings(database_url=database_url, data_dir=data_dir, http=http)
     values: dict[str, object] = {}
-    unknown = set(sections) - {"isales", "fieldcontrol", "geocoder", "smtp", "campos"}
+    unknown = set(sections) - {"isales", "colunas", "fieldcontrol", "geocoder", "smtp", "campos"}
     if unknown:
         raise ValueError(f"unknown settings sections: {sorted(unknown)}")
     if "isales" in sections:
-        values["isales"] = _isales(env)
+        isales = values["isales"] = _isales(env)
+        values["colunas"] = ColumnSettings(isales.colunas_instalacao, isales.colunas_aumento, isales.colunas_cancelado)
+    elif "colunas" in sections:
+        values["colunas"] = _columns(env)
     if "fieldcontrol" in sections:
         values["fieldcontrol"] = _fieldcontrol(env)
     if "geocoder" in sections:
@@ -300,7 +315,7 @@ def _database_url(env: _Env, data_dir: Path) -> str:
     return url
 
 
-def _isales(env: _Env) -> IsalesSettings:
+def _columns(env: _Env) -> ColumnSettings:
     columns = {
         "ISALES_COLUNA_INSTALACAO": env.int_list("ISALES_COLUNA_INSTALACAO"),
         "ISALES_COLUNA_AUMENTO": env.int_list("ISALES_COLUNA_AUMENTO"),
@@ -313,14 +328,21 @@ def _isales(env: _Env) -> IsalesSettings:
                 env.error(f"configuração inválida: a coluna {column} está em {seen[column]} e em {name}; "
                           "cada coluna deve ter um só significado")
             seen[column] = name
+    return ColumnSettings(colunas_instalacao=columns["ISALES_COLUNA_INSTALACAO"],
+                          colunas_aumento=columns["ISALES_COLUNA_AUMENTO"],
+                          colunas_cancelado=columns["ISALES_COLUNA_CANCELADO"])
+
+
+def _isales(env: _Env) -> IsalesSettings:
+    columns = _columns(env)
     return IsalesSettings(
         api_url=env.url("ISALES_API_URL", "https://app.isales.company/api"),
         token=env.required("ISALES_API_TOKEN"),
         funil_id=env.integer("ISALES_FUNIL_ID", required=True),
         desde=env.day("ISALES_DESDE", "2025-01-01"),
-        colunas_instalacao=columns["ISALES_COLUNA_INSTALACAO"],
-        colunas_aumento=columns["ISALES_COLUNA_AUMENTO"],
-        colunas_cancelado=columns["ISALES_COLUNA_CANCELADO"],
+        colunas_instalacao=columns.colunas_instalacao,
+        colunas_aumento=columns.colunas_aumento,
+        colunas_cancelado=columns.colunas_cancelado,
         max_workers=env.integer("ISALES_MAX_WORKERS", 4, minimum=1),
         refresh_budget=env.integer("ISALES_REFRESH_BUDGET", 300, minimum=0),
         obsolete=tuple(name for name in OBSOLETE_ISALES if env.raw(name) is not None),

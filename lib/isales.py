@@ -51,6 +51,8 @@ class Funnel:
     invalid: list[str] = field(default_factory=list)
     pages: int = 1
     duplicates: int = 0
+    # clients listed more than once: cliente_id → every (position in the listing, coluna_id) seen
+    repeated: dict[int, list[tuple[int, int | None]]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -221,6 +223,7 @@ class IsalesClient:
     @staticmethod
     def _cards(items: list) -> Funnel:
         by_id: dict[int, Card] = {}
+        seen: dict[int, list[tuple[int, int | None]]] = {}
         invalid: list[str] = []
         duplicates = 0
         for position, item in enumerate(items, 1):
@@ -229,13 +232,14 @@ class IsalesClient:
                 invalid.append(f"item {position} da listagem do funil sem cliente_id válido: {clip(repr(item), 200)}")
                 continue
             if cliente_id in by_id:
-                duplicates += 1  # a card that shifted pages while we listed: the later read wins
+                duplicates += 1  # e.g. a card that shifted pages while we listed: step 01 decides
             nested = item.get("cliente")
             nome = nested.get("nome") if isinstance(nested, dict) else None
             by_id[cliente_id] = Card(cliente_id, _as_int(item.get("coluna_id")),
                                      nome if isinstance(nome, str) else None, item)
+            seen.setdefault(cliente_id, []).append((position, by_id[cliente_id].coluna_id))
         return Funnel(cards=sorted(by_id.values(), key=lambda card: card.cliente_id), invalid=invalid,
-                      duplicates=duplicates)
+                      duplicates=duplicates, repeated={key: found for key, found in seen.items() if len(found) > 1})
 
     # -- one client's details --------------------------------------------------------------------
     def details(self, cliente_id: int) -> Details:

@@ -4,7 +4,7 @@ with their pt-BR labels. The one place that maps columns to statuses and statuse
 
 from __future__ import annotations
 
-from lib.config import IsalesSettings
+from lib.config import ColumnSettings, IsalesSettings
 
 INSTALACAO = "instalacao"
 AUMENTO = "aumento"
@@ -46,7 +46,7 @@ def ticket_label(kind: str | None, default: str = "?") -> str:
     return title.lower() if title else default
 
 
-def status_for_column(settings: IsalesSettings, coluna_id: int | None) -> str:
+def status_for_column(settings: IsalesSettings | ColumnSettings, coluna_id: int | None) -> str:
     """The status a card has by sitting in `coluna_id` (OUTRO for any column not configured)."""
     if coluna_id in settings.colunas_instalacao:
         return INSTALACAO

@@ -231,6 +231,7 @@ def test_cards_without_client_id_are_reported_and_duplicates_merged():
     funnel = client.list_cards(1, DESDE, ATE)
     assert [(c.cliente_id, c.coluna_id) for c in funnel.cards] == [(1, 17840), (2, 17840), (3, None)]
     assert len(funnel.invalid) == 2 and funnel.duplicates == 1
+    assert funnel.repeated == {2: [(4, 20024), (5, 17840)]}  # both entries, for step 01 to report
     assert "item 2 da listagem" in funnel.invalid[0]
 
 

@@ -22,7 +22,7 @@ from lib.clock import utcnow
 from lib.config import OBSOLETE_ISALES, IsalesSettings
 from lib.db import pending
 from lib.errors import BadResponse, ConfigError, RecordError, TransientError
-from lib.isales import Card, Details, IsalesClient
+from lib.isales import Card, Details, Funnel, IsalesClient
 from lib.jsonfiles import FILE_01, iso, write_envelope
 from lib.logs import progress
 from lib.run import RunContext
@@ -267,9 +267,12 @@ def run(ctx: RunContext) -> None:
         for problem in funnel.invalid:
             ctx.summary.warn(problem)
             ctx.summary.add("cards", "falhas")
+        conflicts = repeated_cards(ctx, funnel)
         local, pending_ids, open_01 = load_local(ctx.engine)
-        selection = select_cards(funnel.cards, isales, local, pending_ids,
-                                 refresh_cards=isales.refresh_budget // CALLS_PER_CARD, completo=completo, ids=ids)
+        selection = select_cards([card for card in funnel.cards if card.cliente_id not in conflicts], isales,
+                                 local, pending_ids, refresh_cards=isales.refresh_budget // CALLS_PER_CARD,
+                                 completo=completo, ids=ids)
+        selection.of_interest |= set(conflicts)  # their pending item stays open
         for missing in selection.missing_ids:
             ctx.summary.warn(f"projeto {missing} pedido em --ids não está nas colunas de interesse do funil "
                              f"{isales.funil_id} nesta janela: nada a buscar")
@@ -284,6 +287,8 @@ def run(ctx: RunContext) -> None:
         client.close()
     failed += [Failed(card, f"{label(card)}: o card não tem coluna_id válida na listagem do funil "
                             f"(veio {card.raw.get('coluna_id')!r})") for card in selection.no_column]
+    failed += [Failed(card, conflicts[card.cliente_id]) for card in funnel.cards
+               if card.cliente_id in conflicts and (not ids or str(card.cliente_id) in ids)]
     failed.sort(key=lambda item: item.card.cliente_id)
     for item in failed:
         log.warning("%s", item.reason)
@@ -304,6 +309,23 @@ def run(ctx: RunContext) -> None:
     ctx.summary.add("movimentos", "listados", len(selection.movimentos))
     ctx.summary.extra.update(cards_no_funil=len(funnel.cards), cards_de_interesse=len(selection.of_interest),
                              paginas=funnel.pages, renovados=reasons.get(RENOVACAO, 0))
+
+
+def repeated_cards(ctx: RunContext, funnel: Funnel) -> dict[int, str]:
+    """Report every client listed twice, naming both entries. In one column it is one card read
+    twice (used once); in different columns nobody can tell which is right: the card is not
+    fetched this run and becomes a pending item (cliente_id → its reason)."""
+    conflicts = {}
+    for cliente_id, entries in sorted(funnel.repeated.items()):
+        shown = "; ".join(f"item {position}: coluna_id {coluna}" for position, coluna in entries)
+        if len({coluna for _position, coluna in entries}) == 1:
+            ctx.summary.warn(f"projeto {cliente_id} aparece {len(entries)} vezes na listagem do funil ({shown}), "
+                             "na mesma coluna: usado uma vez")
+        else:
+            conflicts[cliente_id] = (f"projeto {cliente_id} aparece {len(entries)} vezes na listagem do funil, "
+                                     f"em colunas diferentes ({shown}): não foi buscado nesta execução (o card "
+                                     "mudou de coluna enquanto a listagem era lida?); tentado de novo na próxima")
+    return conflicts
 
 
 def build_body(isales: IsalesSettings, origem: str, ate: date, *, funnel_size: int, selection: Selection,

@@ -10,12 +10,15 @@ import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from itertools import chain
 from typing import Any
 
 from lib import status as status_module
+from lib.config import ColumnSettings
 from lib.errors import InputFileError, RecordError
 from lib.jsonfiles import StreamedArray
 from lib.logs import clip
+from lib.steps import record_checks
 
 CLIENTE_FIELDS = ("nome", "doc_pessoal", "email", "telefone", "telefone_secundario")
 ENDERECO_FIELDS = ("cep", "logradouro", "numero", "complemento", "bairro", "cidade", "estado",
@@ -80,10 +83,11 @@ class Input02:
     pending_upstream: int
 
 
-def read_projects(data: dict[str, Any]) -> Input02:
+def read_projects(data: dict[str, Any], columns: ColumnSettings | None = None) -> Input02:
     """Type the projects and movements of an 02 envelope (its arrays may be streamed from the file:
     only the typed records are kept); a record that cannot be read is listed in `invalid` (it
-    becomes a pending item) and the others go on."""
+    becomes a pending item) and the others go on. With `columns`, a status that contradicts its
+    column is such a record; an id listed twice makes all its entries invalid."""
     projetos, movimentos = data.get("projetos"), data.get("movimentos") or []
     if not isinstance(projetos, (list, StreamedArray)) or not isinstance(movimentos, (list, StreamedArray)):
         raise InputFileError("arquivo 02 sem a lista 'projetos' (ou com 'movimentos' inválido): "
@@ -91,36 +95,42 @@ def read_projects(data: dict[str, Any]) -> Input02:
     origem = data.get("origem") if isinstance(data.get("origem"), dict) else {}
     result = Input02([], [], [], [], _moment_or_none(origem.get("gerado_em_01")),
                      len(data.get("pendencias") or []))
+    twice = record_checks.repeated(chain(((f"projetos[{i}]", raw) for i, raw in enumerate(projetos)),
+                                         ((f"movimentos[{i}]", raw) for i, raw in enumerate(movimentos))),
+                                   "no arquivo 02")  # a first pass over a streamed array keeps only ids
+    result.invalid += list(twice.items())
     for raw in projetos:
+        if _raw_id(raw) in twice:
+            continue
         try:
-            result.projects.append(parse_project(raw))
+            result.projects.append(parse_project(raw, columns))
         except RecordError as exc:
             result.invalid.append((_raw_id(raw), exc.message))
             try:
-                result.unreadable_moves.append(parse_movement(raw))
+                result.unreadable_moves.append(parse_movement(raw, columns))
             except RecordError:
                 pass
     for raw in movimentos:
+        if _raw_id(raw) in twice:
+            continue
         try:
-            result.movements.append(parse_movement(raw))
+            result.movements.append(parse_movement(raw, columns))
         except RecordError as exc:
             result.invalid.append((_raw_id(raw), exc.message))
     return result
 
 
 def _raw_id(raw: Any) -> str | None:
-    value = raw.get("isales_id") if isinstance(raw, dict) else None
-    if isinstance(value, bool) or not isinstance(value, (str, int)):
-        return None
-    return str(value).strip() or None
+    """The record's id in canonical form, or None (no key to keep a pending item by)."""
+    return record_checks.isales_id(raw.get("isales_id")) if isinstance(raw, dict) else None
 
 
-def _common(raw: Any) -> tuple[str, int, str]:
+def _common(raw: Any, columns: ColumnSettings | None) -> tuple[str, int, str]:
     if not isinstance(raw, dict):
         raise RecordError(f"registro do arquivo 02 não é um objeto JSON: {clip(raw, 80)!r}")
     isales_id = _raw_id(raw)
     if isales_id is None:
-        raise RecordError(f"registro do arquivo 02 sem isales_id: {clip(raw, 120)!r}")
+        raise RecordError(record_checks.id_problem(raw.get("isales_id"), "do arquivo 02"))
     record = f"projeto {isales_id}"
     coluna = raw.get("coluna_id")
     if isinstance(coluna, str) and coluna.strip().isdigit():
@@ -131,16 +141,19 @@ def _common(raw: Any) -> tuple[str, int, str]:
     if status not in status_module.STATUSES:
         raise RecordError(f"{record}: status {status!r} desconhecido (esperado um de "
                           f"{', '.join(status_module.STATUSES)})")
+    problem = record_checks.status_problem(columns, coluna, status) if columns is not None else None
+    if problem:
+        raise RecordError(f"{record}: {problem}")
     return isales_id, coluna, status
 
 
-def parse_movement(raw: Any) -> Movement:
-    return Movement(*_common(raw))
+def parse_movement(raw: Any, columns: ColumnSettings | None = None) -> Movement:
+    return Movement(*_common(raw, columns))
 
 
-def parse_project(raw: Any) -> ProjectInput:
+def parse_project(raw: Any, columns: ColumnSettings | None = None) -> ProjectInput:
     """A ProjectInput, or RecordError naming the project and the field."""
-    isales_id, coluna, status = _common(raw)
+    isales_id, coluna, status = _common(raw, columns)
     record = f"projeto {isales_id}"
     cliente_raw = _section(raw, "cliente", record, required=True)
     nome = _text(cliente_raw.get("nome"), record, "cliente.nome")

@@ -182,7 +182,7 @@ def run(ctx: RunContext) -> None:
     """The body of 03_sync_dados_local.py (see run.run_step)."""
     path = Path(getattr(ctx.args, "arquivo", None) or ctx.data_dir / FILE_02)
     envelope = stream_envelope(path, "02", produced_by="02_tratar_dados_clientes.py", arrays=("projetos", "movimentos"))
-    sync_input(ctx, read_projects(envelope.data()), ids=getattr(ctx.args, "ids", None))
+    sync_input(ctx, read_projects(envelope.data(), ctx.settings.colunas), ids=getattr(ctx.args, "ids", None))
 
 
 BATCH_SIZE = 500  # projects per transaction

@@ -22,6 +22,7 @@ from lib.jsonfiles import FILE_01, FILE_02, read_envelope, write_envelope
 from lib.logs import clip, progress
 from lib.maplinks import Point
 from lib.run import RunContext
+from lib.steps import record_checks
 from lib.steps.treat_fields import Treated, treat
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,8 @@ def run(ctx: RunContext) -> None:
     """The body of 02_tratar_dados_clientes.py."""
     assert ctx.settings.geocoder is not None
     source = read_envelope(ctx.data_dir / FILE_01, "01", produced_by="01_get_projetos_isales.py")
-    projects = _treat_all(ctx, _input_projects(source, ctx))
+    raws, moves, refused = _input_records(source, ctx)
+    projects = _treat_all(ctx, raws)
     counts: Counter[str] = Counter()
     locator = Locator.from_settings(ctx.settings.geocoder, ctx.settings.http, ctx.engine)
     try:
@@ -46,17 +48,18 @@ def run(ctx: RunContext) -> None:
     # a cancelled project needs no customer: whatever is wrong with its data, only its move counts
     dropped = [p for p in projects if p.problem and p.status == status.CANCELADO]
     stuck = [p for p in projects if p.problem and p.status != status.CANCELADO]
-    movimentos = [_movement(item) for item in source.get("movimentos") or [] if isinstance(item, dict)]
+    movimentos = [_movement(item) for item in moves]
     body = {
         "origem": {"execucao_id_01": source.get("execucao_id"), "gerado_em_01": source.get("gerado_em")},
         "contagens": {"projetos_entrada": len(projects), "tratados": len(done), "pendentes": len(stuck),
-                      "cancelados_sem_dados": len(dropped), "movimentos": len(movimentos),
+                      "cancelados_sem_dados": len(dropped), "recusados": len(refused), "movimentos": len(movimentos),
                       "fontes_coordenadas": {k: counts[k] for k in ("link", "endereco", "cep", "banco", "sem")},
                       "geocodificador": _geocoder_counts(locator),
                       "links": {"requisicoes": locator.resolver.requests, "cache": locator.link_cache_hits}},
         "projetos": [p.record() for p in done],
         "movimentos": movimentos + [p.movement() for p in dropped + stuck],
         "pendencias": [{"isales_id": p.isales_id, "etapa": STEP, "motivo": p.problem} for p in stuck]
+        + [{"isales_id": isales_id, "etapa": STEP, "motivo": reason} for isales_id, reason in refused]
         + [dict(item, isales_id=str(item.get("isales_id")), etapa="01")  # not fetched: still waiting upstream
            for item in source.get("pendencias") or [] if isinstance(item, dict)],
     }
@@ -64,33 +67,50 @@ def run(ctx: RunContext) -> None:
     write_envelope(path, STEP, ctx.run_id, body)
     for project in dropped:
         log.info("%s (cancelado): %s; só a mudança de coluna é registrada", project.label, project.problem)
-    _settle_pending(ctx, done + dropped, stuck, movimentos)
+    _settle_pending(ctx, done + dropped, stuck, movimentos, refused)
     _summarise(ctx, done, stuck, counts, locator)
     ctx.summary.add("projetos", "ignorados", len(dropped))
-    log.info("%d projeto(s) tratados e %d pendente(s) nesta execução; arquivo %s", len(done), len(stuck), path)
+    ctx.summary.add("projetos", "pendentes", len(refused))
+    log.info("%d projeto(s) tratados e %d pendente(s) nesta execução; arquivo %s", len(done),
+             len(stuck) + len(refused), path)
     if blocked:
         raise TransientError(
             f"{blocked} projeto(s) ficaram pendentes porque o geocodificador não respondeu "
             f"({locator.geocoder.unavailable}); os demais foram gravados em {path}: rode de novo mais tarde")
 
 
-def _input_projects(source: dict[str, Any], ctx: RunContext) -> list[dict[str, Any]]:
+def _input_records(source: dict[str, Any], ctx: RunContext
+                   ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[tuple[str, str]]]:
+    """(projects, movements) of the 01 file that may go on, and the refused ones as (isales_id,
+    reason): an id listed twice (all its entries) or a status that contradicts its column by the
+    current configuration. A record without a valid id has no key: it is a failure of the file."""
     projetos = source.get("projetos")
     if not isinstance(projetos, list):
         raise InputFileError(f"arquivo {ctx.data_dir / FILE_01} sem a lista 'projetos': "
                              "rode 01_get_projetos_isales.py novamente")
-    by_id: dict[str, dict[str, Any]] = {}
-    for raw in projetos:
-        isales_id = raw.get("isales_id") if isinstance(raw, dict) else None
-        if isales_id is None or isinstance(isales_id, bool) or not str(isales_id).strip():
-            ctx.summary.add("projetos", "falhas")
-            ctx.summary.warn(f"registro do arquivo 01 sem isales_id ignorado: {clip(raw, 120)!r}")
-            continue
-        key = str(isales_id).strip()
-        if key in by_id:
-            log.warning("projeto %s aparece duas vezes no arquivo 01: vale o último", key)
-        by_id[key] = raw
-    return list(by_id.values())
+    movimentos = source.get("movimentos") if isinstance(source.get("movimentos"), list) else []
+    twice = record_checks.repeated([(f"projetos[{i}]", raw) for i, raw in enumerate(projetos)]
+                                   + [(f"movimentos[{i}]", raw) for i, raw in enumerate(movimentos)],
+                                   "no arquivo 01")
+    refused = list(twice.items())
+    accepted: tuple[list[dict[str, Any]], list[dict[str, Any]]] = ([], [])
+    for records, kept in ((projetos, accepted[0]), (movimentos, accepted[1])):
+        for raw in records:
+            value = raw.get("isales_id") if isinstance(raw, dict) else None
+            key = record_checks.isales_id(value)
+            if key is None:
+                ctx.summary.add("projetos", "falhas")
+                ctx.summary.warn(f"{record_checks.id_problem(value, 'do arquivo 01')}: {clip(raw, 120)!r}")
+                continue
+            if key in twice:
+                continue
+            problem = (record_checks.status_problem(ctx.settings.colunas, raw.get("coluna_id"), raw.get("status"))
+                       if ctx.settings.colunas is not None else None)
+            if problem:
+                refused.append((key, f"projeto {key}: {problem}"))
+                continue
+            kept.append(raw)
+    return accepted[0], accepted[1], refused
 
 
 def _treat_all(ctx: RunContext, raws: list[dict[str, Any]]) -> list[Treated]:
@@ -205,13 +225,14 @@ def reusable_coordinates(endereco: Mapping[str, Any], rows: Iterable[Mapping[str
 
 # --------------------------------------------------------------------------- pending items and summary
 
-def _settle_pending(ctx: RunContext, done: list[Treated], stuck: list[Treated], movimentos: list[dict]) -> None:
+def _settle_pending(ctx: RunContext, done: list[Treated], stuck: list[Treated], movimentos: list[dict],
+                    refused: list[tuple[str, str]]) -> None:
     with ctx.engine.begin() as conn:
-        for project in stuck:
-            reason = f"{project.label}: {project.problem}"
+        problems = [(p.isales_id, f"{p.label}: {p.problem}") for p in stuck] + refused
+        for isales_id, reason in problems:
             log.warning("%s", reason)
-            pending.record(conn, STEP, pending.project_key(project.isales_id), reason,
-                           isales_id=project.isales_id, run_id=ctx.run_id)
+            pending.record(conn, STEP, pending.project_key(isales_id), reason, isales_id=isales_id,
+                           run_id=ctx.run_id)
         resolved = pending.resolve(conn, STEP, [pending.project_key(p.isales_id) for p in done], run_id=ctx.run_id)
         # a project that left the columns of interest needs no treatment any more
         left = pending.resolve(conn, STEP, [pending.project_key(m["isales_id"]) for m in movimentos],

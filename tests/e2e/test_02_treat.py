@@ -12,6 +12,7 @@ from lib.db.engine import make_engine
 from lib.maplinks import Point
 from tests.conftest import sandbox_env
 from tests.steps.input01 import expected_point, hermetic_links, write_01
+from tests.steps.test_local_sync import COLUMNS_ENV
 
 
 def read(path: Path) -> dict:
@@ -32,7 +33,7 @@ def test_help_and_missing_input(run, tmp_path, lite_url):
     shown = run("02", "--help", env={})
     assert shown.returncode == 0 and "coordenadas" in shown.stdout and "códigos de saída" in shown.stdout
     missing = run("02", env={"DATABASE_URL": lite_url, "DATA_DIR": str(tmp_path / "data"),
-                             "GEOCODER_USER_AGENT": "teste"})
+                             "GEOCODER_USER_AGENT": "teste", **COLUMNS_ENV})
     assert missing.returncode == 1
     assert "01_projetos_isales.json não encontrado: rode 01_get_projetos_isales.py antes" in missing.stderr
 

@@ -12,7 +12,7 @@ import lib.db.schema as t
 from lib.db.engine import make_engine
 from lib.jsonfiles import FILE_02, write_envelope
 from tests.conftest import ROOT, sandbox_env
-from tests.steps.test_local_sync import AGRO, CANCELADO, JOSE, OUTRA, counts, movimento, projeto
+from tests.steps.test_local_sync import AGRO, CANCELADO, COLUMNS_ENV, JOSE, OUTRA, counts, movimento, projeto
 
 
 def _write_02(data_dir, projetos, movimentos=()):
@@ -23,7 +23,7 @@ def _write_02(data_dir, projetos, movimentos=()):
 
 def test_03_on_a_prepared_file(migrated_db, tmp_path, run):
     data_dir = tmp_path / "data"
-    env = {"DATABASE_URL": migrated_db, "DATA_DIR": str(data_dir)}
+    env = {"DATABASE_URL": migrated_db, "DATA_DIR": str(data_dir), **COLUMNS_ENV}
 
     missing = run("03", env=env)
     assert missing.returncode == 1

@@ -195,6 +195,16 @@ def _no_id(data: dict) -> None:
     del data["projetos"][0]["isales_id"]
 
 
+def _contradicting(data: dict) -> None:
+    """'cancelado' written by hand on a card of another column (or 'instalacao' on a cancelled one)."""
+    project = data["projetos"][0]
+    project["status"] = "instalacao" if project["status"] == "cancelado" else "cancelado"
+
+
+def _repeated(data: dict) -> None:
+    data["projetos"].append(json.loads(json.dumps(data["projetos"][0])))
+
+
 def _not_an_object(data: dict) -> None:
     data["projetos"][0] = ["não", "é", "objeto"]
 
@@ -216,7 +226,12 @@ FILE_CASES = [
              ("tem formato 99",), refused=True),
     FileCase("01 com projetos em objeto", "02", _changed(lambda d: d.update(projetos={})), 1,
              ("sem a lista 'projetos'",), refused=True),
-    FileCase("01 com projeto sem cliente_id", "02", _changed(_no_id), 3, ("sem isales_id ignorado",)),
+    FileCase("01 com projeto sem cliente_id", "02", _changed(_no_id), 3, ("isales_id ausente inválido",)),
+    FileCase("01 com status que contradiz a coluna", "02", _changed(_contradicting), 3,
+             ("contradiz a coluna_id", "pela configuração atual"), pending="02"),
+    FileCase("01 com isales_id '05001'", "02", _changed(_first(isales_id="05001")), 3, ("isales_id '05001' inválido",)),
+    FileCase("01 com projeto repetido", "02", _changed(_repeated), 3, ("aparece 2 vezes no arquivo 01",),
+             pending="02"),
     FileCase("01 com cliente nulo", "02", _changed(_first(cliente=None)), 3,
              ("os dados do cliente não vieram do iSales",), pending="02"),
     FileCase("02 gerado por outra etapa", "03", _text('{"etapa": "01", "formato": 1, "projetos": []}'), 1,
@@ -239,4 +254,11 @@ FILE_CASES = [
     FileCase("02 com data inválida", "03", _changed(_first(os__data_fechamento="ontem")), 3,
              ("não é uma data válida",), pending="03"),
     FileCase("02 com colunas desconhecidas", "03", _changed(_unknown_columns), 0, (), all_go_on=True),
+    FileCase("02 com status que contradiz a coluna", "03", _changed(_contradicting), 3,
+             ("contradiz a coluna_id", "pela configuração atual"), pending="03"),
+    FileCase("02 com isales_id '05001'", "03", _changed(_first(isales_id="05001")), 3,
+             ("isales_id '05001' inválido",)),
+    FileCase("02 com isales_id 'abc'", "03", _changed(_first(isales_id="abc")), 3, ("isales_id 'abc' inválido",)),
+    FileCase("02 com projeto repetido", "03", _changed(_repeated), 3, ("aparece 2 vezes no arquivo 02",),
+             pending="03"),
 ]

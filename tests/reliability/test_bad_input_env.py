@@ -21,6 +21,7 @@ from lib.jsonfiles import FILE_01, FILE_02
 from tests.conftest import ROOT, SCRIPTS
 from tests.reliability.harness import Runner, fast_sandbox, process_env, step_env
 from tests.reliability.invariants import Local, Remote, exactly_once, matches_remote
+from tests.steps.test_local_sync import COLUMNS_ENV
 
 pytestmark = pytest.mark.reliability
 
@@ -121,7 +122,8 @@ def _file_size_limit(size: int) -> Callable[[], None]:
 def test_data_dir_that_is_a_file_is_refused_with_its_reason(tmp_path):
     not_a_dir = tmp_path / "dados"
     not_a_dir.write_text("sou um arquivo", encoding="utf-8")
-    result = _run("03", {"DATA_DIR": str(not_a_dir), "DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"}, tmp_path)
+    result = _run("03", {"DATA_DIR": str(not_a_dir), "DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}",
+                         **COLUMNS_ENV}, tmp_path)
     assert result.returncode == 2, result.stderr
     assert "não foi possível usar a pasta de dados" in result.stderr and "DATA_DIR" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr, result.stderr
@@ -161,7 +163,7 @@ def test_output_path_taken_by_a_folder_is_refused_and_the_input_kept(migrated_db
 
 
 def test_database_not_created_or_unreachable(tmp_path):
-    data = {"DATA_DIR": str(tmp_path / "data")}
+    data = {"DATA_DIR": str(tmp_path / "data"), **COLUMNS_ENV}
     missing = _run("03", {**data, "DATABASE_URL": f"sqlite:///{tmp_path / 'vazio.db'}"}, tmp_path)
     assert missing.returncode == 2 and "rode python 00_schema_banco.py antes" in missing.stderr, missing.stderr
     down = _run("03", {**data, "DATABASE_URL": f"mysql+pymysql://root@127.0.0.1:{_closed_port()}/sync"}, tmp_path)

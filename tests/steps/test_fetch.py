@@ -353,3 +353,36 @@ def test_obsolete_refresh_days_is_named_in_a_warning(step, caplog):
     code, _ = step(ISALES_REFRESH_DAYS=7)
     assert code == 0
     assert "ISALES_REFRESH_DAYS não é mais usada" in caplog.text and "ISALES_REFRESH_BUDGET" in caplog.text
+
+
+def test_a_client_listed_twice_is_reported_naming_both_entries(step, sandbox, engine, monkeypatch):
+    """A card read twice in the listing (it moved between pages while we paged): in one column it
+    is used once, with a warning; in two columns it is not fetched and is a pending item naming
+    both entries (the later entry used to win silently)."""
+    from lib.isales import IsalesClient
+
+    interesting = sorted(of_interest(sandbox))
+    same, moved = interesting[0], interesting[1]
+    real_cards = IsalesClient._cards
+
+    def listed_twice(items):
+        extra = [dict(item) for item in items if isinstance(item, dict) and item.get("cliente_id") in (same, moved)]
+        for item in extra:
+            if item["cliente_id"] == moved:
+                item["coluna_id"] = CANCELADO if item["coluna_id"] != CANCELADO else INSTALACAO
+        return real_cards(items + extra)
+
+    monkeypatch.setattr(IsalesClient, "_cards", staticmethod(listed_twice))
+    code, data = step()
+    assert code == 3
+    fetched = [p["isales_id"] for p in data["projetos"]]
+    assert same in fetched and moved not in fetched
+    assert moved not in [m["isales_id"] for m in data["movimentos"]]
+    (reason,) = [p["motivo"] for p in data["pendencias"] if p["isales_id"] == moved]
+    assert reason.startswith(f"projeto {moved} aparece 2 vezes na listagem do funil, em colunas diferentes (item ")
+    assert reason.count("coluna_id") == 2
+    assert set(open_01(engine)) == {f"isales:{moved}"}
+    with engine.connect() as conn:
+        counts = json.loads(conn.execute(select(t.execucao.c.contagens)).scalar_one())
+    assert any(f"projeto {same} aparece 2 vezes na listagem do funil" in warning and "usado uma vez" in warning
+               for warning in counts["avisos"])

@@ -29,6 +29,8 @@ MARIA, JOSE, AGRO = "52998224725", "11144477735", "11222333000181"
 INSTALACAO, AUMENTO, CANCELADO, OUTRA = 17840, 20024, 20363, 16001
 STATUS = {INSTALACAO: "instalacao", AUMENTO: "aumento", CANCELADO: "cancelado", OUTRA: "outro"}
 DOMAIN = ("cliente", "endereco", "os", "pagamento", "os_status_historico", "alteracao")
+COLUMNS_ENV = {"ISALES_COLUNA_INSTALACAO": str(INSTALACAO), "ISALES_COLUNA_AUMENTO": str(AUMENTO),
+               "ISALES_COLUNA_CANCELADO": str(CANCELADO)}
 
 
 # --------------------------------------------------------------------------- input builders
@@ -68,7 +70,7 @@ def sync(engine, tmp_path, projetos, movimentos=(), *, ids=None) -> RunContext:
     write_envelope(data_dir / FILE_02, "02", 1, {
         "origem": {"execucao_id_01": 1, "gerado_em_01": "2026-11-29T13:00:00Z"}, "contagens": {},
         "projetos": copy.deepcopy(list(projetos)), "movimentos": list(movimentos), "pendencias": []})
-    settings = config.load(environ={"DATA_DIR": str(data_dir)})
+    settings = config.load("colunas", environ={"DATA_DIR": str(data_dir), **COLUMNS_ENV})
     ctx = RunContext(step="03", settings=settings, args=argparse.Namespace(arquivo=None, ids=ids),
                      summary=Summary(), engine=engine, run_id=runs.start(engine, "03"))
     local_sync.run(ctx)
@@ -523,3 +525,64 @@ def test_legacy_database_keeps_its_rows_and_gets_history_only_on_moves(db_url, t
         assert dict(written) == {}
     finally:
         engine.dispose()
+
+
+# --------------------------------------------------------------------------- hand-edited files (issue 12 §4)
+
+def _open_03(engine) -> dict[str, str]:
+    with engine.connect() as conn:
+        return {i["chave"]: i["motivo"] for i in pending.open_items(conn, "03")}
+
+
+def test_a_status_contradicting_its_column_is_refused_and_changes_nothing(engine, tmp_path):
+    sync(engine, tmp_path, [projeto(4711), projeto(4712, cliente={"doc_pessoal": JOSE, "nome": "José"})])
+    before = counts(engine)
+    # a person marked the installation card 'cancelado' by hand in the file: recorded as cancelled,
+    # the cancellation dispensed and the installation ticket never sent
+    edited = {**projeto(4711, obtido="2026-12-01T00:00:00Z"), "status": "cancelado"}
+    new_one = {**projeto(4713, cliente={"doc_pessoal": AGRO, "nome": "Solar Agro"}), "status": "cancelado"}
+    moved = {**movimento(4712, OUTRA), "status": "instalacao"}
+    with domain_writes(engine) as written:
+        ctx = sync(engine, tmp_path, [edited, new_one], [moved])
+    assert sum(written.values()) == 0 and counts(engine) == before
+    assert rows(engine, t.os, t.os.c.isales_id == "4711")[0]["status"] == "instalacao"
+    assert history(engine, 4711) == [(None, None, "instalacao", INSTALACAO)]
+    items = _open_03(engine)
+    assert set(items) == {"isales:4711", "isales:4712", "isales:4713"}
+    assert items["isales:4711"].startswith("projeto 4711: campo status 'cancelado' contradiz a coluna_id 17840, "
+                                           "que pela configuração atual (ISALES_COLUNA_*) é 'instalacao'")
+    assert "campo status 'instalacao' contradiz a coluna_id 16001" in items["isales:4712"]
+    assert ctx.summary.counts["os"]["pendentes"] == 3
+
+    sync(engine, tmp_path, [projeto(4711, coluna=CANCELADO, obtido="2026-12-02T00:00:00Z")])  # fixed
+    assert history(engine, 4711)[-1] == ("instalacao", INSTALACAO, "cancelado", CANCELADO)
+    assert "isales:4711" not in _open_03(engine)
+
+
+@pytest.mark.parametrize("bad_id", ["05001", "abc", "-3", "", " 4711", "4711.0", 0, -3, 4711.0, True, None])
+def test_a_non_canonical_isales_id_creates_no_phantom_project(engine, tmp_path, bad_id):
+    # "05001" for project 5001 of the same customer made a second os and a second installation ticket
+    ctx = sync(engine, tmp_path, [projeto(5001), {**projeto(5001), "isales_id": bad_id}])
+    assert [o["isales_id"] for o in rows(engine, t.os)] == ["5001"]
+    assert counts(engine)["os_status_historico"] == 1
+    assert ctx.summary.counts["os"] == {"criados": 1, "falhas": 1}
+    assert _open_03(engine) == {}  # no key to keep it by: a failure of the file (exit 3)
+
+
+def test_an_id_listed_twice_is_refused_naming_both_entries(engine, tmp_path):
+    sync(engine, tmp_path, [projeto(4711)])
+    before = counts(engine)
+    twice = [projeto(4711, coluna=CANCELADO, obtido="2026-12-01T00:00:00Z"),
+             projeto(4712, cliente={"doc_pessoal": JOSE, "nome": "José"}),
+             projeto(4711, coluna=AUMENTO, obtido="2026-12-01T00:00:00Z")]
+    ctx = sync(engine, tmp_path, twice, [movimento(4712, OUTRA)])
+    assert rows(engine, t.os, t.os.c.isales_id == "4711")[0]["status"] == "instalacao"  # neither entry won
+    assert [o["isales_id"] for o in rows(engine, t.os)] == ["4711"]  # 4712 too: in projetos and movimentos
+    assert counts(engine) == before
+    items = _open_03(engine)
+    assert items["isales:4711"] == (
+        "projeto 4711 aparece 2 vezes no arquivo 02 (projetos[0]: coluna_id 20363, status 'cancelado'; "
+        "projetos[2]: coluna_id 20024, status 'aumento'); nenhuma das entradas foi usada: corrija o arquivo "
+        "ou rode o passo anterior de novo")
+    assert "projetos[1]: coluna_id 17840" in items["isales:4712"] and "movimentos[0]: coluna_id 16001" in items["isales:4712"]
+    assert ctx.summary.counts["os"]["pendentes"] == 2
