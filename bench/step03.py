@@ -118,15 +118,33 @@ def compare(file_02: Path, workdir: Path, kinds: tuple[str, ...] = ("sqlite",),
     return result
 
 
+def cpf(n: int) -> str:
+    """A valid CPF built from a number (distinct numbers → distinct CPFs)."""
+    base = [int(c) for c in f"{(n * 7919 + 100_000_003) % 1_000_000_000:09d}"]
+    for size in (9, 10):
+        total = sum(d * w for d, w in zip(base, range(size + 1, 1, -1)))
+        base.append((total * 10 % 11) % 10)
+    return "".join(map(str, base))
+
+
+def _client_of(n: int) -> int:
+    return n - 1 if n % 10 == 9 else n
+
+
+def synthetic_documents(projects: int) -> list[str]:
+    """The clients' documents of synthetic_02(…, projects), in order."""
+    return list(dict.fromkeys(cpf(_client_of(n)) for n in range(projects)))
+
+
 def synthetic_02(path: Path, projects: int) -> Path:
     """An 02 file of `projects` projects (one client in ten has two projects), as step 02 writes it."""
     items = []
     for n in range(projects):
-        client = n - 1 if n % 10 == 9 else n
+        client = _client_of(n)
         items.append({
             "isales_id": str(100000 + n), "coluna_id": 17840, "status": "instalacao",
             "obtido_em": "2026-11-29T13:00:01Z",
-            "cliente": {"nome": f"Cliente {client} da Silva", "doc_pessoal": f"{client:011d}", "tipo_documento": "cpf",
+            "cliente": {"nome": f"Cliente {client} da Silva", "doc_pessoal": cpf(client), "tipo_documento": "cpf",
                         "email": f"cliente{client}@example.com", "telefone": "11987654321",
                         "telefone_secundario": None},
             "endereco": {"cep": f"{1000000 + client:08d}", "logradouro": "Avenida Paulista", "numero": str(n),

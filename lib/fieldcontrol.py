@@ -4,7 +4,7 @@ that page through every answer and re-check each match locally. No business rule
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -21,6 +21,14 @@ from lib.logs import clip
 PAGE_SIZE = 100  # the API's maximum `limit`
 MAX_OFFSET = 200_000  # the API's maximum `offset`
 _Q_BREAKERS = '"\\'  # characters that end or escape a quoted `q` value
+
+
+class StopListing(Exception):  # noqa: N818 - a signal, not a failure
+    """A listing stopped after its first page: reading it all would cost `pages` requests."""
+
+    def __init__(self, pages: int) -> None:
+        super().__init__(pages)
+        self.pages = pages
 
 
 class NotFound(RecordError):
@@ -390,8 +398,11 @@ class FieldControl:
             raise RemoteRejected(f"{what}: o FieldControl recusou (HTTP {status}): {text}", status=status, details=data)
         raise BadResponse(f"{what}: resposta inesperada do FieldControl (HTTP {status}: {text})", status=status)
 
-    def _pages(self, path: str, what: str, params: dict | None = None) -> Iterator[dict]:
-        """Every item of a list, page by page; stops on a repeated page (an API ignoring `offset`)."""
+    def _pages(self, path: str, what: str, params: dict | None = None, *,
+               worth_it: Callable[[int], bool] | None = None) -> Iterator[dict]:
+        """Every item of a list, page by page; stops on a repeated page (an API ignoring `offset`).
+        `worth_it(pages)`, asked after the first page with the number of pages its totalCount
+        announces, may stop the listing there (StopListing)."""
         offset, seen = 0, set()
         while offset <= MAX_OFFSET:
             page = self._call("GET", path, what, params={**(params or {}), "limit": self.page_size, "offset": offset})
@@ -401,6 +412,11 @@ class FieldControl:
             items = page.get("items") if isinstance(page, dict) else None
             if not isinstance(items, list):
                 raise BadResponse(f"{what}: lista sem o campo 'items' (início: {clip(page, 80)!r})")
+            if offset == 0 and worth_it is not None:
+                total = page.get("totalCount")
+                pages = -(-total // self.page_size) if isinstance(total, int) else MAX_OFFSET
+                if not worth_it(pages):
+                    raise StopListing(pages)
             fresh = [item for item in items if isinstance(item, dict) and item.get("id") not in seen]
             if not fresh:
                 return
@@ -431,6 +447,12 @@ class FieldControl:
             if found:
                 break
         return sorted(found.values(), key=lambda c: (c.created_at or "", c.id))
+
+    def all_customers(self, worth_it: Callable[[int], bool]) -> list[Customer]:
+        """Every customer of the account, 100 a page, when `worth_it(pages)` agrees after the first
+        page (whose totalCount gives the cost); StopListing(pages) otherwise."""
+        what = "FieldControl: listar os clientes da conta"
+        return [_customer(raw, what) for raw in self._pages("/customers", what, worth_it=worth_it)]
 
     def get_customer(self, customer_id: str) -> Customer:
         what = f"FieldControl: ler o cliente {customer_id}"

@@ -526,3 +526,96 @@ def test_customer_of_the_legacy_scripts(lite, sandbox):
     assert [c["route"] for c in posts(sandbox)] == ["/customers/{id}/phones", "/customers/{id}/emails", "/tickets"]
     ticket = next(t for t in sandbox.fc_tickets() if t["external"]["id"] == f"isales:6300:cancelamento:{cancel}")
     assert ticket["customer"]["id"] == old.id and "TICKET-LEGADO" in ticket["message"]
+
+
+# --------------------------------------------------------------------------- customer look-ups per run
+
+def customer_queries(sb) -> tuple[int, int, int]:
+    """(GET /customers by document, GET /customers without a filter, GET /customers/{id})."""
+    listed = sb.calls("fieldcontrol", "GET /customers")
+    by_doc = sum("document_number" in c["path"] for c in listed)
+    return by_doc, len(listed) - by_doc, len(sb.calls("fieldcontrol", "GET /customers/{id}"))
+
+
+def test_many_new_customers_read_the_account_once(lite, sandbox):
+    """12 customers to look up: the account (one page) is read once instead of 24 look-ups; the
+    customers typed by hand (masked and digits) are read again by id and adopted, none duplicated."""
+    engine, env = lite
+    with engine.begin() as conn:
+        projects = [seed.add_project(conn, 6000 + n, nome=f"Cliente {n}") for n in range(12)]
+    masked, digits = projects[0]["doc"], projects[1]["doc"]
+    sandbox.fc_add_customer("CLIENTE ZERO", f"{masked[:3]}.{masked[3:6]}.{masked[6:9]}-{masked[9:]}")
+    sandbox.fc_add_customer("Cliente Um", digits)
+    for n in range(30):
+        sandbox.fc_add_customer(f"Outro {n}", seed.make_cpf(90_000 + n))
+    sandbox.reset_calls()
+    summary = run04(engine, env)
+    assert summary.counts["cliente"] == {"adotados": 2, "criados": 10}
+    assert customer_queries(sandbox) == (0, 1, 2)
+    assert all(len(by_document(sandbox, p["doc"])) == 1 for p in projects)
+
+
+def test_few_new_customers_are_looked_up_one_by_one(lite, sandbox):
+    engine, env = lite
+    with engine.begin() as conn:
+        projects = [seed.add_project(conn, 6100 + n, nome=f"Cliente {n}") for n in range(3)]
+    digits = projects[0]["doc"]
+    sandbox.fc_add_customer("Cliente Zero", digits)
+    sandbox.reset_calls()
+    summary = run04(engine, env)
+    assert summary.counts["cliente"] == {"adotados": 1, "criados": 2}
+    assert customer_queries(sandbox) == (1 + 2 * 2, 0, 0)  # digits found it; the others: digits, then masked
+
+
+def test_an_ambiguous_customer_write_is_reconciled_by_asking_fieldcontrol(lite, sandbox):
+    """The account was read before the POST: the customer it stored (answer lost) is not in that
+    snapshot, so the look-up after the lost answer asks FieldControl by document."""
+    engine, env = lite
+    with engine.begin() as conn:
+        projects = [seed.add_project(conn, 6200 + n, nome=f"Cliente {n}") for n in range(8)]
+    sandbox.add_fault(system="fieldcontrol", route="POST /customers", kind="commit_then_drop", times=1)
+    sandbox.reset_calls()
+    summary = run04(engine, env)
+    assert summary.counts["cliente"] == {"criados": 8}
+    assert all(len(by_document(sandbox, p["doc"])) == 1 for p in projects)
+    assert customer_queries(sandbox)[:2] == (1, 1)  # the listing, then one live look-up (found by digits)
+    assert len(posts(sandbox, "POST /customers")) == 8
+
+
+class _Account:
+    """A FieldControl stand-in for the finder: the account as read, and what a GET by id answers now."""
+
+    def __init__(self, customers, now):
+        self.customers, self.now, self.asked = customers, now, []
+
+    def all_customers(self, worth_it):
+        assert worth_it(1)
+        return self.customers
+
+    def get_customer(self, customer_id):
+        from lib.fieldcontrol import NotFound
+
+        if customer_id not in self.now:
+            raise NotFound(f"cliente {customer_id} não existe")
+        return self.now[customer_id]
+
+    def find_customers_by_document(self, document):
+        self.asked.append(document)
+        return []
+
+
+@pytest.mark.parametrize("now", ["apagado", "documento trocado"])
+def test_a_customer_changed_since_the_account_was_read_is_asked_again(now):
+    from types import SimpleNamespace
+
+    from lib.fieldcontrol import Customer
+    from lib.steps.push.remote import Remote
+
+    doc = seed.make_cpf(6300)
+    read = Customer(id="c1", name="Maria", document_number=doc, external_id=None, primary_location_id=None, created_at=None)
+    account = _Account([read], {} if now == "apagado" else {"c1": Customer(
+        id="c1", name="Maria", document_number=seed.make_cpf(6301), external_id=None, primary_location_id=None, created_at=None)})
+    remote = Remote(SimpleNamespace(summary=Summary()), lambda: account)
+    remote.expected_lookups = 10
+    assert remote.find_customer_first({"doc_pessoal": doc}, "projeto 6300: cliente") is None
+    assert account.asked == [doc]

@@ -90,6 +90,7 @@ class ClientSync:
                     request="POST /customers", payload=payload, send=lambda: self.remote.fc.create_customer(payload),
                     receipt=self.receipts.customer(cliente, endereco, address),
                     find=lambda: self.remote.find_customer(cliente, label), look_first=True,
+                    find_first=lambda: self.remote.find_customer_first(cliente, label),
                     lookup_note=("será procurado por documento (CPF/CNPJ) antes de criar; se já existir, é adotado e "
                                  "os locais, telefones e e-mails que ele tem são conferidos antes de criar outros"),
                     lookup_cost=2,

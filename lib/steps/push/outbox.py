@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -140,6 +141,9 @@ class Spec:
     send: Callable[[], Any]
     receipt: Callable[[Connection, Any], None]
     find: Callable[[], Any] | None = None  # None: resending is harmless (PUT)
+    # the look-up before the first send, when it may use what was read earlier in the run; an open
+    # action (after an ambiguous write) is always looked up with `find`, which asks FieldControl now
+    find_first: Callable[[], Any] | None = None
     look_first: bool = False  # look it up before the first send (objects made by hand may exist)
     lookup_note: str = ""
     lookup_cost: int = 1  # requests a lookup takes (the dry run's estimate)
@@ -158,6 +162,7 @@ class Outbox:
         self.engine, self.run_id, self.summary = engine, run_id, summary
         self.dry_run, self.force_retry, self.echo = dry_run, force_retry, echo
         self.actions: dict[str, Action] = {}
+        self.planned_lookups: Counter[str] = Counter()  # dry run: look-ups before a first send, by tipo
         self.of_client: dict[int | None, set[str]] = {}
         self.planned_requests = 0
 
@@ -293,7 +298,7 @@ class Outbox:
                      "após 6 horas ou com --reprocessar-pendentes", spec.label)
             return self._finish(spec, Outcome.BLOCKED)
         if spec.look_first and spec.find is not None and (action is None or action.estado not in OPEN):
-            found, failure = self._lookup(spec)
+            found, failure = self._lookup(spec, first=True)
             if failure:
                 return self._unchecked(spec, failure)
             if found is not None:
@@ -301,10 +306,11 @@ class Outbox:
         return self._send(spec)
 
     @staticmethod
-    def _lookup(spec: Spec) -> tuple[Any, str | None]:
+    def _lookup(spec: Spec, *, first: bool = False) -> tuple[Any, str | None]:
         """(what FieldControl holds, None), or (None, why it could not be looked up) for this record."""
+        find = (spec.find_first if first else None) or spec.find
         try:
-            return spec.find(), None
+            return find(), None
         except (RecordError, BadResponse) as exc:  # TransientError and AuthError stop the run
             return None, exc.message
 
@@ -372,6 +378,8 @@ class Outbox:
         if due:
             looks = spec.look_first or (action is not None and action.estado in OPEN)
             self.planned_requests += 1 + (spec.lookup_cost if looks else 0)
+            if spec.look_first and not (action is not None and action.estado in OPEN):
+                self.planned_lookups[spec.tipo] += 1
         if self.echo is not None:
             lines = [f"[{spec.kind}] {spec.label}"]
             if action is not None and action.estado in OPEN:

@@ -5,6 +5,7 @@ that look up an object before it is created or sent again, skipping ids the outb
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -14,6 +15,12 @@ from lib.steps.push import records
 from lib.steps.push.outbox import Outbox
 
 external_id = records.external_id
+log = logging.getLogger("sync.04")
+
+# Looking one document up costs two requests (FieldControl's filter matches the stored text exactly:
+# its digits, then its masked form); reading the whole account costs one request per 100 customers.
+LOOKUP_REQUESTS = 2
+FEW_LOOKUPS = 5  # up to this many customers to look up, each is looked up alone (no page is read)
 
 
 class Remote:
@@ -25,6 +32,9 @@ class Remote:
         self._connect = connect
         self._fc: FieldControl | None = None
         self._lists: dict[tuple[str, str], list] = {}
+        self.expected_lookups = 0  # customers this run looks up before creating them (set by the run)
+        self._directory: dict[str, list[fcm.Customer]] | None = None  # the account's customers by document
+        self._directory_decided = False
 
     @property
     def fc(self) -> FieldControl:
@@ -50,10 +60,56 @@ class Remote:
         return {a.field_id for a in self.outbox.done(tipo, cliente_id) if a.field_id} | set(extra)
 
     def find_customer(self, cliente: records.Row, label: str) -> fcm.Customer | None:
-        """The customer of this document: ours (external id) first, then not archived, then the oldest."""
+        """The customer of this document, asked to FieldControl now: ours (external id) first, then not
+        archived, then the oldest. Reconciliation after an ambiguous write always comes here."""
         matches = self.fc.find_customers_by_document(str(cliente.get("doc_pessoal") or ""))
+        return self._choose(matches, cliente, label) if matches else None
+
+    def find_customer_first(self, cliente: records.Row, label: str) -> fcm.Customer | None:
+        """Before creating a customer: in the account's customers read once this run when that is
+        cheaper (a match there is read again by id before it is adopted), else asked one by one."""
+        directory = self._customer_directory()
+        if directory is None:
+            return self.find_customer(cliente, label)
+        key = fcm.document_key(cliente.get("doc_pessoal"))
+        matches = directory.get(key)
         if not matches:
             return None
+        chosen = self._choose(matches, cliente, label)
+        try:
+            fresh = self.fc.get_customer(chosen.id)
+        except fcm.NotFound:
+            fresh = None
+        if fresh is None or fcm.document_key(fresh.document_number) != key:  # changed since it was read
+            return self.find_customer(cliente, label)
+        return fresh
+
+    def _customer_directory(self) -> dict[str, list[fcm.Customer]] | None:
+        """Read the account's customers once, when that costs fewer requests than looking up the
+        customers of this run one by one (the first page's totalCount gives the cost)."""
+        if self._directory_decided:
+            return self._directory
+        self._directory_decided = True
+        wanted = self.expected_lookups
+        if wanted <= FEW_LOOKUPS:
+            return None
+        try:
+            customers = self.fc.all_customers(lambda pages: pages <= LOOKUP_REQUESTS * wanted)
+        except fcm.StopListing as stop:
+            log.info("%d cliente(s) a procurar no FieldControl: procurados um a um (ler a conta inteira "
+                     "custaria %d requisições)", wanted, stop.pages)
+            return None
+        directory: dict[str, list[fcm.Customer]] = {}
+        for customer in customers:
+            key = fcm.document_key(customer.document_number)
+            if key:
+                directory.setdefault(key, []).append(customer)
+        log.info("%d cliente(s) a procurar no FieldControl: lidos os %d clientes da conta de uma vez "
+                 "(em vez de %d consultas por documento)", wanted, len(customers), LOOKUP_REQUESTS * wanted)
+        self._directory = directory
+        return directory
+
+    def _choose(self, matches: list[fcm.Customer], cliente: records.Row, label: str) -> fcm.Customer:
         ours = external_id(cliente)
         chosen = sorted(matches, key=lambda c: (c.external_id != ours, c.archived, c.created_at or "", c.id))[0]
         if len(matches) > 1:

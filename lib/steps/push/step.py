@@ -113,6 +113,7 @@ def run(ctx: RunContext) -> None:
         with engine.connect() as conn:
             outbox.load(conn)
         reconciler, sync = _sync(outbox, ctx, engine, connect=connect)
+        sync.remote.expected_lookups = estimate.planned_lookups["customer"]
         if planned:
             sync.remote.fc  # noqa: B018 - the configured services are checked before anything is recorded or sent
         _walk(reconciler, sync, clients, bar=True)
