@@ -31,6 +31,7 @@ from lib.jsonfiles import stream_envelope, write_envelope  # noqa: E402
 from lib.run import RunContext, Summary  # noqa: E402
 from lib.steps import local_sync  # noqa: E402
 from lib.steps.local_input import read_projects  # noqa: E402
+from sandbox.documents import cpf_check_digits  # noqa: E402
 
 
 @contextmanager
@@ -120,11 +121,8 @@ def compare(file_02: Path, workdir: Path, kinds: tuple[str, ...] = ("sqlite",),
 
 def cpf(n: int) -> str:
     """A valid CPF built from a number (distinct numbers → distinct CPFs)."""
-    base = [int(c) for c in f"{(n * 7919 + 100_000_003) % 1_000_000_000:09d}"]
-    for size in (9, 10):
-        total = sum(d * w for d, w in zip(base, range(size + 1, 1, -1)))
-        base.append((total * 10 % 11) % 10)
-    return "".join(map(str, base))
+    base = f"{(n * 7919 + 100_000_003) % 1_000_000_000:09d}"
+    return base + cpf_check_digits(base)
 
 
 def _client_of(n: int) -> int:
