@@ -18,7 +18,8 @@ DESCRIPTION = """\
 Roda o pipeline 00→04 como um usuário (subprocessos) contra o sandbox, com latência realista no iSales
 e o FieldControl limitado pelo seu ritmo, duas vezes: a carga inicial e uma execução sem mudanças.
 Imprime a tabela (tempo, CPU e memória por etapa, chamadas por API e por rota, razões ao piso, 429s,
-a segunda execução, o 03 contra um executemany) e grava o JSON em bench/results/ (latest.json).
+a segunda execução, o 03 contra um executemany) e grava o JSON em bench/results/local/ (latest.json),
+que o git ignora; com --registrar, em bench/results/ (a medição citada no README).
 
 O FieldControl real aceita 1 requisição por segundo; aqui o sandbox aceita --fc-rps para caber em
 poucos minutos — o que vale é a razão ao piso, e a projeção a 1 req/s é impressa no fim.
@@ -68,8 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--banco", metavar="URL", help="DATABASE_URL (padrão: um SQLite novo na pasta de trabalho)")
     p.add_argument("--ate", choices=("03", "04"), default=d.ate, help="última etapa medida (padrão: %(default)s)")
     p.add_argument("--pasta", type=Path, help="pasta de trabalho mantida no fim (padrão: temporária, apagada)")
-    p.add_argument("--saida", type=Path, default=report.RESULTS,
-                   help="pasta dos resultados JSON (padrão: bench/results)")
+    p.add_argument("--saida", type=Path,
+                   help="pasta dos resultados JSON (padrão: bench/results/local, ignorada pelo git)")
+    p.add_argument("--registrar", action="store_true",
+                   help="grava o resultado em bench/results (versionado: a medição citada no README)")
     p.add_argument("--markdown", action="store_true", help="imprime também a tabela em Markdown (para o README)")
     p.add_argument("--tabela", type=Path, metavar="JSON", help="só mostra a tabela de um resultado salvo")
     return p
@@ -95,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     print(report.render(result))
     if args.markdown:
         print("\n" + report.markdown(result))
-    path = report.save(result, args.saida)
+    path = report.save(result, report.output_folder(args.saida, args.registrar))
     print(f"\nresultado gravado em {path}")
     found = problems(result)
     for problem in found:

@@ -71,8 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="requisições/s do FieldControl do sandbox (padrão: %(default)s; o real: 1)")
     p.add_argument("--banco", metavar="URL", help="DATABASE_URL vazio a usar (padrão: um SQLite novo)")
     p.add_argument("--pasta", type=Path, help="pasta de trabalho mantida no fim (padrão: temporária, apagada)")
-    p.add_argument("--saida", type=Path, default=bench_report.RESULTS,
-                   help="pasta do resultado JSON (padrão: bench/results; fidelidade-latest.json)")
+    p.add_argument("--saida", type=Path,
+                   help="pasta dos resultados JSON (padrão: bench/results/local, ignorada pelo git)")
+    p.add_argument("--registrar", action="store_true",
+                   help="grava o resultado em bench/results (versionado: a medição citada no README)")
     p.add_argument("--mostrar", type=int, default=25, help="diferenças e pendências mostradas na tela (padrão: %(default)s)")
     return p
 
@@ -95,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(workdir, ignore_errors=True)
     result["gerado_em"] = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     print(render(result, args.mostrar))
-    path = bench_report.save(result, args.saida, prefix="fidelidade")
+    path = bench_report.save(result, bench_report.output_folder(args.saida, args.registrar), prefix="fidelidade")
     print(f"\nresultado completo (todas as diferenças e pendências) em {path}")
     return 1 if result.get("erro") or result["reconciliacao"]["diferencas"] else 0
 

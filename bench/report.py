@@ -9,7 +9,13 @@ from typing import Any
 from lib.jsonfiles import dumps, write_atomic
 from lib.logs import human_duration
 
-RESULTS = Path(__file__).resolve().parent / "results"
+RESULTS = Path(__file__).resolve().parent / "results"  # recorded results (in git), with --registrar
+UNRECORDED = RESULTS / "local"  # every other run: git ignores this folder, the working tree stays clean
+
+
+def output_folder(chosen: Path | None, record: bool) -> Path:
+    """Where a run's results go: --saida, else bench/results with --registrar, else bench/results/local."""
+    return chosen if chosen is not None else (RESULTS if record else UNRECORDED)
 API_NAMES = {"isales": "iSales", "fieldcontrol": "FieldControl", "nominatim": "Nominatim", "google": "Google",
              "shortener": "links curtos"}
 

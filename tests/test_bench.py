@@ -156,3 +156,16 @@ def test_fetch_ratio_and_429s_with_the_isales_limit_in_force():
     assert any("recebeu 2 resposta(s) 429" in problem for problem in found)
     unlimited = ratios(Options(isales_rpm=0, latencia_isales_ms=50, workers=4), first)["busca_01"]
     assert unlimited["piso_s"] == round(202 * 50 / 1000 / 4, 2) and unlimited["limite_isales_por_minuto"] is None
+
+
+def test_a_bench_run_leaves_the_working_tree_clean():
+    """Without --registrar (or --saida) results go to a folder git ignores; with it, to bench/results."""
+    from bench import report
+
+    unrecorded = report.output_folder(None, record=False)
+    assert report.output_folder(None, record=True) == report.RESULTS != unrecorded
+    for name in ("latest.json", "bench-20261130-120000-1000.json", "fidelidade-latest.json"):
+        ignored = subprocess.run(["git", "check-ignore", "-q", str(unrecorded / name)], cwd=ROOT)
+        assert ignored.returncode == 0, name
+    tracked = subprocess.run(["git", "check-ignore", "-q", str(report.RESULTS / "latest.json")], cwd=ROOT)
+    assert tracked.returncode == 1
