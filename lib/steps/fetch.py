@@ -26,7 +26,7 @@ from lib.isales import Card, Details, Funnel, IsalesClient
 from lib.jsonfiles import FILE_01, iso, write_envelope
 from lib.logs import progress
 from lib.run import RunContext
-from lib.steps.field_status import ORIGIN as FIELD_ORIGIN  # history rows of the task statuses 04 reads back
+from lib.steps.push.status import ORIGIN as FIELD_ORIGIN  # history rows of the task statuses 04 reads back
 
 log = logging.getLogger(__name__)
 
