@@ -17,6 +17,8 @@ from bench.benchmark import Options, problems, run_benchmark  # noqa: E402
 DESCRIPTION = """\
 Roda o pipeline 00→04 como um usuário (subprocessos) contra o sandbox, com latência realista no iSales
 e o FieldControl limitado pelo seu ritmo, duas vezes: a carga inicial e uma execução sem mudanças.
+Depois edita telefones (metade com o nome também) no iSales e roda ciclos 01→04 normais até cada
+edição chegar ao banco e ao FieldControl: o atraso em ciclos do cron e as chamadas ao iSales por ciclo.
 Imprime a tabela (tempo, CPU e memória por etapa, chamadas por API e por rota, razões ao piso, 429s,
 a segunda execução, o 03 contra um executemany) e grava o JSON em bench/results/local/ (latest.json),
 que o git ignora; com --registrar, em bench/results/ (a medição citada no README).
@@ -68,6 +70,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="limite do iSales do sandbox por minuto, 0 = sem limite (padrão: %(default)s)")
     p.add_argument("--banco", metavar="URL", help="DATABASE_URL (padrão: um SQLite novo na pasta de trabalho)")
     p.add_argument("--ate", choices=("03", "04"), default=d.ate, help="última etapa medida (padrão: %(default)s)")
+    p.add_argument("--edicoes", type=int, default=d.edicoes,
+                   help="edições no iSales cujo atraso até o banco e o FieldControl é medido depois da segunda "
+                        "execução, em ciclos 01→04 (padrão: %(default)s; 0 pula essa fase)")
+    p.add_argument("--ciclos", type=positive(int), default=None,
+                   help="ciclos 01→04 no máximo nessa fase (padrão: um rodízio completo da renovação + 2)")
+    p.add_argument("--orcamento", type=int, default=None, metavar="CHAMADAS",
+                   help="ISALES_REFRESH_BUDGET das etapas (padrão: o do programa, 300 chamadas por execução)")
     p.add_argument("--pasta", type=Path, help="pasta de trabalho mantida no fim (padrão: temporária, apagada)")
     p.add_argument("--saida", type=Path,
                    help="pasta dos resultados JSON (padrão: bench/results/local, ignorada pelo git)")
@@ -93,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     opts = Options(projetos=args.projetos, seed=args.seed, fc_rps=args.fc_rps,
                    latencia_isales_ms=args.latencia_isales_ms, latencia_fc_ms=args.latencia_fc_ms,
                    workers=args.workers, geo_rps=args.geo_rps, isales_rpm=args.isales_rpm, banco=args.banco,
-                   ate=args.ate, pasta=args.pasta.resolve() if args.pasta else None)
+                   ate=args.ate, pasta=args.pasta.resolve() if args.pasta else None, edicoes=args.edicoes,
+                   ciclos=args.ciclos, orcamento=args.orcamento)
     result = run_benchmark(opts, echo=lambda line: print(line, flush=True))
     print(report.render(result))
     if args.markdown:

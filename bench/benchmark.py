@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from bench import rawinsert
+from bench import delay, rawinsert
 from bench.localdb import WRITTEN_BY_03, LocalDb
 from bench.pipeline import CallCollector, Key, Pipeline, StepRun, by_system, step_env, tail, total
 
@@ -41,6 +41,9 @@ class Options:
     banco: str | None = None  # DATABASE_URL (default: SQLite in the work folder)
     ate: str = "04"  # last step (03 for a scale run of 01–03 only)
     pasta: Path | None = None  # work folder kept after the run (default: a temporary one, removed)
+    edicoes: int = 100  # edit → arrival phase: iSales edits tracked (0: no phase)
+    ciclos: int | None = None  # its cycles at most (default: a full rolling-refresh rotation + 2)
+    orcamento: int | None = None  # ISALES_REFRESH_BUDGET of the steps (default: the program's, 300)
 
 
 class StepFailed(Exception):
@@ -70,9 +73,10 @@ class Runner:
 
     def __init__(self, opts: Options, sandbox, workdir: Path, echo: Callable[[str], None]):
         self.opts, self.sb, self.workdir, self.echo = opts, sandbox, workdir, echo
+        budget = {} if opts.orcamento is None else {"ISALES_REFRESH_BUDGET": opts.orcamento}
         self.env = step_env(sandbox, workdir, opts.banco, FIELDCONTROL_RATE_PER_SECOND=f"{opts.fc_rps:g}",
                             ISALES_MAX_WORKERS=opts.workers,
-                            GEOCODER_MIN_DELAY_SECONDS=f"{1 / opts.geo_rps:g}" if opts.geo_rps else "0")
+                            GEOCODER_MIN_DELAY_SECONDS=f"{1 / opts.geo_rps:g}" if opts.geo_rps else "0", **budget)
         self.data_dir = Path(self.env["DATA_DIR"])
         self.pipe = Pipeline(workdir, self.env)
         self.db = LocalDb(self.env["DATABASE_URL"])
@@ -190,9 +194,11 @@ def second_run_summary(second: dict[str, dict[str, Any]]) -> dict[str, Any]:
         "chamadas_detalhes_isales": detail,
         "projetos_detalhados": second.get("01", {}).get("itens"),
         "motivos_01": motivos,
-        "explicacao_detalhes": ("só os projetos que não puderam seguir (documento inválido, sem coordenadas…: "
-                                "ainda fora do banco, motivo 'novo', ou com pendência aberta, motivo 'pendente') "
-                                "são buscados de novo, 3 chamadas cada (cliente, proposta, campos)"
+        "explicacao_detalhes": ("a renovação contínua (motivo 'renovacao': os cards de detalhes mais antigos, "
+                                "até ISALES_REFRESH_BUDGET chamadas) e os projetos que não puderam seguir "
+                                "(documento inválido, sem coordenadas…: ainda fora do banco, motivo 'novo', ou com "
+                                "pendência aberta, motivo 'pendente') são buscados de novo, 3 chamadas cada "
+                                "(cliente, proposta, campos)"
                                 if detail else "nenhum projeto buscado de novo"),
     }
 
@@ -227,6 +233,10 @@ def run_benchmark(opts: Options, echo: Callable[[str], None] = print) -> dict[st
             runner.round(calls, steps[1:], "segunda execução, sem mudanças no iSales:", second)
             report["segunda_execucao_resumo"] = second_run_summary(second)
             report["banco_local"] = runner.db.counts()
+            if "04" in steps and opts.edicoes:
+                cards = _file_counts(runner.data_dir, "01_projetos_isales.json").get("cards_de_interesse", 0)
+                report["atraso_edicoes"] = delay.measure(runner, calls, cards, edits=opts.edicoes,
+                                                         cycles=opts.ciclos, seed=opts.seed, echo=echo)
         if "03" in steps and report["parametros"]["banco"] == "sqlite":
             echo("executemany das mesmas linhas (piso do 03 no SQLite)…")
             raw = rawinsert.measure(runner.first_02, workdir)

@@ -136,6 +136,45 @@ def _projection_lines(report: dict[str, Any]) -> list[str]:
             f"só no envio ao FieldControl (04); cada projeto novo depois: ≈ {num(proj['por_projeto_novo_s'])} s"]
 
 
+def _cycles(value: Any, minutes: int) -> str:
+    if value is None:
+        return "—"
+    shown = num(value) if isinstance(value, float) and not value.is_integer() else str(int(value))
+    return f"{shown} ({duration(value * minutes * 60)})"
+
+
+def _delay_lines(report: dict[str, Any]) -> list[str]:
+    d = report.get("atraso_edicoes")
+    if not d:
+        return []
+    minutes = d["minutos_por_ciclo"]
+    rotation = d.get("execucoes_por_rodizio")
+    lines = [f"ISALES_REFRESH_BUDGET={num(d['orcamento'])} chamadas por execução = {num(d['cards_por_execucao'])} cards; "
+             f"{num(d['cards_de_interesse'])} cards de interesse"
+             + (f" → todos renovados a cada {rotation} execução(ões) ({duration(rotation * minutes * 60)} no cron de "
+                f"{minutes} min)" if rotation else " → renovação desligada"),
+             f"atraso em ciclos do cron (1 = o primeiro ciclo 01→04 depois da edição; entre parênteses, a "
+             f"{minutes} min por ciclo); {num(d['edicoes'])} edições:"]
+    for kind, label in list(d["tipos"].items()) + [("todas", "todas")]:
+        for side, name in (("banco", "banco local"), ("fieldcontrol", "FieldControl")):
+            a = d["atrasos"][kind][side]
+            missing = f"; {a['nao_chegaram']} não chegaram" if a["nao_chegaram"] else ""
+            lines.append(f"  {label} → {name}: mediana {_cycles(a['mediana'], minutes)}, p95 "
+                         f"{_cycles(a['p95'], minutes)}, máximo {_cycles(a['max'], minutes)} (n={a['n']}{missing})")
+    calls = d["chamadas_isales_por_execucao"]
+    lines.append(f"chamadas ao iSales por execução do 01 (listagem + detalhes): mediana {num(calls['mediana'])}, "
+                 f"máximo {num(calls['max'])} em {len(d['ciclos'])} ciclos")
+    for row in d["ciclos"]:
+        motivos = ", ".join(f"{k}: {v}" for k, v in sorted(row["motivos_01"].items())) or "nenhum"
+        lines.append(f"  ciclo {row['ciclo']}: {num(row['chamadas_isales'])} chamadas ao iSales ({motivos}); "
+                     f"{num(row['chamadas_fieldcontrol'])} ao FieldControl; chegaram {row['no_banco']} ao banco, "
+                     f"{row['no_fieldcontrol']} ao FieldControl; {num(row['tempo_s'])} s")
+    return lines
+
+
+DELAY_TITLE = "edição no iSales → chegada (renovação contínua)"
+
+
 def render(report: dict[str, Any]) -> str:
     """The terminal table (pt-BR)."""
     lines = ["", "== benchmark iSales → FieldControl", *_heading(report)]
@@ -146,7 +185,8 @@ def render(report: dict[str, Any]) -> str:
     for title, part in (("razões ao piso (tempo medido ÷ o mínimo que a API impõe)", _ratio_lines(report)),
                         ("segunda execução sem mudanças", _second_lines(report)),
                         ("banco local", _db_lines(report)),
-                        ("projeção no FieldControl real (1 req/s)", _projection_lines(report))):
+                        ("projeção no FieldControl real (1 req/s)", _projection_lines(report)),
+                        (DELAY_TITLE, _delay_lines(report))):
         if part:
             lines += ["", title, *("  " + line for line in part)]
     first = report.get("primeira_execucao") or {}
@@ -173,6 +213,10 @@ def markdown(report: dict[str, Any]) -> str:
         lines.append("")
     for part in (_ratio_lines(report), _second_lines(report), _db_lines(report), _projection_lines(report)):
         lines += [f"- {line}" for line in part]
+    delay_part = _delay_lines(report)
+    if delay_part:
+        lines += ["", f"**{DELAY_TITLE}**", ""]
+        lines += [f"- {line.strip()}" if not line.startswith("  ") else f"  - {line.strip()}" for line in delay_part]
     return "\n".join(lines)
 
 

@@ -28,7 +28,7 @@ def run_module(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
 def test_benchmark_report(tmp_path):
     out = tmp_path / "resultados"
     proc = run_module("-m", "bench", *TINY, "--fc-rps", "200", "--latencia-isales-ms", "5", "--geo-rps", "200",
-                      "--saida", str(out))
+                      "--edicoes", "6", "--orcamento", "9", "--saida", str(out))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "razões ao piso" in proc.stdout and "segunda execução sem mudanças" in proc.stdout
     report = json.loads((out / "latest.json").read_text(encoding="utf-8"))
@@ -51,6 +51,32 @@ def test_benchmark_report(tmp_path):
     assert again["chamadas_detalhes_isales"] == 3 * again["projetos_detalhados"]
     db = report["banco_03"]
     assert db["executemany"]["linhas"] == db["etapa_03"]["linhas"] > 0  # the very rows step 03 wrote
+    check_delay(report["atraso_edicoes"])
+    assert "edição no iSales → chegada" in proc.stdout
+
+
+def check_delay(delay: dict) -> None:
+    """9 calls per run = 3 cards: a rotation of the cards of interest takes several cycles."""
+    assert delay["orcamento"] == 9 and delay["cards_por_execucao"] == 3 and delay["edicoes"] == 6
+    rotation = delay["execucoes_por_rodizio"]
+    assert rotation == -(-delay["cards_de_interesse"] // 3) > 1
+    listed, hidden = delay["atrasos"]["listagem"], delay["atrasos"]["detalhe"]
+    for side in ("banco", "fieldcontrol"):
+        assert listed[side]["n"] == hidden[side]["n"] == 3 and not listed[side]["nao_chegaram"]
+        assert listed[side]["max"] == 1  # its listing row changed: the very next cycle
+        assert 1 <= hidden[side]["max"] <= rotation and not hidden[side]["nao_chegaram"]
+    for row in delay["ciclos"]:
+        assert row["motivos_01"].get("renovacao", 0) <= 3  # the budget, never more
+        assert row["chamadas_detalhes_isales"] == 3 * sum(row["motivos_01"].values())
+    assert len(delay["ciclos"]) == max(item["fieldcontrol"] for item in delay["detalhe"])  # stops when all arrived
+
+
+def test_delay_spread_is_median_p95_and_max():
+    from bench.delay import spread
+
+    assert spread(list(range(20, 0, -1))) == {"n": 20, "mediana": 10.5, "p95": 19, "max": 20}
+    assert spread([3]) == {"n": 1, "mediana": 3, "p95": 3, "max": 3}
+    assert spread([])["mediana"] is None
 
 
 def test_fidelity_script_on_mysql(tmp_path, mysql_url):
