@@ -2,6 +2,9 @@
 
 Short links are stored with the placeholder SANDBOX_URL; it becomes the request's own
 `http://<Host>` when an answer is sent (real maps.app.goo.gl cannot be reached from here).
+Every link a client has to follow (no coordinates in its text) points at the sandbox too — its
+shortener, its own map pages (`/maps/place/<name>`) and a social page (`/instagram/p/<code>/`) —
+so that nothing generated here sends a client to a host outside the machine.
 """
 
 from __future__ import annotations
@@ -39,6 +42,11 @@ LISBON = (38.7223, -9.1393)
 
 def short_url(code: str) -> str:
     return f"{SANDBOX_URL}/l/{code}"
+
+
+def map_page(slug: str) -> str:
+    """A place page without coordinates (Google Maps' by name only), served by the sandbox."""
+    return f"{SANDBOX_URL}/maps/place/{slug.replace('%2F', '+')}"  # one path segment: "S/N" → "S N"
 
 
 def new_code(rng: random.Random, taken: dict) -> str:
@@ -129,9 +137,9 @@ def _build_negative(fmt: str, rng: random.Random, lat: float, lng: float, slug: 
     if fmt == "junk_text":
         return rng.choice(["ver com o vendedor", "pegar localização no whatsapp", "-", "sem link"])
     if fmt == "instagram":
-        return "https://www.instagram.com/p/C3xYz9LmNoP/"
+        return f"{SANDBOX_URL}/instagram/p/C3xYz9LmNoP/"
     if fmt == "place_no_coords":
-        return f"https://www.google.com/maps/place/{slug}"
+        return map_page(slug)
     if fmt == "outside_brazil":
         la, ln = LISBON
         return f"https://www.google.com/maps/place/Lisboa,+Portugal/@{_c(la)},{_c(ln)},12z"
@@ -139,7 +147,7 @@ def _build_negative(fmt: str, rng: random.Random, lat: float, lng: float, slug: 
         return f"https://www.google.com/maps?q={_c(lng)},{_c(lat)}"
     if fmt == "short_no_coords":
         code = new_code(rng, shortlinks)
-        shortlinks[code] = {"status": 302, "location": f"https://www.google.com/maps/place/{slug}"}
+        shortlinks[code] = {"status": 302, "location": map_page(slug)}
         return short_url(code)
     if fmt == "short_loop":
         a = new_code(rng, shortlinks)
