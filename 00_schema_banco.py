@@ -9,13 +9,14 @@ Pode ser rodado quantas vezes quiser. O banco vem de DATABASE_URL (padrão: sync
 import sys
 
 from lib import cli
+from lib.config import Settings
 from lib.run import run_step
 from lib.steps import upgrade
 
 
 def main(argv: list[str] | None = None) -> int:
     args = cli.parser("00_schema_banco.py", __doc__, report=False).parse_args(argv)
-    return run_step(upgrade.STEP, args, upgrade.run, needs_db=False)
+    return run_step(upgrade.STEP, args, upgrade.run, Settings, needs_db=False)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ os demais seguem. O token do iSales nunca aparece em logs, arquivos ou no banco.
 import sys
 
 from lib import cli
+from lib.config import FetchSettings
 from lib.run import run_step
 from lib.steps import fetch
 
@@ -24,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     which.add_argument("--ids", type=cli.parse_ids, metavar="ID[,ID...]",
                        help="busca só estes projetos (cliente_id do iSales), p.ex. --ids 4711,4712")
     args = parser.parse_args(argv)
-    return run_step(fetch.STEP, args, fetch.run, sections=("isales",))
+    return run_step(fetch.STEP, args, fetch.run, FetchSettings)
 
 
 if __name__ == "__main__":

@@ -13,13 +13,14 @@ na próxima execução.
 import sys
 
 from lib import cli
+from lib.config import TreatSettings
 from lib.run import run_step
 from lib.steps import treat
 
 
 def main(argv: list[str] | None = None) -> int:
     args = cli.parser("02_tratar_dados_clientes.py", __doc__).parse_args(argv)
-    return run_step("02", args, treat.run, sections=("geocoder", "campos", "colunas"))
+    return run_step("02", args, treat.run, TreatSettings)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ altera nada.
 import sys
 
 from lib import cli
+from lib.config import LocalSettings
 from lib.run import run_step
 from lib.steps import local_sync
 
@@ -22,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ids", type=cli.parse_ids, metavar="ID,ID",
                         help="grava só estes projetos do iSales (ids separados por vírgula)")
     args = parser.parse_args(argv)
-    return run_step("03", args, local_sync.run, sections=("colunas",))
+    return run_step("03", args, local_sync.run, LocalSettings)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ requisição por segundo por chave (FIELDCONTROL_RATE_PER_SECOND); o ritmo é di
 import sys
 
 from lib import cli
+from lib.config import PushSettings, Settings
 from lib.run import run_step
 from lib.steps import conferir, push, review
 
@@ -33,12 +34,12 @@ def main(argv: list[str] | None = None) -> int:
                              "data/pendencias.json ou o relatório); eles não voltam a ser listados")
     args = parser.parse_args(argv)
     if args.revisado:
-        return run_step("04", args, review.mark_done)
+        return run_step("04", args, review.mark_done, Settings)
     if args.conferir:
         if args.dry_run or args.reprocessar_pendentes:
             parser.error("--conferir não se combina com --dry-run nem com --reprocessar-pendentes")
-        return run_step("conferir", args, conferir.run, sections=("fieldcontrol",))
-    return run_step("04", args, push.run, sections=("fieldcontrol",), needs_db=not args.dry_run)
+        return run_step("conferir", args, conferir.run, PushSettings)
+    return run_step("04", args, push.run, PushSettings, needs_db=not args.dry_run)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 """Settings from the environment and `.env`, validated once, with pt-BR errors naming the variable.
 
-A step asks only for the sections it needs (`load("isales")`), so a missing FieldControl key never
-stops step 01. Secrets found in the environment are registered for redaction at load time.
+A step asks only for the sections it needs, so a missing FieldControl key never stops step 01:
+`load_for(FetchSettings)` gives step 01 its settings with `isales` typed as present (`load(*names)`
+is the untyped form for tools and tests). Secrets found in the environment are registered for
+redaction at load time.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import ClassVar, TypeVar
 from urllib.parse import urlparse
 
 from lib.errors import ConfigError
@@ -96,8 +99,15 @@ class SmtpSettings:
     recipients: tuple[str, ...]
 
 
+SECTIONS = ("isales", "colunas", "fieldcontrol", "geocoder", "smtp", "campos")
+
+
 @dataclass(frozen=True)
 class Settings:
+    """What every step has; a section is None unless it was loaded (see the subclasses below)."""
+
+    SECTIONS: ClassVar[tuple[str, ...]] = ()  # the sections `load_for` loads and the type guarantees
+
     database_url: str
     data_dir: Path
     http: HttpSettings = field(default_factory=HttpSettings)
@@ -107,6 +117,58 @@ class Settings:
     geocoder: GeocoderSettings | None = None
     smtp: SmtpSettings | None = None
     campos: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        missing = [name for name in self.SECTIONS if getattr(self, name) is None]
+        if missing:
+            raise TypeError(f"{type(self).__name__} sem a(s) seção(ões) {', '.join(missing)}")
+
+
+# The settings of each step, its required sections typed as present.
+
+@dataclass(frozen=True, kw_only=True)
+class FetchSettings(Settings):
+    """Step 01."""
+
+    SECTIONS: ClassVar[tuple[str, ...]] = ("isales",)  # "colunas" comes with it
+    isales: IsalesSettings
+    colunas: ColumnSettings
+
+
+@dataclass(frozen=True, kw_only=True)
+class TreatSettings(Settings):
+    """Step 02."""
+
+    SECTIONS: ClassVar[tuple[str, ...]] = ("geocoder", "campos", "colunas")
+    geocoder: GeocoderSettings
+    colunas: ColumnSettings
+
+
+@dataclass(frozen=True, kw_only=True)
+class LocalSettings(Settings):
+    """Step 03."""
+
+    SECTIONS: ClassVar[tuple[str, ...]] = ("colunas",)
+    colunas: ColumnSettings
+
+
+@dataclass(frozen=True, kw_only=True)
+class PushSettings(Settings):
+    """Step 04 (and --conferir)."""
+
+    SECTIONS: ClassVar[tuple[str, ...]] = ("fieldcontrol",)
+    fieldcontrol: FieldControlSettings
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReportSettings(Settings):
+    """The e-mail report after a run."""
+
+    SECTIONS: ClassVar[tuple[str, ...]] = ("smtp",)
+    smtp: SmtpSettings
+
+
+S = TypeVar("S", bound=Settings)
 
 
 def _collected(placeholder: object):
@@ -252,42 +314,42 @@ def load(*sections: str, environ: Mapping[str, str] | None = None) -> Settings:
     Without `environ`, reads os.environ plus the `.env` file of the working directory.
     Raises ConfigError (exit 2) naming every missing or malformed variable of those sections.
     """
+    return _load(Settings, sections, environ)
+
+
+def load_for(kind: type[S], *, environ: Mapping[str, str] | None = None) -> S:
+    """The settings of a step (`FetchSettings`, `PushSettings`…): the sections it requires, typed as present."""
+    return _load(kind, kind.SECTIONS, environ)
+
+
+def _load(kind: type[S], sections: tuple[str, ...], environ: Mapping[str, str] | None) -> S:
+    unknown = set(sections) - set(SECTIONS)
+    if unknown:
+        raise ValueError(f"unknown settings sections: {sorted(unknown)}")
     env_map: dict[str, str] = dict(os.environ if environ is None else environ)
     dotenv = _load_dotenv(env_map) if environ is None else None
     for name in SECRET_VARIABLES:
         register_secret(env_map.get(name))
     env = _Env(env_map)
 
-    data_dir = Path(env.text("DATA_DIR", "data"))  # type: ignore[arg-type]
+    data_dir = Path(env.text("DATA_DIR", "data") or "data")
     database_url = _database_url(env, data_dir)
     http = HttpSettings(
         connect_timeout=env.number("HTTP_TIMEOUT_CONEXAO", 5.0, positive=True),
         read_timeout=env.number("HTTP_TIMEOUT_LEITURA", 30.0, positive=True),
         max_attempts=env.integer("HTTP_MAX_TENTATIVAS", 5, minimum=1),
     )
-    settings = Settings(database_url=database_url, data_dir=data_dir, http=http)
-    values: dict[str, object] = {}
-    unknown = set(sections) - {"isales", "colunas", "fieldcontrol", "geocoder", "smtp", "campos"}
-    if unknown:
-        raise ValueError(f"unknown settings sections: {sorted(unknown)}")
-    if "isales" in sections:
-        isales = values["isales"] = _isales(env)
-        values["colunas"] = ColumnSettings(isales.colunas_instalacao, isales.colunas_aumento, isales.colunas_cancelado)
-    elif "colunas" in sections:
-        values["colunas"] = _columns(env)
-    if "fieldcontrol" in sections:
-        values["fieldcontrol"] = _fieldcontrol(env)
-    if "geocoder" in sections:
-        values["geocoder"] = _geocoder(env)
-    if "smtp" in sections:
-        values["smtp"] = _smtp(env)
-    if "campos" in sections:
-        values["campos"] = _campos(env)
+    isales = _isales(env) if "isales" in sections else None
+    colunas = (ColumnSettings(isales.colunas_instalacao, isales.colunas_aumento, isales.colunas_cancelado)
+               if isales is not None else _columns(env) if "colunas" in sections else None)
+    fieldcontrol = _fieldcontrol(env) if "fieldcontrol" in sections else None
+    geocoder = _geocoder(env) if "geocoder" in sections else None
+    smtp = _smtp(env) if "smtp" in sections else None
+    campos = _campos(env) if "campos" in sections else {}
     if env.errors:
         raise ConfigError(_problems_message(env.errors, dotenv if environ is None else False))
-    from dataclasses import replace
-
-    return replace(settings, **values)
+    return kind(database_url=database_url, data_dir=data_dir, http=http, isales=isales, colunas=colunas,
+                fieldcontrol=fieldcontrol, geocoder=geocoder, smtp=smtp, campos=campos)
 
 
 def _problems_message(errors: list[str], dotenv: Path | None | bool) -> str:

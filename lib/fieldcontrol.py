@@ -12,7 +12,7 @@ from typing import Any
 
 import requests
 
-from lib.config import Settings
+from lib.config import PushSettings
 from lib.documents import fold, mask_document
 from lib.errors import AuthError, BadResponse, RecordError, RemoteRejected
 from lib.http import json_body, make_session, pacer_file
@@ -369,10 +369,8 @@ class FieldControl:
         self.page_size = page_size
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> FieldControl:
+    def from_settings(cls, settings: PushSettings) -> FieldControl:
         fc = settings.fieldcontrol
-        if fc is None:
-            raise ValueError("settings loaded without the 'fieldcontrol' section")
         session = make_session("FieldControl", settings.http, rate_per_second=fc.rate_per_second,
                                pacer_state=pacer_file(settings.data_dir, "fieldcontrol", fc.api_key))
         session.headers.update({"X-Api-Key": fc.api_key, "Content-Type": "application/json"})

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
-from lib.config import Settings
+from lib.config import FetchSettings
 from lib.errors import AuthError, BadResponse, ConfigError, RecordError
 from lib.http import json_body, make_session
 from lib.logs import clip, register_secret
@@ -106,10 +106,8 @@ class IsalesClient:
         self.session = session
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> IsalesClient:
+    def from_settings(cls, settings: FetchSettings) -> IsalesClient:
         isales = settings.isales
-        if isales is None:
-            raise ConfigError("configuração do iSales não carregada (seção 'isales')")
         rate = isales.rate_per_minute / 60 if isales.rate_per_minute else None
         session = make_session("iSales", settings.http, rate_per_second=rate, pool_size=isales.max_workers)
         return cls(isales.api_url, isales.token, session)

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Engine
 
 import lib.db.schema as t
 from lib import config as config_module
-from lib.config import SmtpSettings
+from lib.config import ReportSettings, Settings, SmtpSettings
 from lib.db import pending
 from lib.errors import EXIT_PENDING, ConfigError
 from lib.logs import redact
@@ -208,12 +208,12 @@ def send(smtp: SmtpSettings, message: EmailMessage, timeout: float = 30.0) -> No
         client.send_message(message)
 
 
-def after_run(ctx: RunContext, exit_code: int) -> None:
+def after_run(ctx: RunContext[Settings], exit_code: int) -> None:
     """The hook run.run_step calls at the end of a run of steps 01–04 that used the database."""
     if getattr(ctx.args, "sem_email", False):
         return
     try:
-        smtp = config_module.load("smtp").smtp
+        smtp = config_module.load_for(ReportSettings).smtp
     except ConfigError as exc:
         ctx.summary.warn(f"relatório por e-mail não enviado: {exc.message}")
         return

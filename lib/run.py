@@ -16,11 +16,12 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Generic, TypeVar
 
 from sqlalchemy.engine import Engine
 
 from lib import config, panel, report
-from lib.config import Settings
+from lib.config import S, Settings
 from lib.db import migrate, pending, runs
 from lib.db.engine import make_engine
 from lib.errors import (
@@ -81,14 +82,19 @@ class Summary:
         return "\n".join(lines)
 
 
-class RunContext:
+# covariant: a RunContext[FetchSettings] is a RunContext[Settings] for the code shared by every step
+Settings_co = TypeVar("Settings_co", bound=Settings, covariant=True)
+
+
+class RunContext(Generic[Settings_co]):
     """What a step's body receives.
 
-    `engine` is the database of the run; a step run without one (`needs_db=False`: 00, the dry
-    run of 04) asks `has_database` first, every other step just uses `ctx.engine`.
+    `settings` has the type the door asked for (`RunContext[FetchSettings]`: `settings.isales` is
+    there). `engine` is the database of the run; a step run without one (`needs_db=False`: 00, the
+    dry run of 04) asks `has_database` first, every other step just uses `ctx.engine`.
     """
 
-    def __init__(self, step: str, settings: Settings, args: argparse.Namespace, summary: Summary, *,
+    def __init__(self, step: str, settings: Settings_co, args: argparse.Namespace, summary: Summary, *,
                  engine: Engine | None = None, run_id: int | None = None) -> None:
         self.step = step
         self.settings = settings
@@ -112,7 +118,7 @@ class RunContext:
         return self.settings.data_dir
 
 
-Body = Callable[[RunContext], None]
+Body = Callable[[RunContext[S]], None]
 
 
 class Terminated(KeyboardInterrupt):
@@ -143,9 +149,8 @@ def sigterm_as_interrupt() -> Iterator[dict[str, bool]]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def run_step(step: str, args: argparse.Namespace, body: Body, *, sections: tuple[str, ...] = (),
-             needs_db: bool = True) -> int:
-    """Run one step and return its exit code (see lib.cli.EXIT_CODES_HELP).
+def run_step(step: str, args: argparse.Namespace, body: Body[S], settings: type[S], *, needs_db: bool = True) -> int:
+    """Run one step with the settings of type `settings` and return its exit code (see lib.cli.EXIT_CODES_HELP).
 
     After the body: the exit code (3 when the step has open pending items), data/pendencias.json,
     the e-mail report (lib/report.py; its failure is only a warning), then the run row.
@@ -154,27 +159,29 @@ def run_step(step: str, args: argparse.Namespace, body: Body, *, sections: tuple
     verbose = getattr(args, "verbose", False)
     setup_logging(step, None, verbose=verbose)
     try:
-        settings = config.load(*sections)
+        loaded = config.load_for(settings)
     except ConfigError as exc:
         log.error("%s", exc.message)
         return exc.exit_code
-    setup_logging(step, settings.data_dir, verbose=verbose)
+    setup_logging(step, loaded.data_dir, verbose=verbose)
     try:
-        with sigterm_as_interrupt() as signals, RunLock(settings.data_dir, step):
-            return _run_locked(step, settings, args, body, needs_db, signals)
+        with sigterm_as_interrupt() as signals, RunLock(loaded.data_dir, step):
+            return _run_locked(step, loaded, args, body, needs_db, signals)
     except SyncError as exc:  # the lock is held by another run
         log.error("%s", exc.message)
         return exc.exit_code
     except OSError as exc:  # DATA_DIR is a file, read-only, full…: no traceback, the reason in pt-BR
         log.error("não foi possível usar a pasta de dados: %s: %s; confira se DATA_DIR=%s é uma pasta "
-                  "gravável com espaço livre", exc.filename or settings.data_dir, exc.strerror or exc,
-                  settings.data_dir)
+                  "gravável com espaço livre", exc.filename or loaded.data_dir, exc.strerror or exc,
+                  loaded.data_dir)
         return EXIT_CONFIG
 
 
-def _run_locked(step: str, settings: Settings, args: argparse.Namespace, body: Body, needs_db: bool,
+def _run_locked(step: str, settings: S, args: argparse.Namespace, body: Body[S], needs_db: bool,
                 signals: dict[str, bool]) -> int:
-    engine, run_id, db_lock = None, None, None
+    engine: Engine | None = None
+    run_id: int | None = None
+    db_lock: DatabaseLock | None = None
     if needs_db:
         try:
             engine = make_engine(settings.database_url)
@@ -204,7 +211,7 @@ def _take(db_lock: DatabaseLock) -> None:
         raise migrate.database_unavailable(exc) from None
 
 
-def _run(step: str, settings: Settings, args: argparse.Namespace, body: Body, engine: Engine | None,
+def _run(step: str, settings: S, args: argparse.Namespace, body: Body[S], engine: Engine | None,
          run_id: int | None, signals: dict[str, bool]) -> int:
     ctx = RunContext(step, settings, args, Summary(), engine=engine, run_id=run_id)
     log.info("etapa %s iniciada%s", step, f" (execução #{ctx.run_id})" if ctx.run_id else "")
@@ -233,10 +240,10 @@ def _run(step: str, settings: Settings, args: argparse.Namespace, body: Body, en
         code = EXIT_FAILED
     finally:
         signals["body"] = False
-    if ctx.has_database:
+    if engine is not None and run_id is not None:
         code = _settle(ctx, code)
         _report(ctx, code)
-        code = _record(ctx, code, message)
+        code = _record(ctx, run_id, code, message)
         _panel(ctx)
     if ctx.summary.counts:
         log.info("resumo da etapa %s:\n%s", step, ctx.summary.render())
@@ -246,7 +253,7 @@ def _run(step: str, settings: Settings, args: argparse.Namespace, body: Body, en
     return code
 
 
-def _settle(ctx: RunContext, code: int) -> int:
+def _settle(ctx: RunContext[Settings], code: int) -> int:
     """The final exit code (3 with open pending items) and data/pendencias.json."""
     try:
         with ctx.engine.connect() as conn:
@@ -274,7 +281,7 @@ def describe_open(open_items: int, this_run: int) -> str:
     return f"{open_items} pendência(s) abertas: " + ", ".join(parts)
 
 
-def _report(ctx: RunContext, code: int) -> None:
+def _report(ctx: RunContext[Settings], code: int) -> None:
     """Send the e-mail report; whatever happens, the run's outcome stays as it is."""
     if ctx.step not in REPORTING_STEPS:
         return
@@ -284,7 +291,7 @@ def _report(ctx: RunContext, code: int) -> None:
         ctx.summary.warn(f"falha ao gerar o relatório por e-mail: {type(exc).__name__}: {exc}")
 
 
-def _panel(ctx: RunContext) -> None:
+def _panel(ctx: RunContext[Settings]) -> None:
     """Rewrite data/relatorio.html (after the run row is closed, so it shows this run); a failure is
     only a warning: the page is a view, never part of the run's outcome."""
     if ctx.step not in REPORTING_STEPS:
@@ -297,10 +304,10 @@ def _panel(ctx: RunContext) -> None:
     log.info("estado da integração em %s (abra no navegador)", path)
 
 
-def _record(ctx: RunContext, code: int, message: str | None) -> int:
+def _record(ctx: RunContext[Settings], run_id: int, code: int, message: str | None) -> int:
     """Close the run row with its exit code and counts."""
     try:
-        runs.finish(ctx.engine, ctx.run_id, code, ctx.summary.as_dict(), message)
+        runs.finish(ctx.engine, run_id, code, ctx.summary.as_dict(), message)
     except Exception as exc:
         log.error("não foi possível registrar o fim da execução: %s: %s", type(exc).__name__, redact(exc))
         code = code if code != EXIT_OK else EXIT_FAILED

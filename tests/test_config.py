@@ -34,6 +34,17 @@ def test_defaults_and_lists():
     assert settings.fieldcontrol is None  # a step reads only what it needs
 
 
+def test_the_settings_of_a_step_carry_its_sections():
+    fetch = config.load_for(config.FetchSettings, environ=ISALES)
+    assert isinstance(fetch, config.FetchSettings) and fetch.isales.funil_id == 9001 and fetch.fieldcontrol is None
+    push = config.load_for(config.PushSettings, environ=FIELD)
+    assert push.fieldcontrol.servico_aumento == "U2Vz" and push.isales is None
+    with pytest.raises(ConfigError, match="FIELDCONTROL_API_KEY"):
+        config.load_for(config.PushSettings, environ=ISALES)
+    with pytest.raises(TypeError, match="PushSettings sem a\\(s\\) seção\\(ões\\) fieldcontrol"):
+        config.PushSettings(database_url="sqlite://", data_dir=fetch.data_dir, fieldcontrol=None)  # type: ignore[arg-type]
+
+
 def test_database_default_follows_data_dir():
     assert config.load(environ={"DATA_DIR": "/srv/sync"}).database_url == "sqlite:////srv/sync/sync.db"
 

@@ -12,6 +12,7 @@ import pytest
 import lib.db.schema as t
 from lib import run
 from lib.clock import db_now
+from lib.config import Settings
 from lib.db import pending
 from lib.errors import EXIT_OK, EXIT_PENDING
 from lib.steps import review
@@ -67,7 +68,7 @@ def _args(**kwargs):
 
 def test_report_of_a_push_run_is_sent_with_both_parts(step_env, smtp_server):
     _smtp(step_env, smtp_server)
-    code = run.run_step("04", _args(), _push_body)
+    code = run.run_step("04", _args(), _push_body, Settings)
     assert code == EXIT_PENDING
     assert len(smtp_server.envelopes) == 1
     envelope = smtp_server.envelopes[0]
@@ -103,7 +104,7 @@ def _field_body(ctx: run.RunContext) -> None:
 
 def test_report_lists_field_results_and_review_items(step_env, smtp_server):
     _smtp(step_env, smtp_server)
-    assert run.run_step("04", _args(), _field_body) == EXIT_PENDING
+    assert run.run_step("04", _args(), _field_body, Settings) == EXIT_PENDING
     message = email.message_from_bytes(smtp_server.envelopes[0].content, policy=email.policy.default)
     text = message.get_body(("plain",)).get_content()
     done = text.split("Instalações concluídas no FieldControl: 1")[1].split("\n\n")[0]
@@ -125,26 +126,26 @@ def test_no_smtp_host_means_no_mail_and_no_warning(step_env, smtp_server):
         _push_body(ctx)
         captured["summary"] = ctx.summary
 
-    assert run.run_step("04", _args(), body) == EXIT_PENDING
+    assert run.run_step("04", _args(), body, Settings) == EXIT_PENDING
     assert smtp_server.envelopes == [] and captured["summary"].warnings == []
 
 
 def test_sem_email_skips_the_report(step_env, smtp_server):
     _smtp(step_env, smtp_server)
-    run.run_step("04", argparse.Namespace(verbose=False, sem_email=True), _push_body)
+    run.run_step("04", argparse.Namespace(verbose=False, sem_email=True), _push_body, Settings)
     assert smtp_server.envelopes == []
 
 
 def test_other_steps_report_only_when_they_end_with_pending(step_env, smtp_server):
     _smtp(step_env, smtp_server)
-    assert run.run_step("03", _args(), lambda ctx: None) == EXIT_OK
+    assert run.run_step("03", _args(), lambda ctx: None, Settings) == EXIT_OK
     assert smtp_server.envelopes == []
 
     def with_pending(ctx):
         with ctx.engine.begin() as conn:
             pending.record(conn, "02", "isales:4713", "documento inválido: CPF 123.456.789-00", isales_id=4713)
 
-    assert run.run_step("02", _args(), with_pending) == EXIT_PENDING
+    assert run.run_step("02", _args(), with_pending, Settings) == EXIT_PENDING
     message = email.message_from_bytes(smtp_server.envelopes[0].content, policy=email.policy.default)
     assert message["Subject"].startswith("[iSales→FieldControl] etapa 02: 1 pendência")
 
@@ -157,7 +158,7 @@ def test_a_failure_to_send_is_a_warning_and_keeps_the_exit_code(step_env):
         _push_body(ctx)
         captured["ctx"] = ctx
 
-    assert run.run_step("04", _args(), body) == EXIT_PENDING
+    assert run.run_step("04", _args(), body, Settings) == EXIT_PENDING
     warnings = captured["ctx"].summary.warnings
     assert len(warnings) == 1 and "relatório por e-mail não enviado" in warnings[0]
     with captured["ctx"].engine.connect() as conn:
@@ -173,5 +174,5 @@ def test_incomplete_smtp_configuration_is_a_warning(step_env):
         _push_body(ctx)
         captured["ctx"] = ctx
 
-    assert run.run_step("04", _args(), body) == EXIT_PENDING
+    assert run.run_step("04", _args(), body, Settings) == EXIT_PENDING
     assert "RELATORIO_EMAIL_PARA" in captured["ctx"].summary.warnings[0]

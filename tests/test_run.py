@@ -7,6 +7,7 @@ import argparse
 import pytest
 
 from lib import config
+from lib.config import Settings
 from lib.errors import EXIT_FAILED, EXIT_OK
 from lib.run import RunContext, Summary, run_step
 
@@ -32,7 +33,7 @@ def test_a_step_without_database_runs_its_body_and_never_creates_one(tmp_path, m
     monkeypatch.setenv("DATA_DIR", str(tmp_path))
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'x.db'}")
     seen: list[RunContext] = []
-    assert run_step("00", argparse.Namespace(verbose=False), seen.append, needs_db=False) == EXIT_OK
+    assert run_step("00", argparse.Namespace(verbose=False), seen.append, Settings, needs_db=False) == EXIT_OK
     assert len(seen) == 1 and not seen[0].has_database
     assert not (tmp_path / "x.db").exists()
 
@@ -43,4 +44,4 @@ def test_a_bug_in_the_body_is_exit_1(tmp_path, monkeypatch):
     def body(ctx: RunContext) -> None:
         raise ZeroDivisionError
 
-    assert run_step("00", argparse.Namespace(verbose=False), body, needs_db=False) == EXIT_FAILED
+    assert run_step("00", argparse.Namespace(verbose=False), body, Settings, needs_db=False) == EXIT_FAILED

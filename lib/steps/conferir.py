@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection
 
 import lib.db.schema as t
 from lib import fieldcontrol as fcm
+from lib.config import PushSettings
 from lib.db import pending
 from lib.db.values import chunks
 from lib.errors import BadResponse, RecordError
@@ -238,7 +239,7 @@ class Checker:
                         f"OS {name}: a mensagem no FieldControl não é a enviada pela integração", isales_id)
 
 
-def run(ctx: RunContext) -> None:
+def run(ctx: RunContext[PushSettings]) -> None:
     """The body of `04_sync_field_api.py --conferir` (step `conferir`)."""
     ids = getattr(ctx.args, "ids", None)
     with ctx.engine.connect() as conn:

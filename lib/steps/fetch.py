@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 import lib.db.schema as t
 from lib import status as statuses
 from lib.clock import utcnow
-from lib.config import OBSOLETE_ISALES, IsalesSettings
+from lib.config import OBSOLETE_ISALES, FetchSettings, IsalesSettings
 from lib.db import pending
 from lib.errors import BadResponse, ConfigError, RecordError, TransientError
 from lib.isales import Card, Details, Funnel, IsalesClient
@@ -246,7 +246,7 @@ def window_end() -> date:
     return max(date.today(), utcnow().date())
 
 
-def run(ctx: RunContext) -> None:
+def run(ctx: RunContext[FetchSettings]) -> None:
     """The body of step 01 (see `run.run_step`)."""
     isales = ctx.settings.isales
     args = ctx.args
@@ -311,7 +311,7 @@ def run(ctx: RunContext) -> None:
                              paginas=funnel.pages, renovados=reasons.get(RENOVACAO, 0))
 
 
-def repeated_cards(ctx: RunContext, funnel: Funnel) -> dict[int, str]:
+def repeated_cards(ctx: RunContext[FetchSettings], funnel: Funnel) -> dict[int, str]:
     """Report every client listed twice, naming both entries. In one column it is one card read
     twice (used once); in different columns nobody can tell which is right: the card is not
     fetched this run and becomes a pending item (cliente_id → its reason)."""
@@ -353,7 +353,7 @@ def build_body(isales: IsalesSettings, origem: str, ate: date, *, funnel_size: i
     }
 
 
-def update_pending(ctx: RunContext, fetched: list[Fetched], failed: list[Failed], stale: dict[str, str]) -> None:
+def update_pending(ctx: RunContext[FetchSettings], fetched: list[Fetched], failed: list[Failed], stale: dict[str, str]) -> None:
     """Open the items of failed cards, resolve those of fetched cards and of cards no longer of interest."""
     with ctx.engine.begin() as conn:
         for item in failed:

@@ -19,6 +19,7 @@ from sqlalchemy.sql.schema import Table
 import lib.db.schema as t
 from lib import status as status_module
 from lib.clock import db_now
+from lib.config import LocalSettings, Settings
 from lib.db import pending
 from lib.db.values import change_log_rows, changed_fields, check_fits
 from lib.errors import RecordError, TransientError
@@ -178,7 +179,7 @@ class Writer:
 
 # --------------------------------------------------------------------------- the step
 
-def run(ctx: RunContext) -> None:
+def run(ctx: RunContext[LocalSettings]) -> None:
     """The body of 03_sync_dados_local.py (see run.run_step)."""
     path = Path(getattr(ctx.args, "arquivo", None) or ctx.data_dir / FILE_02)
     envelope = stream_envelope(path, "02", produced_by="02_tratar_dados_clientes.py", arrays=("projetos", "movimentos"))
@@ -197,7 +198,7 @@ class Item(NamedTuple):
     work: Callable[[Writer, Snapshot], None]
 
 
-def sync_input(ctx: RunContext, batch: Input02, ids: list[str] | None = None) -> None:
+def sync_input(ctx: RunContext[Settings], batch: Input02, ids: list[str] | None = None) -> None:
     """Upsert every project and movement of `batch` (only those of `ids` when given)."""
     engine, summary = ctx.engine, ctx.summary
     wanted = set(ids) if ids else None
@@ -292,7 +293,7 @@ class _RefusedInBulk(Exception):
     """The database refused the batch's bulk write: it is redone project by project."""
 
 
-def _write_batch(engine: Engine, ctx: RunContext, index: RunIndex, items: list[Item], *,
+def _write_batch(engine: Engine, ctx: RunContext[Settings], index: RunIndex, items: list[Item], *,
                  resolve: bool) -> list[Writer | None]:
     """Write `items` in one transaction, committed at the end: each project is planned on its own
     (a RecordError drops only its writes) and the batch goes to the database in bulk. When the
@@ -321,12 +322,12 @@ def _load(conn: Connection, index: RunIndex, items: list[Item]) -> Snapshot:
     return Snapshot.load(conn, index, [item.doc for item in items if item.doc], [item.isales_id for item in items])
 
 
-def _resolve(conn: Connection, ctx: RunContext, items: list[Item], written: list[Writer | None]) -> None:
+def _resolve(conn: Connection, ctx: RunContext[Settings], items: list[Item], written: list[Writer | None]) -> None:
     keys = [pending.project_key(item.isales_id) for item, writer in zip(items, written) if writer is not None]
     pending.resolve(conn, STEP, keys, run_id=ctx.run_id)
 
 
-def _bulk(engine: Engine, ctx: RunContext, index: RunIndex, items: list[Item],
+def _bulk(engine: Engine, ctx: RunContext[Settings], index: RunIndex, items: list[Item],
           failures: list[tuple[Item, str]], *, resolve: bool) -> tuple[list[Writer | None], Snapshot]:
     written: list[Writer | None] = []
     try:
@@ -357,7 +358,7 @@ def _bulk(engine: Engine, ctx: RunContext, index: RunIndex, items: list[Item],
     return written, snap
 
 
-def _one_by_one(engine: Engine, ctx: RunContext, index: RunIndex, items: list[Item],
+def _one_by_one(engine: Engine, ctx: RunContext[Settings], index: RunIndex, items: list[Item],
                 failures: list[tuple[Item, str]], *, resolve: bool) -> tuple[list[Writer | None], Snapshot]:
     written: list[Writer | None] = []
     with engine.begin() as conn:
@@ -386,7 +387,7 @@ def _one_by_one(engine: Engine, ctx: RunContext, index: RunIndex, items: list[It
     return written, snap
 
 
-def _pending(engine: Engine, ctx: RunContext, isales_id: str | None, reason: str) -> None:
+def _pending(engine: Engine, ctx: RunContext[Settings], isales_id: str | None, reason: str) -> None:
     log.warning("%s", reason)
     if isales_id is None:  # no key to retry it by: a defect of the 02 file itself
         ctx.summary.add("os", "falhas")

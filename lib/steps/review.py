@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 import lib.db.schema as t
+from lib.config import Settings
 from lib.db import pending
 from lib.run import RunContext
 
@@ -48,7 +49,7 @@ def open_items(conn: Connection, prefix: str = "") -> list[str]:
     return sorted(k for k in pending.open_keys(conn, STEP) if k.startswith(PREFIX + prefix))
 
 
-def mark_done(ctx: RunContext) -> None:
+def mark_done(ctx: RunContext[Settings]) -> None:
     """The body of `04_sync_field_api.py --revisado CHAVE…`: the operator says those items are done."""
     wanted = list(dict.fromkeys(ctx.args.revisado))
     with ctx.engine.begin() as conn:

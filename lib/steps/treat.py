@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 
 import lib.db.schema as t
 from lib import documents, status
+from lib.config import TreatSettings
 from lib.db import pending
 from lib.documents import InvalidValue, fold
 from lib.errors import InputFileError, TransientError
@@ -31,9 +32,8 @@ STEP = "02"
 NEEDS_COORDINATES = (status.INSTALACAO, status.AUMENTO)
 
 
-def run(ctx: RunContext) -> None:
+def run(ctx: RunContext[TreatSettings]) -> None:
     """The body of 02_tratar_dados_clientes.py."""
-    assert ctx.settings.geocoder is not None
     source = read_envelope(ctx.data_dir / FILE_01, "01", produced_by="01_get_projetos_isales.py")
     raws, moves, refused = _input_records(source, ctx)
     projects = _treat_all(ctx, raws)
@@ -79,7 +79,7 @@ def run(ctx: RunContext) -> None:
             f"({locator.geocoder.unavailable}); os demais foram gravados em {path}: rode de novo mais tarde")
 
 
-def _input_records(source: dict[str, Any], ctx: RunContext
+def _input_records(source: dict[str, Any], ctx: RunContext[TreatSettings]
                    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[tuple[str, str]]]:
     """(projects, movements) of the 01 file that may go on, and the refused ones as (isales_id,
     reason): an id listed twice (all its entries) or a status that contradicts its column by the
@@ -113,7 +113,7 @@ def _input_records(source: dict[str, Any], ctx: RunContext
     return accepted[0], accepted[1], refused
 
 
-def _treat_all(ctx: RunContext, raws: list[dict[str, Any]]) -> list[Treated]:
+def _treat_all(ctx: RunContext[TreatSettings], raws: list[dict[str, Any]]) -> list[Treated]:
     labels = ctx.settings.campos
     projects = []
     for raw in raws:
@@ -225,7 +225,7 @@ def reusable_coordinates(endereco: Mapping[str, Any], rows: Iterable[Mapping[str
 
 # --------------------------------------------------------------------------- pending items and summary
 
-def _settle_pending(ctx: RunContext, done: list[Treated], stuck: list[Treated], movimentos: list[dict],
+def _settle_pending(ctx: RunContext[TreatSettings], done: list[Treated], stuck: list[Treated], movimentos: list[dict],
                     refused: list[tuple[str, str]]) -> None:
     with ctx.engine.begin() as conn:
         problems = [(p.isales_id, f"{p.label}: {p.problem}") for p in stuck] + refused
@@ -248,7 +248,7 @@ def _geocoder_counts(locator: Locator) -> dict[str, Any]:
                                         if locator.geocoder.unavailable else {})}
 
 
-def _summarise(ctx: RunContext, done: list[Treated], stuck: list[Treated], counts: Counter[str],
+def _summarise(ctx: RunContext[TreatSettings], done: list[Treated], stuck: list[Treated], counts: Counter[str],
                locator: Locator) -> None:
     summary = ctx.summary
     summary.add("projetos", "tratados", len(done))  # 02 creates nothing: it treats and validates

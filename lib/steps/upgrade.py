@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from lib.config import Settings
 from lib.db import migrate
 from lib.db.engine import make_engine
 from lib.errors import SyncError
@@ -11,7 +12,7 @@ from lib.run import RunContext
 STEP = "00"
 
 
-def run(ctx: RunContext) -> None:
+def run(ctx: RunContext[Settings]) -> None:
     """The body of 00_schema_banco.py: runs without the run machinery's engine (it may not exist yet)."""
     engine = make_engine(ctx.settings.database_url, for_migrations=True)
     try:

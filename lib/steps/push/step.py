@@ -9,6 +9,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from lib.config import PushSettings
 from lib.db import migrate
 from lib.db.engine import make_engine
 from lib.errors import ConfigError
@@ -54,7 +55,7 @@ def service_ids(settings: Any) -> dict[str, str]:
             "cancelamento": settings.servico_cancelamento}
 
 
-def _sync(outbox: Outbox, ctx: RunContext, engine: Any, *, connect: Callable[[], FieldControl] | None = None,
+def _sync(outbox: Outbox, ctx: RunContext[PushSettings], engine: Any, *, connect: Callable[[], FieldControl] | None = None,
           echo: Callable[[str], None] | None = None) -> tuple[Reconciler, ClientSync]:
     """The collaborators of one walk: the open actions' reconciler and the per-client sync, sharing
     the FieldControl look-ups, the receipts and the rows read once per run."""
@@ -70,7 +71,7 @@ def _walk(reconciler: Reconciler, sync: ClientSync, clients: list[records.Client
         sync.sync_client(client, [(project, decisions_for(project)) for project in client.projects])
 
 
-def run(ctx: RunContext) -> None:
+def run(ctx: RunContext[PushSettings]) -> None:
     """The body of 04_sync_field_api.py (see the door for the options)."""
     args = ctx.args
     dry_run = bool(getattr(args, "dry_run", False))
@@ -129,7 +130,7 @@ def run(ctx: RunContext) -> None:
             engine.dispose()
 
 
-def _dry_run(ctx: RunContext, engine: Any, clients: list[records.Client], force: bool) -> None:
+def _dry_run(ctx: RunContext[PushSettings], engine: Any, clients: list[records.Client], force: bool) -> None:
     print("SIMULAÇÃO (--dry-run): nada é alterado, nem no banco local nem no FieldControl; "
           "nenhuma requisição é feita.")
     with engine.connect() as conn:
