@@ -34,6 +34,9 @@ TICKET_TITLES = {TICKET_INSTALACAO: "Instalação", TICKET_AUMENTO: "Aumento de 
                  TICKET_CANCELAMENTO: "Cancelamento"}
 
 
+# os_status_historico.origem of the rows step 04 writes from FieldControl's task statuses
+FIELDCONTROL_ORIGIN = "fieldcontrol"
+
 # FieldControl's task statuses (orders made of our tickets) in pt-BR: step 04's history and the page
 TASK_STATUS_LABELS = {"scheduled": "agendada", "pending": "pendente", "on-route": "a caminho",
                       "in-progress": "em execução", "done": "concluída", "reported": "com problema relatado",

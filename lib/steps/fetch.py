@@ -26,7 +26,6 @@ from lib.isales import Card, Details, Funnel, IsalesClient
 from lib.jsonfiles import FILE_01, iso, write_envelope
 from lib.logs import progress
 from lib.run import RunContext
-from lib.steps.push.status import ORIGIN as FIELD_ORIGIN  # history rows of the task statuses 04 reads back
 
 log = logging.getLogger(__name__)
 
@@ -224,7 +223,7 @@ def finished_work(conn: Any) -> dict[int, datetime]:
     FieldControl history row says `done` (for a cancelled project: the cancellation ticket's task).
     The moment is the start of the step-04 run that wrote the row (else the task's own time)."""
     hist = t.os_status_historico
-    latest = (select(func.max(hist.c.id).label("id")).where(hist.c.origem == FIELD_ORIGIN)
+    latest = (select(func.max(hist.c.id).label("id")).where(hist.c.origem == statuses.FIELDCONTROL_ORIGIN)
               .group_by(hist.c.os_id).subquery())
     query = (select(hist.c.os_id, hist.c.status, hist.c.ticket_tipo, hist.c.data_status, t.execucao.c.iniciada_em,
                     t.os.c.status.label("os_status"))

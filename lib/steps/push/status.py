@@ -21,12 +21,12 @@ import lib.db.schema as t
 from lib import fieldcontrol as fcm
 from lib.clock import db_now
 from lib.db.values import chunks
+from lib.status import FIELDCONTROL_ORIGIN, ticket_label
 from lib.status import TASK_STATUS_LABELS as STATUS_LABEL
-from lib.status import ticket_label
 
 log = logging.getLogger(__name__)
 
-ORIGIN = "fieldcontrol"
+ORIGIN = FIELDCONTROL_ORIGIN
 MARK = "fieldcontrol:ordens"  # marcador: the newest order change already read
 FIRST_LOOK_BACK = timedelta(days=1)  # before the first ticket sent: no order of ours can be older
 
