@@ -26,6 +26,7 @@ from lib.errors import RecordError, TransientError
 from lib.jsonfiles import FILE_02, stream_envelope
 from lib.logs import clip, progress
 from lib.run import RunContext
+from lib.steps import local_people
 from lib.steps.local_input import (
     PAGAMENTO_FIELDS,
     Input02,
@@ -221,6 +222,14 @@ def sync_input(ctx: RunContext[Settings], batch: Input02, ids: list[str] | None 
     with engine.connect() as conn:
         index = RunIndex.load(conn, [p.cliente["doc_pessoal"] for p in projects],
                               [p.isales_id for p in projects] + [m.isales_id for m in movements])
+        stored = local_people.stored_names(conn, index, {p.cliente["doc_pessoal"] for p in projects})
+    others = local_people.other_people(projects, stored)  # before merge_clients: each card's own name
+    for isales_id, reason in others.items():
+        _pending(engine, ctx, isales_id, reason)
+    # as for any project that fails: its data waits, but a column move of a stored one is still history
+    movements += [Movement(p.isales_id, p.coluna_id, p.status) for p in projects
+                  if p.isales_id in others and p.isales_id in index.oss]
+    projects = [p for p in projects if p.isales_id not in others]
     merge_clients(projects, {isales_id: key.cliente_assinatura for isales_id, key in index.oss.items()})
     merge_addresses(projects)
     unknown = sum(1 for m in movements if m.isales_id not in index.oss)

@@ -586,3 +586,54 @@ def test_an_id_listed_twice_is_refused_naming_both_entries(engine, tmp_path):
         "ou rode o passo anterior de novo")
     assert "projetos[1]: coluna_id 17840" in items["isales:4712"] and "movimentos[0]: coluna_id 16001" in items["isales:4712"]
     assert ctx.summary.counts["os"]["pendentes"] == 2
+
+
+# --------------------------------------------------------------------------- one document, two people (issue 12 §5)
+
+def test_a_document_of_another_person_is_refused_and_no_name_changes(engine, tmp_path):
+    sync(engine, tmp_path, [projeto(4711)])  # Maria da Silva, CPF MARIA
+    bruno = projeto(4712, cliente={"nome": "Bruno Barbosa"}, obtido="2026-12-01T00:00:00Z")
+    also_maria = projeto(4713, obtido="2026-12-01T00:00:00Z")  # another project of the same person
+    with domain_writes(engine) as written:
+        ctx = sync(engine, tmp_path, [bruno, also_maria])
+    assert written["cliente"] == 0  # the name is not overwritten
+    assert [c["nome"] for c in rows(engine, t.cliente)] == ["Maria da Silva"]
+    assert [o["isales_id"] for o in rows(engine, t.os)] == ["4711", "4713"]
+    items = _open_03(engine)
+    assert set(items) == {"isales:4712"}
+    assert items["isales:4712"] == (
+        "projeto 4712 (Bruno Barbosa): o CPF 529.982.247-25 já é do cliente 'Maria da Silva' (projeto(s) 4711), "
+        "e 'Bruno Barbosa' é claramente outra pessoa; os dados deste projeto não foram gravados e nenhum "
+        "nome foi trocado (nem no FieldControl): corrija o nome ou o documento no iSales e rode de novo")
+    assert ctx.summary.counts["os"]["pendentes"] == 1
+
+    # the card that owns the client renamed to another person: refused as well, the name kept
+    sync(engine, tmp_path, [projeto(4711, cliente={"nome": "Bruno Barbosa"}, obtido="2026-12-02T00:00:00Z")])
+    assert [c["nome"] for c in rows(engine, t.cliente)] == ["Maria da Silva"]
+    assert "já é do cliente 'Maria da Silva' (projeto(s) 4713)" in _open_03(engine)["isales:4711"]
+
+    # the CRM is fixed (Bruno's own CPF; 4711 back to Maria): both clear
+    sync(engine, tmp_path, [projeto(4711, obtido="2026-12-03T00:00:00Z"),
+                            projeto(4712, cliente={"nome": "Bruno Barbosa", "doc_pessoal": JOSE},
+                                    obtido="2026-12-03T00:00:00Z")])
+    assert _open_03(engine) == {}
+    assert sorted(c["nome"] for c in rows(engine, t.cliente)) == ["Bruno Barbosa", "Maria da Silva"]
+
+
+def test_two_new_projects_of_one_document_and_two_people_are_both_refused(engine, tmp_path):
+    ana = projeto(4711, cliente={"nome": "Ana Antunes"})
+    bruno = projeto(4712, cliente={"nome": "Bruno Barbosa"})
+    ana_again = projeto(4713, cliente={"nome": "Ana Maria Antunes"})
+    sync(engine, tmp_path, [ana, bruno, ana_again])
+    assert counts(engine) == dict.fromkeys(DOMAIN, 0)  # nobody can tell whose CPF it is: nothing written
+    items = _open_03(engine)
+    assert set(items) == {"isales:4711", "isales:4712", "isales:4713"}
+    assert items["isales:4712"].startswith(
+        "projeto 4712 (Bruno Barbosa): o CPF 529.982.247-25 aparece também no(s) projeto(s) 4711 (Ana Antunes), "
+        "4713 (Ana Maria Antunes), com nome de outra pessoa; nenhum deles foi gravado")
+
+    # same person spelled three ways: one client, no pending item
+    sync(engine, tmp_path, [projeto(4711, cliente={"nome": "Ana Antunes"}),
+                            projeto(4712, cliente={"nome": "ANA A."}),
+                            projeto(4713, cliente={"nome": "Ana Maria Antunes"})])
+    assert _open_03(engine) == {} and counts(engine)["cliente"] == 1

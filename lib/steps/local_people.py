@@ -1,0 +1,70 @@
+"""Step 03: one document, two people. A project whose client name clearly belongs to another person
+than the name its CPF/CNPJ already has (or than another project of that document in the same
+input) is refused as a pending item naming both projects: its data is not written (a column move of a
+stored project is still history) and no name is overwritten, here or in FieldControl, until a person
+fixes the CRM (lib/names.py has the rule)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+
+import lib.db.schema as t
+from lib.db.values import chunks
+from lib.documents import mask_document
+from lib.names import same_person
+from lib.steps.local_input import ProjectInput
+from lib.steps.local_state import RunIndex
+
+
+def stored_names(conn: Connection, index: RunIndex, docs: Iterable[str]) -> dict[str, tuple[str, list[str]]]:
+    """doc_pessoal → (the client's stored name, the isales_ids of its projects), for stored clients."""
+    ids = {index.clientes[doc] for doc in docs if doc in index.clientes}
+    names: dict[int, tuple[str, str]] = {}
+    projects: dict[int, list[str]] = {}
+    for chunk in chunks(ids):
+        query = select(t.cliente.c.id, t.cliente.c.doc_pessoal, t.cliente.c.nome).where(t.cliente.c.id.in_(chunk))
+        names.update((cliente_id, (doc, nome)) for cliente_id, doc, nome in conn.execute(query) if nome)
+        query = select(t.os.c.cliente_id, t.os.c.isales_id).where(t.os.c.cliente_id.in_(chunk)).order_by(t.os.c.id)
+        for cliente_id, isales_id in conn.execute(query):
+            projects.setdefault(cliente_id, []).append(str(isales_id))
+    return {doc: (nome, projects.get(cliente_id, [])) for cliente_id, (doc, nome) in names.items()}
+
+
+def other_people(projects: list[ProjectInput], stored: dict[str, tuple[str, list[str]]]) -> dict[str, str]:
+    """isales_id → pt-BR reason, for every project whose name is clearly another person's.
+
+    With a stored client, its name is the reference: only the projects that disagree with it are
+    refused. Without one, nobody can tell whose document it is: when the projects of this input
+    disagree among themselves, all of them are refused.
+    """
+    groups: dict[str, list[ProjectInput]] = {}
+    for project in projects:
+        groups.setdefault(project.cliente["doc_pessoal"], []).append(project)
+    refused: dict[str, str] = {}
+    for doc, group in groups.items():
+        named = [p for p in group if p.cliente.get("nome")]
+        kind = "CPF" if len(doc) == 11 else "CNPJ"
+        if doc in stored:
+            name, owners = stored[doc]
+            for project in named:
+                if not same_person(project.cliente["nome"], name):
+                    others = [i for i in owners if i != project.isales_id] or owners
+                    where = f"projeto(s) {', '.join(others)}" if others else "já gravado"
+                    refused[project.isales_id] = (
+                        f"{project.label}: o {kind} {mask_document(doc)} já é do cliente {name!r} ({where}), "
+                        f"e {project.cliente['nome']!r} é claramente outra pessoa; os dados deste projeto não foram "
+                        "gravados e nenhum nome foi trocado (nem no FieldControl): corrija o nome ou o documento no iSales "
+                        "e rode de novo")
+            continue
+        if all(same_person(a.cliente["nome"], b.cliente["nome"]) for a in named for b in named):
+            continue
+        for project in named:
+            others = [f"{p.isales_id} ({p.cliente['nome']})" for p in named if p is not project]
+            refused[project.isales_id] = (
+                f"{project.label}: o {kind} {mask_document(doc)} aparece também no(s) projeto(s) "
+                f"{', '.join(others)}, com nome de outra pessoa; nenhum deles foi gravado e nenhum nome foi "
+                "escolhido: corrija o nome ou o documento no iSales e rode de novo")
+    return refused
