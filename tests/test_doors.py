@@ -74,3 +74,11 @@ def test_steps_refuse_a_database_that_was_not_created(step, run, tmp_path, sandb
     result = run(step, env=env)
     assert result.returncode == 2
     assert "00_schema_banco.py" in result.stderr
+
+
+def test_readme_first_screen_shows_the_three_commands():
+    first_screen = "\n".join((ROOT / "README.md").read_text(encoding="utf-8").splitlines()[:40])
+    for command in ("make demo", "make sandbox", "make test"):
+        assert command in first_screen, command
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    assert "\nsandbox: " in makefile and "scripts/demo.py --sandbox" in makefile
