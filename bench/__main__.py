@@ -28,7 +28,7 @@ poucos minutos — o que vale é a razão ao piso, e a projeção a 1 req/s é i
 """
 EPILOG = """\
 exemplos:
-  python -m bench                                 # 1.000 projetos, ~5 minutos
+  python -m bench                                 # 1.000 projetos, ~9 minutos (~5 com --edicoes 0)
   python -m bench --projetos 50000 --fc-rps 200   # escala (à mão: dezenas de minutos)
   python -m bench --projetos 50000 --ate 03       # só 01→03: memória e banco em escala
   python -m bench --tabela bench/results/latest.json --markdown

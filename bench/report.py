@@ -162,7 +162,9 @@ def _delay_lines(report: dict[str, Any]) -> list[str]:
             lines.append(f"  {label} → {name}: mediana {_cycles(a['mediana'], minutes)}, p95 "
                          f"{_cycles(a['p95'], minutes)}, máximo {_cycles(a['max'], minutes)} (n={a['n']}{missing})")
     calls = d["chamadas_isales_por_execucao"]
-    lines.append(f"chamadas ao iSales por execução do 01 (listagem + detalhes): mediana {num(calls['mediana'])}, "
+    median = calls["mediana"]
+    median = int(median) if isinstance(median, float) and median.is_integer() else median
+    lines.append(f"chamadas ao iSales por execução do 01 (listagem + detalhes): mediana {num(median)}, "
                  f"máximo {num(calls['max'])} em {len(d['ciclos'])} ciclos")
     for row in d["ciclos"]:
         motivos = ", ".join(f"{k}: {v}" for k, v in sorted(row["motivos_01"].items())) or "nenhum"
