@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar, cast
 from urllib.parse import urlparse
 
 from lib.errors import ConfigError
@@ -171,20 +171,23 @@ class ReportSettings(Settings):
 S = TypeVar("S", bound=Settings)
 
 
-def _collected(placeholder: object):
+Reader = TypeVar("Reader", bound=Callable[..., Any])
+
+
+def _collected(placeholder: object) -> Callable[[Reader], Reader]:
     """Make a reader record its ConfigError and return `placeholder`, so that one run of a step
     reports every missing or invalid variable at once instead of one per run."""
 
-    def wrap(method):
+    def wrap(method: Reader) -> Reader:
         @functools.wraps(method)
-        def reader(self: _Env, *args, **kwargs):
+        def reader(self: _Env, *args: Any, **kwargs: Any) -> Any:
             try:
                 return method(self, *args, **kwargs)
             except ConfigError as exc:
                 self.error(exc.message)
                 return placeholder
 
-        return reader
+        return cast(Reader, reader)
 
     return wrap
 

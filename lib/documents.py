@@ -267,6 +267,7 @@ def money(raw: Any) -> Decimal | None:
     if re.fullmatch(r"\d{1,3},\d{3}", body):
         raise InvalidValue("é ambíguo (a vírgula separa milhares ou centavos?): escreva com os centavos, "
                            "p.ex. 1.234,00 ou 1,23")
+    decimal_mark: str | None
     if "," in body and "." in body:
         decimal_mark = "," if body.rfind(",") > body.rfind(".") else "."
     elif "," in body:

@@ -351,7 +351,7 @@ def _error_text(response: requests.Response) -> tuple[str, Any]:
     if not isinstance(data, dict):
         return clip(data, 200), data
     message = str(data.get("message") or "").strip()
-    errors = data.get("errors") if isinstance(data.get("errors"), list) else []
+    errors = data["errors"] if isinstance(data.get("errors"), list) else []
     details = [f"{e.get('field')} {e.get('message')}".strip() for e in errors if isinstance(e, dict)]
     extra = [d for d in details if d and d != message]
     text = "; ".join([message] + extra if message else extra)
@@ -401,7 +401,7 @@ class FieldControl:
         """Every item of a list, page by page; stops on a repeated page (an API ignoring `offset`).
         `worth_it(pages)`, asked after the first page with the number of pages its totalCount
         announces, may stop the listing there (StopListing)."""
-        offset, seen = 0, set()
+        offset, seen = 0, set[object]()
         while offset <= MAX_OFFSET:
             page = self._call("GET", path, what, params={**(params or {}), "limit": self.page_size, "offset": offset})
             if isinstance(page, list):  # a bare list: no paging at all

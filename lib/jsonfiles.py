@@ -208,7 +208,7 @@ def _scan(path: Path, arrays: tuple[str, ...]) -> tuple[Any, dict[str, int]]:
     header: dict[str, Any] = {}
     sizes: dict[str, int] = {}
     builder: ijson.ObjectBuilder | None = None
-    key = None
+    key: str | None = None
     top_is_object = None
     with open(path, "rb") as handle:
         for prefix, event, value in ijson.parse(handle, use_float=True):
@@ -231,7 +231,7 @@ def _scan(path: Path, arrays: tuple[str, ...]) -> tuple[Any, dict[str, int]]:
                 builder = ijson.ObjectBuilder()
             if builder is not None:
                 builder.event(event, value)
-            elif prefix == f"{key}.item" and event in _ITEM_STARTS:
+            elif key is not None and prefix == f"{key}.item" and event in _ITEM_STARTS:
                 sizes[key] += 1
     return header, sizes
 

@@ -146,11 +146,11 @@ def unwrap(url: str) -> str:
         parts = urlsplit(url)
         host = (parts.hostname or "").lower()
         params = parse_qs(parts.query)
-        inner = None
+        inner: str | None = None
         if host.startswith("consent.") and params.get("continue"):
             inner = params["continue"][0]
         elif parts.path == "/url" and host.endswith("google.com"):
-            inner = (params.get("q") or params.get("url") or [None])[0]
+            inner = next(iter(params.get("q") or params.get("url") or []), None)
         if not inner or not inner.lower().startswith(("http://", "https://")):
             return url
         url = inner

@@ -25,7 +25,7 @@ from lib.config import ReportSettings, Settings, SmtpSettings
 from lib.db import pending
 from lib.errors import EXIT_PENDING, ConfigError
 from lib.logs import redact
-from lib.status import TICKET_TITLES
+from lib.status import FIELDCONTROL_ORIGIN, TICKET_TITLES
 
 if TYPE_CHECKING:  # lib.run calls after_run: only the type is needed here
     from lib.run import RunContext
@@ -90,7 +90,7 @@ def collect(engine: Engine, step: str, run_id: int | None, exit_code: int, count
             data.customers.append({"nome": row.nome, "documento": hide_document(row.doc_pessoal),
                                    "acao": "adotado", "field_id": row.field_id})
         h = t.os_status_historico
-        for row in conn.execute(
+        for ticket in conn.execute(
             select(t.cliente.c.nome, t.cliente.c.doc_pessoal, h.c.ticket_tipo, t.acao_field.c.field_id,
                    t.os.c.isales_id)
             .join(h, h.c.id == t.acao_field.c.historico_id)
@@ -98,23 +98,23 @@ def collect(engine: Engine, step: str, run_id: int | None, exit_code: int, count
             .join(t.cliente, t.cliente.c.id == t.os.c.cliente_id)
             .where(done, t.acao_field.c.tipo == "ticket").order_by(t.acao_field.c.id)
         ):
-            data.tickets.append({"nome": row.nome, "documento": hide_document(row.doc_pessoal),
-                                 "tipo": TICKET_TITLES.get(row.ticket_tipo, row.ticket_tipo or "?"),
-                                 "field_id": row.field_id, "isales_id": row.isales_id})
-        for row in conn.execute(
+            data.tickets.append({"nome": ticket.nome, "documento": hide_document(ticket.doc_pessoal),
+                                 "tipo": TICKET_TITLES.get(ticket.ticket_tipo, ticket.ticket_tipo or "?"),
+                                 "field_id": ticket.field_id, "isales_id": ticket.isales_id})
+        for event in conn.execute(
             select(t.cliente.c.nome, t.cliente.c.doc_pessoal, t.os.c.isales_id, h.c.status, h.c.ticket_tipo,
                    h.c.ticket_identificador, h.c.ticket_field_id, h.c.data_status, h.c.observacao)
             .join(t.os, t.os.c.id == h.c.os_id)
             .join(t.cliente, t.cliente.c.id == t.os.c.cliente_id)
-            .where(h.c.origem == "fieldcontrol", h.c.execucao_id == run_id, h.c.status.in_(("done", "canceled")))
+            .where(h.c.origem == FIELDCONTROL_ORIGIN, h.c.execucao_id == run_id, h.c.status.in_(("done", "canceled")))
             .order_by(h.c.id)
         ):
-            (data.field_done if row.status == "done" else data.field_canceled).append({
-                "nome": row.nome, "documento": hide_document(row.doc_pessoal), "isales_id": row.isales_id,
-                "tipo": TICKET_TITLES.get(row.ticket_tipo, row.ticket_tipo or "?"),
-                "os": row.ticket_identificador or row.ticket_field_id or "",
-                "data": row.data_status.strftime("%d/%m/%Y %H:%M") if row.data_status else "",
-                "observacao": row.observacao or ""})
+            (data.field_done if event.status == "done" else data.field_canceled).append({
+                "nome": event.nome, "documento": hide_document(event.doc_pessoal), "isales_id": event.isales_id,
+                "tipo": TICKET_TITLES.get(event.ticket_tipo, event.ticket_tipo or "?"),
+                "os": event.ticket_identificador or event.ticket_field_id or "",
+                "data": event.data_status.strftime("%d/%m/%Y %H:%M") if event.data_status else "",
+                "observacao": event.observacao or ""})
     return data
 
 
@@ -198,7 +198,7 @@ def build_message(smtp: SmtpSettings, data: ReportData, when: datetime | None = 
 
 
 def send(smtp: SmtpSettings, message: EmailMessage, timeout: float = 30.0) -> None:
-    with smtplib.SMTP(smtp.host, smtp.port, timeout=timeout) as client:
+    with smtplib.SMTP(smtp.host or "", smtp.port, timeout=timeout) as client:
         client.ehlo()
         if smtp.starttls:
             client.starttls(context=ssl.create_default_context())

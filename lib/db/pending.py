@@ -12,6 +12,7 @@ from pathlib import Path
 
 from sqlalchemy import and_, func, select
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.sql.elements import ColumnElement
 
 from lib.clock import db_now
 from lib.db.schema import pendencia
@@ -67,7 +68,7 @@ def open_keys(conn: Connection, step: str) -> set[str]:
 
 def count_open(conn: Connection, step: str | None = None, *, run_id: int | None = None) -> int:
     """Open items (of `step`; with `run_id`, only those that run recorded or refreshed)."""
-    condition = pendencia.c.resolvida_em.is_(None)
+    condition: ColumnElement[bool] = pendencia.c.resolvida_em.is_(None)
     if step is not None:
         condition = and_(condition, pendencia.c.etapa == step)
     if run_id is not None:

@@ -10,13 +10,14 @@ from sqlalchemy.engine import Engine
 
 from lib.clock import db_now
 from lib.db.schema import execucao
+from lib.db.values import inserted_id
 
 
 def start(engine: Engine, step: str) -> int:
     with engine.begin() as conn:
         result = conn.execute(execucao.insert().values(
             etapa=step, iniciada_em=db_now(), pid=os.getpid(), maquina=socket.gethostname()[:255]))
-        return int(result.inserted_primary_key[0])
+        return inserted_id(result)
 
 
 def finish(engine: Engine, run_id: int, exit_code: int, counts: dict, message: str | None = None) -> None:

@@ -7,6 +7,8 @@ money is Numeric(14, 2), coordinates Numeric(10, 7).
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     Boolean,
     Column,
@@ -25,7 +27,7 @@ from sqlalchemy import (
 
 metadata = MetaData()
 
-MYSQL = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_unicode_ci"}
+MYSQL: dict[str, Any] = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_unicode_ci"}
 
 Money = Numeric(14, 2)
 Coordinate = Numeric(10, 7)

@@ -11,7 +11,7 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import Boolean, DateTime, Integer, Numeric, String, Table, Text
+from sqlalchemy import Boolean, CursorResult, DateTime, Integer, Numeric, String, Table, Text
 
 from lib.errors import RecordError
 
@@ -134,3 +134,11 @@ def change_log_rows(table: Table, row_id: int, changes: Mapping[str, tuple[Any, 
          "valor_novo": as_text(new), "execucao_id": run_id, "origem": origin, "alterado_em": moment}
         for name, (old, new) in changes.items()
     ]
+
+
+def inserted_id(result: CursorResult[Any]) -> int:
+    """The id of the row an INSERT created (every supported driver reports it)."""
+    key = result.inserted_primary_key
+    if key is None:
+        raise RuntimeError("o banco não informou o id da linha criada")
+    return int(key[0])

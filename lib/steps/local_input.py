@@ -92,7 +92,7 @@ def read_projects(data: dict[str, Any], columns: ColumnSettings | None = None) -
     if not isinstance(projetos, (list, StreamedArray)) or not isinstance(movimentos, (list, StreamedArray)):
         raise InputFileError("arquivo 02 sem a lista 'projetos' (ou com 'movimentos' inválido): "
                              "rode 02_tratar_dados_clientes.py novamente")
-    origem = data.get("origem") if isinstance(data.get("origem"), dict) else {}
+    origem = data["origem"] if isinstance(data.get("origem"), dict) else {}
     result = Input02([], [], [], [], _moment_or_none(origem.get("gerado_em_01")),
                      len(data.get("pendencias") or []))
     twice = record_checks.repeated(chain(((f"projetos[{i}]", raw) for i, raw in enumerate(projetos)),
@@ -155,7 +155,7 @@ def parse_project(raw: Any, columns: ColumnSettings | None = None) -> ProjectInp
     """A ProjectInput, or RecordError naming the project and the field."""
     isales_id, coluna, status = _common(raw, columns)
     record = f"projeto {isales_id}"
-    cliente_raw = _section(raw, "cliente", record, required=True)
+    cliente_raw = _required_section(raw, "cliente", record)
     nome = _text(cliente_raw.get("nome"), record, "cliente.nome")
     if nome:
         record = f"{record} ({_short(nome)})"
@@ -163,7 +163,7 @@ def parse_project(raw: Any, columns: ColumnSettings | None = None) -> ProjectInp
     if not cliente["doc_pessoal"]:
         raise RecordError(f"{record}: cliente sem CPF/CNPJ (doc_pessoal); não há como identificá-lo")
 
-    endereco = None
+    endereco: dict[str, Any] | None = None
     endereco_raw = _section(raw, "endereco", record)
     if endereco_raw:
         endereco = {name: _text(endereco_raw.get(name), record, f"endereco.{name}")
@@ -179,7 +179,7 @@ def parse_project(raw: Any, columns: ColumnSettings | None = None) -> ProjectInp
     os_values["valor"] = _money(os_raw.get("valor"), record, "os.valor")
     os_values["acesso"] = _acesso(os_raw.get("acesso"), record)
 
-    pagamento = None
+    pagamento: dict[str, Any] | None = None
     pagamento_raw = _section(raw, "pagamento", record)
     if pagamento_raw:
         pagamento = {name: _text(pagamento_raw.get(name), record, f"pagamento.{name}")
@@ -205,7 +205,7 @@ def _authoritative(bruto: Any) -> frozenset[str]:
     """The fields whose source object is present in this fetch (none when the raw input is absent)."""
     if not isinstance(bruto, dict):
         return frozenset()
-    fields = set()
+    fields: set[str] = set()
     if isinstance(bruto.get("cliente"), dict) and bruto["cliente"]:
         fields |= FROM_CLIENTE
     if isinstance(bruto.get("proposta"), dict) and bruto["proposta"]:
@@ -219,10 +219,12 @@ def _short(text: str, size: int = 80) -> str:
     return text if len(text) <= size else text[:size - 1] + "…"
 
 
-def _section(raw: dict, name: str, record: str, *, required: bool = False) -> dict | None:
+def _section(raw: dict, name: str, record: str) -> dict | None:
+    return None if raw.get(name) is None else _required_section(raw, name, record)
+
+
+def _required_section(raw: dict, name: str, record: str) -> dict:
     value = raw.get(name)
-    if value is None and not required:
-        return None
     if not isinstance(value, dict):
         raise RecordError(f"{record}: seção '{name}' ausente ou não é um objeto no arquivo 02")
     return value

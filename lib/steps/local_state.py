@@ -46,8 +46,8 @@ class RunIndex:
         for chunk in chunks(isales_ids):
             query = (select(t.os.c.isales_id, t.os.c.id, t.os.c.cliente_assinatura, t.os.c.detalhes_em)
                      .where(t.os.c.isales_id.in_(chunk)))
-            for isales_id, os_id, signature, detalhes_em in conn.execute(query):
-                index.oss[isales_id] = OsKey(os_id, signature, detalhes_em)
+            for row in conn.execute(query):
+                index.oss[row.isales_id] = OsKey(row.id, row.cliente_assinatura, row.detalhes_em)
         return index
 
     def absorb(self, snap: Snapshot) -> None:
@@ -136,6 +136,8 @@ class Snapshot:
         self.last_event[row["os_id"]] = row
 
     def enderecos_of_cliente(self, cliente_id: int | None) -> list[Row]:
+        if cliente_id is None:
+            return []
         return [self.enderecos[i] for i in self.enderecos_of.get(cliente_id, []) if i in self.enderecos]
 
 

@@ -8,6 +8,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -21,7 +22,7 @@ from lib import status as status_module
 from lib.clock import db_now
 from lib.config import LocalSettings, Settings
 from lib.db import pending
-from lib.db.values import change_log_rows, changed_fields, check_fits
+from lib.db.values import change_log_rows, changed_fields, check_fits, inserted_id
 from lib.errors import RecordError, TransientError
 from lib.jsonfiles import FILE_02, stream_envelope
 from lib.logs import clip, progress
@@ -134,8 +135,8 @@ class Writer:
             values["id"] = new_id = self.plan.take_id(table)
             self.ops.append((table, new_id, values, True))
         else:
-            new_id = self.conn.execute(table.insert().values(**values)).inserted_primary_key[0]
-        row = {column.name: None for column in table.c}
+            new_id = inserted_id(self.conn.execute(table.insert().values(**values)))
+        row: Row = {column.name: None for column in table.c}
         row.update(values, id=int(new_id))
         return row
 
@@ -241,7 +242,7 @@ def sync_input(ctx: RunContext[Settings], batch: Input02, ids: list[str] | None 
 
     def write_projects(chosen: list[ProjectInput]) -> None:
         items = [Item(p.label, p.isales_id, p.cliente["doc_pessoal"],
-                      lambda w, snap, p=p: sync_project(w, snap, p, batch.observed_at)) for p in chosen]
+                      partial(sync_project, p=p, observed_at=batch.observed_at)) for p in chosen]
         for project, writer in zip(chosen, _write_batch(engine, ctx, index, items, resolve=True)):
             if writer is None:
                 if project.isales_id in index.oss:  # its data stays pending, but a column move is still history
@@ -277,7 +278,7 @@ def sync_input(ctx: RunContext[Settings], batch: Input02, ids: list[str] | None 
             summary.add("movimento", "ignorados")  # a project never stored: nothing to move
             continue
         moves.append(Item(movement.label, movement.isales_id, None,
-                          lambda w, snap, m=movement: sync_movement(w, snap, m, batch.observed_at)))
+                          partial(sync_movement, m=movement, observed_at=batch.observed_at)))
     for start in range(0, len(moves), BATCH_SIZE):
         for writer in _write_batch(engine, ctx, index, moves[start:start + BATCH_SIZE], resolve=False):
             for kind, outcome, _row_id in writer.counts if writer is not None else ():
@@ -422,6 +423,7 @@ def sync_project(w: Writer, snap: Snapshot, p: ProjectInput, observed_at: dateti
     values = {**p.os, "coluna_id": p.coluna_id, "status": p.status, "cliente_id": cliente["id"],
               "endereco_id": endereco_id}
     when = p.obtido_em or observed_at or w.now
+    event: Row | None
     if current is None:
         row = w.insert(t.os, {**values, "isales_id": p.isales_id, "detalhes_em": p.obtido_em or w.now,
                               "cliente_assinatura": p.client_signature, "listagem_hash": p.listagem})
@@ -438,7 +440,7 @@ def sync_project(w: Writer, snap: Snapshot, p: ProjectInput, observed_at: dateti
         row, changed = w.update(t.os, current, kept, bookkeeping)
         w.counts.append(("os", "atualizados" if changed else "sem_alteracao", row["id"]))
         event = w.event(row, before, when) if _moved(before, row) else None
-    w.after_commit.append(lambda: snap.put_os(row, current and current["endereco_id"]))
+    w.after_commit.append(lambda: snap.put_os(row, current["endereco_id"] if current is not None else None))
     if event is not None:
         w.after_commit.append(lambda: snap.put_event(event))
     _pagamento(w, snap, p, row["id"])
@@ -499,7 +501,8 @@ def _endereco(w: Writer, snap: Snapshot, p: ProjectInput, cliente_id: int, os_ro
         # An address of the client with that key is reused before editing the current one in place:
         # it keeps its FieldControl location, and the client never gets two rows of one address.
         target = next((row for row in snap.enderecos_of_cliente(cliente_id) if address_key(row) == key), None)
-        if target is None and current is not None and not snap.users_of.get(current["id"], set()) - {os_row["id"]}:
+        if (target is None and current is not None and os_row is not None
+                and not snap.users_of.get(current["id"], set()) - {os_row["id"]}):
             target, edited = current, True
     if target is None:
         row = w.insert(t.endereco, {**p.endereco, "cliente_id": cliente_id})

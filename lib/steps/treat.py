@@ -88,7 +88,7 @@ def _input_records(source: dict[str, Any], ctx: RunContext[TreatSettings]
     if not isinstance(projetos, list):
         raise InputFileError(f"arquivo {ctx.data_dir / FILE_01} sem a lista 'projetos': "
                              "rode 01_get_projetos_isales.py novamente")
-    movimentos = source.get("movimentos") if isinstance(source.get("movimentos"), list) else []
+    movimentos = source["movimentos"] if isinstance(source.get("movimentos"), list) else []
     twice = record_checks.repeated([(f"projetos[{i}]", raw) for i, raw in enumerate(projetos)]
                                    + [(f"movimentos[{i}]", raw) for i, raw in enumerate(movimentos)],
                                    "no arquivo 01")
