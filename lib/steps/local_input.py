@@ -258,9 +258,9 @@ def _money(value: Any, record: str, name: str) -> Decimal | None:
     try:
         number = _decimal(value, CENTS)
     except InvalidOperation:
-        raise RecordError(f"{record}: campo {name} = {str(value)[:40]!r} não é um valor em reais válido") from None
+        raise RecordError(f"{record}: campo {name} = {clip(value, 40)!r} não é um valor em reais válido") from None
     if number is not None and number < 0:
-        raise RecordError(f"{record}: campo {name} = {str(value)[:40]!r} é negativo; um valor em reais não pode ser")
+        raise RecordError(f"{record}: campo {name} = {clip(value, 40)!r} é negativo; um valor em reais não pode ser")
     return number
 
 
@@ -268,7 +268,7 @@ def _coordinate(value: Any, record: str, name: str, limit: int) -> Decimal | Non
     try:
         return _decimal(value, SEVEN_PLACES, Decimal(limit))
     except InvalidOperation:
-        raise RecordError(f"{record}: {name} {str(value)[:40]!r} não é uma coordenada válida "
+        raise RecordError(f"{record}: {name} {clip(value, 40)!r} não é uma coordenada válida "
                           f"(entre -{limit} e {limit})") from None
 
 
@@ -278,7 +278,7 @@ def _datetime(value: Any, record: str, name: str, *, utc: bool = False) -> datet
         return None
     moment = _moment_or_none(value)
     if moment is None:
-        raise RecordError(f"{record}: campo {name} = {str(value)[:40]!r} não é uma data válida (AAAA-MM-DD[THH:MM:SS])")
+        raise RecordError(f"{record}: campo {name} = {clip(value, 40)!r} não é uma data válida (AAAA-MM-DD[THH:MM:SS])")
     return moment
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from lib import status as status_module
 from lib.config import ColumnSettings
+from lib.logs import clip
 
 _CANONICAL_ID = re.compile(r"[1-9][0-9]{0,18}")
 
@@ -27,7 +28,7 @@ def isales_id(value: Any) -> str | None:
 
 
 def id_problem(value: Any, where: str) -> str:
-    shown = "ausente" if value is None else repr(value)[:40]
+    shown = "ausente" if value is None else clip(repr(value), 40)
     return (f"registro {where} com isales_id {shown} inválido: deve ser um número inteiro positivo, "
             "sem zeros à esquerda, sinais ou espaços (como 4711); o registro não foi usado")
 
