@@ -53,7 +53,7 @@ class ReportData:
     exit_code: int
     counts_text: str
     customers: list[dict] = field(default_factory=list)   # nome, documento, acao, field_id
-    tickets: list[dict] = field(default_factory=list)     # nome, documento, tipo, field_id, isales_id
+    tickets: list[dict] = field(default_factory=list)     # nome, documento, tipo, field_id, isales_id, os
     pending: list[dict] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     field_done: list[dict] = field(default_factory=list)      # tasks done in FieldControl (seen this run)
@@ -92,7 +92,7 @@ def collect(engine: Engine, step: str, run_id: int | None, exit_code: int, count
         h = t.os_status_historico
         for ticket in conn.execute(
             select(t.cliente.c.nome, t.cliente.c.doc_pessoal, h.c.ticket_tipo, t.acao_field.c.field_id,
-                   t.os.c.isales_id)
+                   t.os.c.isales_id, h.c.ticket_identificador)
             .join(h, h.c.id == t.acao_field.c.historico_id)
             .join(t.os, t.os.c.id == h.c.os_id)
             .join(t.cliente, t.cliente.c.id == t.os.c.cliente_id)
@@ -100,7 +100,9 @@ def collect(engine: Engine, step: str, run_id: int | None, exit_code: int, count
         ):
             data.tickets.append({"nome": ticket.nome, "documento": hide_document(ticket.doc_pessoal),
                                  "tipo": TICKET_TITLES.get(ticket.ticket_tipo, ticket.ticket_tipo or "?"),
-                                 "field_id": ticket.field_id, "isales_id": ticket.isales_id})
+                                 "field_id": ticket.field_id, "isales_id": ticket.isales_id,
+                                 # people know a ticket by its human number ("1#00004143"), not the API id
+                                 "os": ticket.ticket_identificador or ticket.field_id or ""})
         for event in conn.execute(
             select(t.cliente.c.nome, t.cliente.c.doc_pessoal, t.os.c.isales_id, h.c.status, h.c.ticket_tipo,
                    h.c.ticket_identificador, h.c.ticket_field_id, h.c.data_status, h.c.observacao)
@@ -133,8 +135,8 @@ def sections(data: ReportData) -> list[tuple[str, list[str], list[list[str]]]]:
     if data.step == "04":
         sections.append(("Clientes criados ou adotados no FieldControl", ["cliente", "documento", "ação", "id FieldControl"],
                          [[c["nome"] or "", c["documento"], c["acao"], c["field_id"] or ""] for c in data.customers]))
-        sections.append(("OS (tickets) criadas", ["tipo", "cliente", "documento", "projeto iSales", "id FieldControl"],
-                         [[k["tipo"], k["nome"] or "", k["documento"], k["isales_id"] or "", k["field_id"] or ""]
+        sections.append(("OS (tickets) criadas", ["tipo", "cliente", "documento", "projeto iSales", "OS"],
+                         [[k["tipo"], k["nome"] or "", k["documento"], k["isales_id"] or "", k["os"]]
                           for k in data.tickets]))
         header = ["tipo", "cliente", "documento", "projeto iSales", "OS", "quando"]
         sections.append(("Instalações concluídas no FieldControl", header,

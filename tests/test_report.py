@@ -51,7 +51,7 @@ def _push_body(ctx: run.RunContext) -> None:
                              ).inserted_primary_key[0]
         hist_id = conn.execute(t.os_status_historico.insert().values(
             os_id=os_id, status="instalacao", enviado_field=True, ticket_tipo="instalacao",
-            ticket_field_id="dGljazox")).inserted_primary_key[0]
+            ticket_field_id="dGljazox", ticket_identificador="1#00004150")).inserted_primary_key[0]
         for kind, key, extra in (("customer", "customer:1", {"cliente_id": cliente_id}),
                                  ("ticket", f"ticket:{hist_id}", {"historico_id": hist_id})):
             conn.execute(t.acao_field.insert().values(
@@ -81,7 +81,7 @@ def test_report_of_a_push_run_is_sent_with_both_parts(step_env, smtp_server):
     assert set(parts) == {"text/plain", "text/html"}
     for body in parts.values():
         assert "Maria da Silva" in body and "*******4725" in body and "52998224725" not in body
-        assert "Instalação" in body and "dGljazox" in body
+        assert "Instalação" in body and "1#00004150" in body and "dGljazox" not in body  # the human number
         assert "address.coords is required" in body
         assert CANARY_PASSWORD not in body
     assert "<table" in parts["text/html"]

@@ -111,6 +111,8 @@ def test_the_page_after_every_step_renders_in_chromium(run, sandbox, tmp_path):
     documents = [c["documentNumber"] for c in sandbox.fc_customers() if c.get("documentNumber")]
     assert documents and not [doc for doc in documents if doc in dom.stdout]
     assert "*******" in text
+    ours = [k for k in sandbox.fc_tickets() if str((k.get("external") or {}).get("id") or "").startswith("isales:")]
+    assert ours and all(k["identifier"] in text and k["id"] not in dom.stdout for k in ours)  # human numbers only
     assert dom.stdout.count('class="criados"') == 4 and dom.stdout.count('class="pendentes"') == 4
 
     shot = tmp_path / "relatorio.png"
