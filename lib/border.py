@@ -1,11 +1,11 @@
 """Is a point in Brazil? Its real border (Natural Earth, simplified: lib/brasil_fronteira.json,
-made by scripts/brazil_border.py), a point-in-polygon test, and a small margin at sea only."""
+made by scripts/brazil_border.py), a point-in-polygon test, and small stated margins."""
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 
@@ -17,69 +17,58 @@ DATA = Path(__file__).resolve().parent / "brasil_fronteira.json"
 LAND_MARGIN_KM = 1.0
 SEA_MARGIN_KM = 5.0
 KM_PER_DEGREE = 111.2
+BAND = 0.25  # degrees of latitude per bucket of edges: a test looks at a few dozen edges, not 7 000
 
-Ring = list[tuple[float, float]]  # (longitude, latitude)
-
-
-@dataclass(frozen=True)
-class _Shape:
-    rings: list[tuple[tuple[float, float, float, float], Ring]]  # (bbox, ring)
-    coast: list[tuple[tuple[float, float, float, float], Ring]]
+Edge = tuple[float, float, float, float]  # x1, y1, x2, y2 (longitude, latitude)
+Bands = dict[int, list[Edge]]
 
 
-def _bbox(points: Ring) -> tuple[float, float, float, float]:
-    xs, ys = [x for x, _ in points], [y for _, y in points]
-    return min(xs), min(ys), max(xs), max(ys)
+def _bands(lines: Iterable[list[list[float]]]) -> Bands:
+    """Every edge of `lines`, filed under each latitude band it touches."""
+    bands: Bands = {}
+    for line in lines:
+        for (x1, y1), (x2, y2) in zip(line, line[1:]):
+            for band in range(math.floor(min(y1, y2) / BAND), math.floor(max(y1, y2) / BAND) + 1):
+                bands.setdefault(band, []).append((x1, y1, x2, y2))
+    return bands
 
 
 @lru_cache(maxsize=1)
-def _shape() -> _Shape:
+def _shape() -> tuple[Bands, Bands]:
+    """(edges of the border's rings, edges of the coast lines) by latitude band."""
     data = json.loads(DATA.read_text(encoding="utf-8"))
-    rings = [[(float(x), float(y)) for x, y in ring] for ring in data["aneis"]]
-    coast = [[(float(x), float(y)) for x, y in line] for line in data["costa"]]
-    return _Shape([(_bbox(ring), ring) for ring in rings], [(_bbox(line), line) for line in coast])
+    return _bands(data["aneis"]), _bands(data["costa"])  # rings are closed: first point = last
 
 
-def _inside(lng: float, lat: float, ring: Ring) -> bool:
-    """Even-odd ray casting (a point on an edge may go either way: the margin decides at sea)."""
+def _inside(lng: float, lat: float, rings: Bands) -> bool:
+    """Even-odd ray casting over every ring at once (a point on an edge may go either way: the
+    margins decide there)."""
     inside = False
-    x1, y1 = ring[-1]
-    for x2, y2 in ring:
+    for x1, y1, x2, y2 in rings.get(math.floor(lat / BAND), ()):
         if (y1 > lat) != (y2 > lat) and lng < x1 + (lat - y1) * (x2 - x1) / (y2 - y1):
             inside = not inside
-        x1, y1 = x2, y2
     return inside
 
 
-def _km_to_line(lng: float, lat: float, line: Ring) -> float:
-    """Distance in km from the point to a polyline (local equirectangular projection)."""
+def _near(lng: float, lat: float, edges: Bands, km: float) -> bool:
+    """Whether an edge is within `km` of the point (local equirectangular projection)."""
     scale = math.cos(math.radians(lat))
-    px, py = lng * scale, lat
-    best = math.inf
-    for (x1, y1), (x2, y2) in zip(line, line[1:]):
-        ax, ay, bx, by = x1 * scale, y1, x2 * scale, y2
-        dx, dy = bx - ax, by - ay
-        length = dx * dx + dy * dy
-        t = 0.0 if length == 0 else max(0.0, min(1.0, ((px - ax) * dx + (py - ay) * dy) / length))
-        best = min(best, math.hypot(px - (ax + t * dx), py - (ay + t * dy)))
-    return best * KM_PER_DEGREE
+    reach = km / KM_PER_DEGREE
+    px = lng * scale
+    for band in range(math.floor((lat - reach) / BAND), math.floor((lat + reach) / BAND) + 1):
+        for x1, y1, x2, y2 in edges.get(band, ()):
+            ax, bx = x1 * scale, x2 * scale
+            dx, dy = bx - ax, y2 - y1
+            length = dx * dx + dy * dy
+            t = 0.0 if length == 0 else max(0.0, min(1.0, ((px - ax) * dx + (lat - y1) * dy) / length))
+            if math.hypot(px - (ax + t * dx), lat - (y1 + t * dy)) <= reach:
+                return True
+    return False
 
 
 def in_brazil(latitude: float, longitude: float) -> bool:
     """True inside Brazil's border (its islands included), or within the margins of it."""
-    shape = _shape()
+    rings, coast = _shape()
     lng, lat = float(longitude), float(latitude)
-    crossings = 0
-    for (x0, y0, x1, y1), ring in shape.rings:
-        if x0 <= lng <= x1 and y0 <= lat <= y1 and _inside(lng, lat, ring):
-            crossings += 1
-    if crossings % 2 == 1:
-        return True
-    return (_near(lng, lat, shape.coast, SEA_MARGIN_KM)
-            or _near(lng, lat, shape.rings, LAND_MARGIN_KM))  # rings are closed (first point = last)
-
-
-def _near(lng: float, lat: float, lines: list[tuple[tuple[float, float, float, float], Ring]], km: float) -> bool:
-    pad = km / KM_PER_DEGREE / math.cos(math.radians(min(abs(lat), 80.0)))
-    return any(x0 - pad <= lng <= x1 + pad and y0 - pad <= lat <= y1 + pad and _km_to_line(lng, lat, line) <= km
-               for (x0, y0, x1, y1), line in lines)
+    return (_inside(lng, lat, rings) or _near(lng, lat, coast, SEA_MARGIN_KM)
+            or _near(lng, lat, rings, LAND_MARGIN_KM))
