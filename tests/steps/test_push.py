@@ -18,7 +18,9 @@ from lib.errors import ConfigError, TransientError
 from lib.fieldcontrol import FieldControl, document_key, phone_body, same_address
 from lib.run import RunContext, Summary
 from lib.steps import push
-from lib.steps.push import Decision, qualify, ticket_message
+from lib.steps.push import Decision, qualify, step, ticket_message
+from lib.steps.push.client import ClientSync
+from lib.steps.push.outbox import Outbox
 from tests.conftest import sandbox_env
 from tests.steps import push_seed as seed
 
@@ -410,6 +412,37 @@ def test_dry_run_changes_nothing(lite, sandbox, capsys):
     with engine.connect() as conn:
         assert seed.dump(conn) == before
     assert (sandbox.fc_customers(), sandbox.fc_locations(), sandbox.fc_tickets()) == fc_before
+
+
+def test_one_plan_per_run_and_the_run_sends_what_the_dry_run_printed(lite, sandbox, monkeypatch, capsys):
+    """The outbox is read once per run and the plan made once; --dry-run prints that plan (each client
+    walked once) and the real run sends exactly the actions it lists, in its order."""
+    engine, env = lite
+    with engine.begin() as conn:
+        seed.add_project(conn, 5700)
+        seed.add_project(conn, 5701, statuses=("instalacao", "cancelado"), nome="Bia Rocha")
+        seed.add_project(conn, 5702, statuses=("aumento",), nome="Ana Lima")
+        seed.add_project(conn, 5703, coords=False, nome="Caio Prado")
+    loads, plans, walks = [], [], []
+    load, make_plan, sync_client = Outbox.load, step.make_plan, ClientSync.sync_client
+    monkeypatch.setattr(Outbox, "load", lambda self, conn: (loads.append(1), load(self, conn))[1])
+    monkeypatch.setattr(step, "make_plan", lambda *args: (plans.append(make_plan(*args)), plans[-1])[1])
+    monkeypatch.setattr(ClientSync, "sync_client",
+                        lambda self, client, decisions: (walks.append(client.id), sync_client(self, client, decisions)))
+    summary = run04(engine, env, dry_run=True)
+    printed = capsys.readouterr().out
+    assert (len(loads), len(plans)) == (1, 1) and len(walks) == len(set(walks)) == 4
+    dry = plans[0]
+    assert printed.count("\n[") == len(dry.entries)  # the heading, then one block per entry
+    assert all(entry.text() in printed for entry in dry.entries)
+    assert summary.counts["cliente"] == {"previstos": 2} and dry.requests > len(dry.sends()) > 0
+    loads.clear(), plans.clear()
+    run04(engine, env)
+    assert (len(loads), len(plans)) == (1, 1) and plans[0].sends() == dry.sends()
+    with engine.connect() as conn:
+        sent = [row.chave for row in conn.execute(select(t.acao_field.c.chave)
+                                                  .where(t.acao_field.c.payload.isnot(None)).order_by(t.acao_field.c.id))]
+    assert sent == dry.sends()
 
 
 def test_ids_limit_the_run(lite, sandbox):

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 
 from lib import fieldcontrol as fcm
 from lib.errors import BadResponse, RecordError
@@ -18,8 +18,10 @@ from lib.status import ticket_label
 from lib.steps.push import outbox as ob
 from lib.steps.push import records, ticket_message
 from lib.steps.push.outbox import Outbox, Outcome, Spec
+from lib.steps.push.plan import Plan
 from lib.steps.push.receipts import Receipts
 from lib.steps.push.remote import Remote
+from lib.steps.push.send import Send
 
 log = logging.getLogger(__name__)
 
@@ -32,42 +34,30 @@ external_id = records.external_id
 
 
 class ClientSync:
-    """Runs the actions of each client through the outbox; `needed` collects every action key seen."""
+    """Decides the actions of each client and hands them to `act`: a `Send` (the real run) or a `Plan`
+    (the plan writes them down); `outbox` is read for what was done before. `needed` collects every
+    action key seen."""
 
-    def __init__(self, outbox: Outbox, remote: Remote, receipts: Receipts, rows: records.Rows, engine: Engine,
-                 services: dict[str, str], *, echo: Callable[[str], None] | None = None):
-        self.outbox, self.remote, self.receipts, self.rows = outbox, remote, receipts, rows
-        self.engine, self.services = engine, services
-        self.summary = outbox.summary
-        self.dry_run = outbox.dry_run
-        self.echo = echo
+    def __init__(self, outbox: Outbox, act: Send | Plan, remote: Remote, receipts: Receipts, rows: records.Rows,
+                 services: dict[str, str]):
+        self.outbox, self.act, self.remote, self.receipts, self.rows = outbox, act, remote, receipts, rows
+        self.services = services
+        self.summary = act.summary
         self._put_waiting: set[int] = set()  # clients whose update (PUT) did not go through this run
-        self._planned_primary: dict[int, str] = {}  # dry run: addresses that get their location with the customer
+        self._planned_primary: dict[int, str] = {}  # plan: addresses that get their location with the customer
         self.needed: set[str] = set()
 
     # -- helpers ------------------------------------------------------------------------------------
-    def _block(self, spec: Spec, problem: str) -> None:
-        """A local reason keeps the action from being sent: a pending item, no request."""
-        reason = f"{spec.label}: {problem}"
-        if self.dry_run:
-            if self.echo:
-                self.echo(f"[{spec.kind}] {spec.label}\n  ficaria pendente: {problem}")
-            return
-        log.warning("%s", reason)
-        self.outbox.record_pending(spec, reason)
-        self.summary.add(spec.kind, "pendentes")
-
     def _perform(self, spec: Spec, problem: str | None = None, **kwargs: Any) -> ob.Result:
+        """`problem`: a local reason keeps the action from being sent (a pending item, no request)."""
         self.needed.add(spec.chave)
         if problem:
-            self._block(spec, problem)
+            self.act.block(spec, problem)
             return ob.Result(Outcome.REJECTED)
-        return self.outbox.perform(spec, **kwargs)
+        return self.act.perform(spec, **kwargs)
 
     def _write(self, action: Callable[[Connection], None]) -> None:
-        if not self.dry_run:
-            with self.engine.begin() as conn:
-                action(conn)
+        self.act.write(action)
 
     def foreign(self, client: records.Client) -> bool:
         """A customer this integration did not create: what it already has must be looked up first."""
@@ -209,15 +199,7 @@ class ClientSync:
 
     # -- events and tickets -------------------------------------------------------------------------
     def dispense(self, client: records.Client, project: records.Project, event: records.Row, reason: str) -> None:
-        label = f"{client.label(project)}: evento {event['id']} ({event['status']})"
-        if self.dry_run:
-            if self.echo:
-                self.echo(f"[evento] {label}\n  seria dispensado (sem OS): {reason}")
-            self.summary.add("evento", "previstos")
-            return
-        self._write(lambda conn: records.record_dispensed(conn, event["id"], reason))
-        log.info("%s: dispensado: %s", label, reason)
-        self.summary.add("evento", "ignorados")
+        self.act.dispense(f"{client.label(project)}: evento {event['id']} ({event['status']})", event["id"], reason)
 
     def send_ticket(self, client: records.Client, project: records.Project, event: records.Row, kind: str,
                     customer_id: str, location_id: str) -> bool:
@@ -246,13 +228,14 @@ class ClientSync:
 
     def identify(self, sent: records.Row | None) -> None:
         """The human identifier of a ticket sent before it was recorded (earlier versions), read once."""
-        if self.dry_run or not sent or not sent.get("ticket_field_id") or sent.get("ticket_identificador"):
+        if not sent or not sent.get("ticket_field_id") or sent.get("ticket_identificador"):
             return
         try:
-            identifier = self.remote.fc.get_ticket(sent["ticket_field_id"]).identifier
+            ticket = self.act.read(lambda: self.remote.fc.get_ticket(sent["ticket_field_id"]))
         except (RecordError, BadResponse) as exc:  # the message names the internal id instead
             log.info("OS %s: identificador não lido no FieldControl (%s)", sent["ticket_field_id"], exc.message)
             return
+        identifier = ticket.identifier if ticket is not None else None
         if identifier:
             self._write(lambda conn: records.record_identifier(conn, sent["id"], identifier))
             sent["ticket_identificador"] = identifier

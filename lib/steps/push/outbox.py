@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -111,7 +110,7 @@ class Outcome(Enum):
     BLOCKED = "aguardando"  # rejected earlier, not due for a retry yet
     REJECTED = "recusado"
     UNCERTAIN = "incerto"
-    PLANNED = "previsto"
+    PLANNED = "previsto"  # the plan's (plan.py): what a real run would do
 
 
 SUCCESS = (Outcome.DONE, Outcome.CREATED, Outcome.RECOVERED, Outcome.ADOPTED, Outcome.PLANNED)
@@ -136,7 +135,7 @@ class Spec:
     tipo: str  # customer | customer-put | location | phone | email | ticket
     kind: str  # summary kind (cliente, local, telefone, email, ticket_instalacao, ...)
     label: str  # pt-BR, names the project and client: "projeto 4711 (Maria da Silva): telefone ..."
-    request: str  # "POST /customers" (dry run and logs)
+    request: str  # "POST /customers" (the plan)
     payload: Any
     send: Callable[[], Any]
     receipt: Callable[[Connection, Any], None]
@@ -146,7 +145,7 @@ class Spec:
     find_first: Callable[[], Any] | None = None
     look_first: bool = False  # look it up before the first send (objects made by hand may exist)
     lookup_note: str = ""
-    lookup_cost: int = 1  # requests a lookup takes (the dry run's estimate)
+    lookup_cost: int = 1  # requests a lookup takes (the plan's estimate)
     isales_id: str | None = None
     cliente_id: int | None = None
     endereco_id: int | None = None
@@ -157,14 +156,11 @@ class Spec:
 class Outbox:
     """The acao_field rows of a run (cached) and the protocol that sends each one effectively once."""
 
-    def __init__(self, engine: Engine | None, run_id: int | None, summary: Any, *, dry_run: bool = False,
-                 force_retry: bool = False, echo: Callable[[str], None] | None = None):
+    def __init__(self, engine: Engine | None, run_id: int | None, summary: Any, *, force_retry: bool = False):
         self.engine, self.run_id, self.summary = engine, run_id, summary
-        self.dry_run, self.force_retry, self.echo = dry_run, force_retry, echo
+        self.force_retry = force_retry
         self.actions: dict[str, Action] = {}
-        self.planned_lookups: Counter[str] = Counter()  # dry run: look-ups before a first send, by tipo
         self.of_client: dict[int | None, set[str]] = {}
-        self.planned_requests = 0
 
     def _keep(self, action: Action) -> None:
         self.actions[action.chave] = action
@@ -262,7 +258,7 @@ class Outbox:
     def _count(self, spec: Spec, outcome: Outcome) -> None:
         mapping = {Outcome.CREATED: spec.done_outcome, Outcome.RECOVERED: spec.done_outcome,
                    Outcome.ADOPTED: "adotados", Outcome.BLOCKED: "pendentes", Outcome.REJECTED: "pendentes",
-                   Outcome.UNCERTAIN: "falhas", Outcome.PLANNED: "previstos"}
+                   Outcome.UNCERTAIN: "falhas"}
         if outcome in mapping:
             self.summary.add(spec.kind, mapping[outcome])
 
@@ -285,8 +281,6 @@ class Outbox:
         action = self.actions.get(spec.chave)
         if action is not None and action.estado == CONCLUIDA and not redo:
             return Result(Outcome.DONE, action.field_id)
-        if self.dry_run:
-            return self._plan(spec, action)
         if action is not None and action.estado in OPEN and spec.find is not None:
             found, failure = self._lookup(spec)  # an earlier run may have sent it: look before sending again
             if failure:
@@ -323,12 +317,6 @@ class Outbox:
 
     def reconcile(self, spec: Spec) -> bool:
         """Look up an action left `enviando`/`incerta` by an earlier run; not there → `nova` (safe to send)."""
-        if self.dry_run:
-            self.planned_requests += 1
-            if self.echo is not None:
-                self.echo(f"[{spec.kind}] {spec.label}\n  envio anterior interrompido ou incerto: "
-                          "será conferido no FieldControl antes de qualquer novo envio")
-            return False
         found, failure = self._lookup(spec) if spec.find is not None else (None, None)
         if failure:  # left as it is: the action's own turn looks again and never sends blind
             log.warning("%s: não foi possível conferir no FieldControl: %s", spec.label, failure)
@@ -371,33 +359,6 @@ class Outbox:
         log.warning("%s", reason)
         self.record_pending(spec, reason)
         return self._finish(spec, Outcome.UNCERTAIN)
-
-    def _plan(self, spec: Spec, action: Action | None) -> Result:
-        """Dry run: print the action with its payload; count the requests it would take."""
-        due = action is None or action.estado != REJEITADA or self.retry_due(action, spec.payload)
-        if due:
-            looks = spec.look_first or (action is not None and action.estado in OPEN)
-            self.planned_requests += 1 + (spec.lookup_cost if looks else 0)
-            if spec.look_first and not (action is not None and action.estado in OPEN):
-                self.planned_lookups[spec.tipo] += 1
-        if self.echo is not None:
-            lines = [f"[{spec.kind}] {spec.label}"]
-            if action is not None and action.estado in OPEN:
-                lines.append("  envio anterior com resultado incerto: será conferido no FieldControl antes de reenviar")
-            elif action is not None and action.estado == REJEITADA:
-                lines.append("  recusada antes pelo FieldControl; " + (
-                    "seria tentada de novo" if due else
-                    "aguarda dados novos, 6 horas ou --reprocessar-pendentes (não seria enviada)"))
-            if spec.look_first and spec.lookup_note:
-                lines.append(f"  {spec.lookup_note}")
-            lines.append(f"  {spec.request}")
-            lines.extend("  " + line for line in json.dumps(spec.payload, ensure_ascii=False, indent=2).splitlines())
-            self.echo(redact("\n".join(lines)))
-        if not due:
-            self._count(spec, Outcome.BLOCKED)
-            return Result(Outcome.BLOCKED)
-        self._count(spec, Outcome.PLANNED)
-        return Result(Outcome.PLANNED, f"<{spec.kind} a criar>")
 
     def resolve_obsolete(self, needed: Iterable[str], isales_ids: set[str] | None) -> int:
         """Close open pending items of actions no longer needed (address edited, project cancelled…)."""

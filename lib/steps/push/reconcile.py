@@ -11,23 +11,26 @@ from lib import fieldcontrol as fcm
 from lib.steps.push import outbox as ob
 from lib.steps.push import records
 from lib.steps.push.outbox import Action, Outbox, Spec
+from lib.steps.push.plan import Plan
 from lib.steps.push.receipts import Receipts
 from lib.steps.push.remote import Remote
+from lib.steps.push.send import Send
 
 KIND_OF = {"customer": "cliente", "customer-put": "cliente", "location": "local", "phone": "telefone",
            "email": "email"}
 
 
 class Reconciler:
-    """Looks up the open actions with the finders of `remote`; found → the receipt of `receipts`.
+    """Looks up the open actions with the finders of `remote`; found → the receipt of `receipts`
+    (through `act`: a `Send`, or a `Plan` that only writes the look-up down).
 
     `scope_all` False (--ids): only the actions of the clients in scope. `rows` reads the rows of
     clients outside this run's list.
     """
 
-    def __init__(self, outbox: Outbox, remote: Remote, receipts: Receipts, rows: records.Rows, *,
+    def __init__(self, outbox: Outbox, act: Send | Plan, remote: Remote, receipts: Receipts, rows: records.Rows, *,
                  scope_all: bool = True):
-        self.outbox, self.remote, self.receipts, self.rows = outbox, remote, receipts, rows
+        self.outbox, self.act, self.remote, self.receipts, self.rows = outbox, act, remote, receipts, rows
         self.scope_all = scope_all
 
     def reconcile_open(self, clients: list[records.Client]) -> None:
@@ -41,7 +44,7 @@ class Reconciler:
             client = by_id.get(action.cliente_id)
             if client is None and not self.scope_all:
                 continue
-            self.outbox.reconcile(self._spec(action, client, events))
+            self.act.reconcile(self._spec(action, client, events))
 
     def _spec(self, action: Action, client: records.Client | None, events: dict) -> Spec:
         cliente = client.cliente if client else self.rows.row("cliente", action.cliente_id)

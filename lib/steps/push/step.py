@@ -1,6 +1,6 @@
-"""The run of step 04: load the clients, estimate the requests, check the configured services, then
-each client's actions (client.py) after the open actions of earlier runs (reconcile.py); the dry run
-prints them instead.
+"""The run of step 04: load the clients and the outbox, make the plan (plan.py: its request count is
+the estimate), then either print it (--dry-run) or check the configured services and do each client's
+actions (client.py) after the open actions of earlier runs (reconcile.py).
 """
 
 from __future__ import annotations
@@ -15,14 +15,16 @@ from lib.db.engine import make_engine
 from lib.errors import ConfigError
 from lib.fieldcontrol import FieldControl
 from lib.logs import human_duration, progress
-from lib.run import RunContext, Summary
+from lib.run import RunContext
 from lib.steps.push import records
 from lib.steps.push.client import ClientSync
 from lib.steps.push.outbox import Outbox
+from lib.steps.push.plan import Plan
 from lib.steps.push.receipts import Receipts
 from lib.steps.push.reconcile import Reconciler
 from lib.steps.push.remote import Remote
 from lib.steps.push.rule import decisions_for
+from lib.steps.push.send import Send
 from lib.steps.push.status import StatusFollower
 
 log = logging.getLogger(__name__)
@@ -55,20 +57,29 @@ def service_ids(settings: Any) -> dict[str, str]:
             "cancelamento": settings.servico_cancelamento}
 
 
-def _sync(outbox: Outbox, ctx: RunContext[PushSettings], engine: Any, *, connect: Callable[[], FieldControl] | None = None,
-          echo: Callable[[str], None] | None = None) -> tuple[Reconciler, ClientSync]:
+def _sync(act: Send | Plan, outbox: Outbox, ctx: RunContext[PushSettings], rows: records.Rows,
+          connect: Callable[[], FieldControl] | None = None) -> tuple[Reconciler, ClientSync]:
     """The collaborators of one walk: the open actions' reconciler and the per-client sync, sharing
-    the FieldControl look-ups, the receipts and the rows read once per run."""
-    remote, receipts, rows = Remote(outbox, connect), Receipts(outbox, ctx.run_id), records.Rows(engine)
-    reconciler = Reconciler(outbox, remote, receipts, rows, scope_all=not getattr(ctx.args, "ids", None))
-    return reconciler, ClientSync(outbox, remote, receipts, rows, engine, service_ids(ctx.settings.fieldcontrol),
-                                  echo=echo)
+    `act`, the FieldControl look-ups and the receipts; `rows` are read once per run."""
+    remote, receipts = Remote(outbox, connect), Receipts(outbox, ctx.run_id)
+    reconciler = Reconciler(outbox, act, remote, receipts, rows, scope_all=not getattr(ctx.args, "ids", None))
+    return reconciler, ClientSync(outbox, act, remote, receipts, rows, service_ids(ctx.settings.fieldcontrol))
 
 
-def _walk(reconciler: Reconciler, sync: ClientSync, clients: list[records.Client], *, bar: bool = False) -> None:
+def _walk(reconciler: Reconciler, sync: ClientSync, clients: list[records.Client], *, plan: Plan | None = None,
+          bar: bool = False) -> None:
     reconciler.reconcile_open(clients)
     for client in progress(clients, total=len(clients), desc="FieldControl") if bar else clients:
+        if plan is not None:
+            plan.start(client.id, client.label())
         sync.sync_client(client, [(project, decisions_for(project)) for project in client.projects])
+
+
+def make_plan(ctx: RunContext[PushSettings], outbox: Outbox, rows: records.Rows, clients: list[records.Client]) -> Plan:
+    """The plan of this run (no request, no write), judged against the loaded outbox."""
+    plan = Plan(outbox)
+    _walk(*_sync(plan, outbox, ctx, rows), clients, plan=plan)
+    return plan
 
 
 def run(ctx: RunContext[PushSettings]) -> None:
@@ -85,14 +96,15 @@ def run(ctx: RunContext[PushSettings]) -> None:
     else:
         engine = ctx.engine
     try:
+        outbox = Outbox(engine, ctx.run_id, ctx.summary, force_retry=force)
         with engine.connect() as conn:
             clients, warnings = records.load_clients(conn, ids)
-            estimate = Outbox(engine, ctx.run_id, Summary(), dry_run=True, force_retry=force)
-            estimate.load(conn)
+            outbox.load(conn)
         for warning in warnings:
             ctx.summary.warn(warning)
-        _walk(*_sync(estimate, ctx, engine), clients)
-        planned, rate = estimate.planned_requests, settings.rate_per_second
+        rows = records.Rows(engine)
+        plan = make_plan(ctx, outbox, rows, clients)
+        planned, rate = plan.requests, settings.rate_per_second
         planned += 1 if planned else 0  # the check of the configured services
         log.info("o FieldControl real permite %g requisição por segundo por chave; ritmo configurado: %g/s. "
                  "%d projeto(s) de %d cliente(s) a conferir; cerca de %d requisição(ões) previstas "
@@ -100,7 +112,7 @@ def run(ctx: RunContext[PushSettings]) -> None:
                  sum(len(c.projects) for c in clients), len(clients), planned, human_duration(planned / rate),
                  human_duration(planned / REAL_RATE))
         if dry_run:
-            _dry_run(ctx, engine, clients, force)
+            _dry_run(ctx, plan)
             return
         remote: list[FieldControl] = []
 
@@ -110,11 +122,8 @@ def run(ctx: RunContext[PushSettings]) -> None:
             remote.append(fc)
             return fc
 
-        outbox = Outbox(engine, ctx.run_id, ctx.summary, force_retry=force)
-        with engine.connect() as conn:
-            outbox.load(conn)
-        reconciler, sync = _sync(outbox, ctx, engine, connect=connect)
-        sync.remote.expected_lookups = estimate.planned_lookups["customer"]
+        reconciler, sync = _sync(Send(outbox, engine), outbox, ctx, rows, connect)
+        sync.remote.expected_lookups = plan.lookups["customer"]
         if planned:
             sync.remote.fc  # noqa: B018 - the configured services are checked before anything is recorded or sent
         _walk(reconciler, sync, clients, bar=True)
@@ -130,12 +139,13 @@ def run(ctx: RunContext[PushSettings]) -> None:
             engine.dispose()
 
 
-def _dry_run(ctx: RunContext[PushSettings], engine: Any, clients: list[records.Client], force: bool) -> None:
+def _dry_run(ctx: RunContext[PushSettings], plan: Plan) -> None:
     print("SIMULAÇÃO (--dry-run): nada é alterado, nem no banco local nem no FieldControl; "
           "nenhuma requisição é feita.")
-    with engine.connect() as conn:
-        outbox = Outbox(engine, ctx.run_id, ctx.summary, dry_run=True, echo=print, force_retry=force)
-        outbox.load(conn)
-    _walk(*_sync(outbox, ctx, engine, echo=print), clients)
+    for entry in plan.entries:
+        print(entry.text())
+    for kind, outcomes in plan.summary.counts.items():
+        for outcome, count in outcomes.items():
+            ctx.summary.add(kind, outcome, count)
     if not ctx.summary.counts:
         print("nada a enviar ao FieldControl")

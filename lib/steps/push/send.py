@@ -1,0 +1,50 @@
+"""The real run's hands, called by ClientSync and Reconciler where the plan only writes itself down:
+each action through the outbox protocol, a local reason that keeps an action from being sent becomes
+a pending item, a dispensed event is written with its reason.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TypeVar
+
+from sqlalchemy.engine import Connection, Engine
+
+from lib.steps.push import records
+from lib.steps.push.outbox import Outbox, Result, Spec
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class Send:
+    def __init__(self, outbox: Outbox, engine: Engine):
+        self.outbox, self.engine = outbox, engine
+        self.summary = outbox.summary
+
+    def reconcile(self, spec: Spec) -> bool:
+        return self.outbox.reconcile(spec)
+
+    def perform(self, spec: Spec, *, redo: bool = False) -> Result:
+        return self.outbox.perform(spec, redo=redo)
+
+    def block(self, spec: Spec, problem: str) -> None:
+        reason = f"{spec.label}: {problem}"
+        log.warning("%s", reason)
+        self.outbox.record_pending(spec, reason)
+        self.summary.add(spec.kind, "pendentes")
+
+    def dispense(self, label: str, event_id: int, reason: str) -> None:
+        self.write(lambda conn: records.record_dispensed(conn, event_id, reason))
+        log.info("%s: dispensado: %s", label, reason)
+        self.summary.add("evento", "ignorados")
+
+    def read(self, fetch: Callable[[], T]) -> T | None:
+        """A read of FieldControl outside the outbox (the plan asks nothing)."""
+        return fetch()
+
+    def write(self, action: Callable[[Connection], None]) -> None:
+        with self.engine.begin() as conn:
+            action(conn)
