@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 import json
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -24,7 +25,7 @@ from lib import report
 from lib.clock import db_now
 from lib.jsonfiles import write_atomic
 from lib.logs import human_duration, redact
-from lib.status import TASK_STATUS_LABELS, TICKET_KINDS, TICKET_TITLES
+from lib.status import FIELDCONTROL_ORIGIN, TASK_STATUS_LABELS, TICKET_KINDS, TICKET_TITLES
 
 FILE_PANEL = "relatorio.html"
 STEPS = {"01": "busca no iSales", "02": "tratamento e coordenadas", "03": "banco local",
@@ -51,7 +52,7 @@ class RunRow:
         return sum(v.get(outcome, 0) for v in self.counts.values() if isinstance(v, dict))
 
     def outcomes(self) -> str:
-        totals = Counter()
+        totals: Counter[str] = Counter()
         for kind_counts in self.counts.values():
             if isinstance(kind_counts, dict):
                 totals.update({k: v for k, v in kind_counts.items() if isinstance(v, int)})
@@ -115,7 +116,7 @@ def _tickets_by_status(conn) -> dict[str, Counter]:
         select(tf.c.historico_id, tf.c.status).where(tf.c.historico_id.is_not(None))
         .order_by(tf.c.data_status, tf.c.id))}
     result: dict[str, Counter] = {kind: Counter() for kind in TICKET_KINDS}
-    sent = and_(h.c.enviado_field.is_(True), h.c.ticket_tipo.is_not(None), h.c.origem != "fieldcontrol")
+    sent = and_(h.c.enviado_field.is_(True), h.c.ticket_tipo.is_not(None), h.c.origem != FIELDCONTROL_ORIGIN)
     for row in conn.execute(select(h.c.id, h.c.ticket_tipo).where(sent)):
         result.setdefault(row.ticket_tipo, Counter())[latest.get(row.id) or ""] += 1
     return result
@@ -123,7 +124,7 @@ def _tickets_by_status(conn) -> dict[str, Counter]:
 
 # --------------------------------------------------------------------------- rendering
 
-def _table(header: list[str], rows: list[list[str]], empty: str) -> str:
+def _table(header: Sequence[str], rows: Sequence[Sequence[object]], empty: str) -> str:
     if not rows:
         return f'<p class="vazio">{html.escape(empty)}</p>'
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
@@ -195,7 +196,7 @@ def render(data: PanelData) -> str:
             rows.append([f"{step} — {what}", "nunca rodou", "", "", ""])
             continue
         rows.append([f"{step} — {what}", f"#{run.id}, {_when(run.finished)}",
-                     f"{run.code} ({EXIT_WORDS.get(run.code, '?')})", run.outcomes(),
+                     f"{run.code} ({EXIT_WORDS.get(run.code, '?') if run.code is not None else '?'})", run.outcomes(),
                      str(run.counts.get("pendencias_abertas", 0))])
     parts.append(_table(["etapa", "execução", "código de saída", "contagens", "pendências abertas"], rows, ""))
     parts.append(f"<h2>Pendências abertas: {len(data.pending)}</h2>")

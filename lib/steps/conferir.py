@@ -74,10 +74,10 @@ def load(conn: Connection, ids: list[str] | None) -> list[Scope]:
                                 .order_by(t.cliente.c.id)).mappings():
             scopes[row["id"]] = Scope(cliente=dict(row))
     isales_of = {}
-    for row in sorted(os_rows, key=lambda r: r.id):
-        if row.cliente_id in scopes:
-            scopes[row.cliente_id].isales_ids.append(str(row.isales_id))
-            isales_of[row.id] = str(row.isales_id)
+    for os_row in sorted(os_rows, key=lambda r: r.id):
+        if os_row.cliente_id in scopes:
+            scopes[os_row.cliente_id].isales_ids.append(str(os_row.isales_id))
+            isales_of[os_row.id] = str(os_row.isales_id)
     for chunk in chunks(list(scopes)):
         for row in conn.execute(select(t.endereco).where(t.endereco.c.cliente_id.in_(chunk),
                                                          t.endereco.c.location_field_id.isnot(None))).mappings():
@@ -111,7 +111,7 @@ class Checker:
 
     def differ(self, key: str, scope: Scope, text: str, isales_id: str | None = None) -> None:
         message = f"{scope.label()}: {text}"
-        self.differences[key] = (isales_id or (scope.isales_ids or [None])[0], message)
+        self.differences[key] = (isales_id or next(iter(scope.isales_ids), None), message)
         self.echo(f"DIFERENÇA {message}")
 
     def expect(self, key: str, scope: Scope, what: str, wanted: Any, got: Any, isales_id: str | None = None) -> None:
