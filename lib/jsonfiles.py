@@ -88,21 +88,25 @@ def write_envelope(path: Path, step: str, run_id: int | None, body: dict[str, An
     """Write a data/ file: the envelope (step, format, run, time) followed by the step's body.
 
     A value of `body` that is an iterator (e.g. a generator of projects) is written item by item as
-    it is produced; the file reads exactly as if the whole list had been dumped at once."""
+    it is produced; the file reads exactly as if the whole list had been dumped at once. A callable
+    value is called when its turn comes (counts that are known only after the projects)."""
     envelope = {"etapa": step, "formato": FORMAT_VERSION, "execucao_id": run_id, "gerado_em": iso(utcnow())}
     envelope.update(body)
     write_atomic(path, _envelope_chunks(envelope))
 
 
 def _envelope_chunks(envelope: dict[str, Any]) -> Iterator[str]:
-    """dumps(envelope) + newline, in pieces: an iterator value becomes a JSON array item by item."""
+    """dumps(envelope) + newline, in pieces: an iterator value becomes a JSON array item by item,
+    and a callable value is called when its turn comes (what is known only after the arrays)."""
     if not any(isinstance(value, Iterator) for value in envelope.values()):
-        yield dumps(envelope) + "\n"
+        yield dumps({key: value() if callable(value) else value for key, value in envelope.items()}) + "\n"
         return
     separator = "{"
     for key, value in envelope.items():
         yield f"{separator}\n {json.dumps(key, ensure_ascii=False)}: "
         separator = ","
+        if callable(value):
+            value = value()
         if not isinstance(value, Iterator):
             yield _indent(dumps(value), 1)
             continue

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any
 
 from sqlalchemy import select
@@ -19,7 +21,7 @@ from lib.db import pending
 from lib.documents import InvalidValue, fold
 from lib.errors import InputFileError, TransientError
 from lib.geocoding import Locator
-from lib.jsonfiles import FILE_01, FILE_02, read_envelope, write_envelope
+from lib.jsonfiles import FILE_01, FILE_02, StreamedArray, stream_envelope, write_envelope
 from lib.logs import clip, progress
 from lib.maplinks import Point
 from lib.run import RunContext
@@ -32,69 +34,116 @@ STEP = "02"
 NEEDS_COORDINATES = (status.INSTALACAO, status.AUMENTO)
 
 
+BATCH_SIZE = 500  # projects treated and located together (one read of their stored addresses)
+
+
+@dataclass
+class Outcome:
+    """What the run keeps of its projects once they are written: ids, problems and counts, never
+    the projects themselves (they stream from the 01 file to the 02 file)."""
+
+    done: list[str] = field(default_factory=list)  # isales_id of the projects written
+    stuck: list[tuple[str, str, str, dict[str, Any]]] = field(default_factory=list)  # id, label, problem, movement
+    dropped: list[dict[str, Any]] = field(default_factory=list)  # movements of cancelled projects without data
+    counts: Counter[str] = field(default_factory=Counter)
+    read: int = 0
+    without_point: int = 0
+    blocked: int = 0
+
+
 def run(ctx: RunContext[TreatSettings]) -> None:
     """The body of 02_tratar_dados_clientes.py."""
-    source = read_envelope(ctx.data_dir / FILE_01, "01", produced_by="01_get_projetos_isales.py")
+    envelope = stream_envelope(ctx.data_dir / FILE_01, "01", produced_by="01_get_projetos_isales.py",
+                               arrays=("projetos", "movimentos"))
+    source = envelope.data()
     raws, moves, refused = _input_records(source, ctx)
-    projects = _treat_all(ctx, raws)
-    counts: Counter[str] = Counter()
+    outcome = Outcome()
     locator = Locator.from_settings(ctx.settings.geocoder, ctx.settings.http, ctx.engine)
     try:
-        blocked = _locate_all(ctx.engine, locator, [p for p in projects if not p.problem], counts)
+        movimentos = [_movement(item) for item in moves]
+        body = {
+            "origem": {"execucao_id_01": source.get("execucao_id"), "gerado_em_01": source.get("gerado_em")},
+            "projetos": _treated_records(ctx, locator, raws, outcome),
+            # known once the projects are written: these come after them in the file
+            "movimentos": lambda: movimentos + outcome.dropped + [move for *_, move in outcome.stuck],
+            "pendencias": lambda: (
+                [{"isales_id": isales_id, "etapa": STEP, "motivo": problem}
+                 for isales_id, _label, problem, _move in outcome.stuck]
+                + [{"isales_id": isales_id, "etapa": STEP, "motivo": reason} for isales_id, reason in refused]
+                + [dict(item, isales_id=str(item.get("isales_id")), etapa="01")  # not fetched: still waiting upstream
+                   for item in source.get("pendencias") or [] if isinstance(item, dict)]),
+            "contagens": lambda: {
+                "projetos_entrada": outcome.read, "tratados": len(outcome.done), "pendentes": len(outcome.stuck),
+                "cancelados_sem_dados": len(outcome.dropped), "recusados": len(refused), "movimentos": len(movimentos),
+                "fontes_coordenadas": {k: outcome.counts[k] for k in ("link", "endereco", "cep", "banco", "sem")},
+                "geocodificador": _geocoder_counts(locator),
+                "links": {"requisicoes": locator.resolver.requests, "cache": locator.link_cache_hits}},
+        }
+        path = ctx.data_dir / FILE_02
+        write_envelope(path, STEP, ctx.run_id, body)
     finally:
         locator.close()
-
-    done = [p for p in projects if not p.problem]
-    # a cancelled project needs no customer: whatever is wrong with its data, only its move counts
-    dropped = [p for p in projects if p.problem and p.status == status.CANCELADO]
-    stuck = [p for p in projects if p.problem and p.status != status.CANCELADO]
-    movimentos = [_movement(item) for item in moves]
-    body = {
-        "origem": {"execucao_id_01": source.get("execucao_id"), "gerado_em_01": source.get("gerado_em")},
-        "contagens": {"projetos_entrada": len(projects), "tratados": len(done), "pendentes": len(stuck),
-                      "cancelados_sem_dados": len(dropped), "recusados": len(refused), "movimentos": len(movimentos),
-                      "fontes_coordenadas": {k: counts[k] for k in ("link", "endereco", "cep", "banco", "sem")},
-                      "geocodificador": _geocoder_counts(locator),
-                      "links": {"requisicoes": locator.resolver.requests, "cache": locator.link_cache_hits}},
-        "projetos": [p.record() for p in done],
-        "movimentos": movimentos + [p.movement() for p in dropped + stuck],
-        "pendencias": [{"isales_id": p.isales_id, "etapa": STEP, "motivo": p.problem} for p in stuck]
-        + [{"isales_id": isales_id, "etapa": STEP, "motivo": reason} for isales_id, reason in refused]
-        + [dict(item, isales_id=str(item.get("isales_id")), etapa="01")  # not fetched: still waiting upstream
-           for item in source.get("pendencias") or [] if isinstance(item, dict)],
-    }
-    path = ctx.data_dir / FILE_02
-    write_envelope(path, STEP, ctx.run_id, body)
-    for project in dropped:
-        log.info("%s (cancelado): %s; só a mudança de coluna é registrada", project.label, project.problem)
-    _settle_pending(ctx, done + dropped, stuck, movimentos, refused)
-    _summarise(ctx, done, stuck, counts, locator)
-    ctx.summary.add("projetos", "ignorados", len(dropped))
+    _settle_pending(ctx, outcome, movimentos, refused)
+    _summarise(ctx, outcome, locator)
+    ctx.summary.add("projetos", "ignorados", len(outcome.dropped))
     ctx.summary.add("projetos", "pendentes", len(refused))
-    log.info("%d projeto(s) tratados e %d pendente(s) nesta execução; arquivo %s", len(done),
-             len(stuck) + len(refused), path)
-    if blocked:
+    log.info("%d projeto(s) tratados e %d pendente(s) nesta execução; arquivo %s", len(outcome.done),
+             len(outcome.stuck) + len(refused), path)
+    if outcome.blocked:
         raise TransientError(
-            f"{blocked} projeto(s) ficaram pendentes porque o geocodificador não respondeu "
+            f"{outcome.blocked} projeto(s) ficaram pendentes porque o geocodificador não respondeu "
             f"({locator.geocoder.unavailable}); os demais foram gravados em {path}: rode de novo mais tarde")
 
 
+def _treated_records(ctx: RunContext[TreatSettings], locator: Locator, raws: Iterable[dict[str, Any]],
+                     outcome: Outcome) -> Iterator[dict[str, Any]]:
+    """The 02 records of `raws`, treated and located BATCH_SIZE at a time; the others in `outcome`."""
+    batch: list[Treated] = []
+    for project in _treat_all(ctx, raws):
+        outcome.read += 1
+        batch.append(project)
+        if len(batch) >= BATCH_SIZE:
+            yield from _settle_batch(ctx, locator, batch, outcome)
+            batch = []
+    if batch:
+        yield from _settle_batch(ctx, locator, batch, outcome)
+
+
+def _settle_batch(ctx: RunContext[TreatSettings], locator: Locator, batch: list[Treated], outcome: Outcome) -> Iterator[dict[str, Any]]:
+    outcome.blocked += _locate_all(ctx.engine, locator, [p for p in batch if not p.problem], outcome.counts)
+    for project in batch:
+        if not project.problem:
+            outcome.done.append(project.isales_id)
+            outcome.without_point += project.endereco["latitude"] is None
+            for aviso in project.avisos:
+                log.info("%s: %s", project.label, aviso)
+            yield project.record()
+        elif project.status == status.CANCELADO:
+            # a cancelled project needs no customer: whatever is wrong with its data, only its move counts
+            log.info("%s (cancelado): %s; só a mudança de coluna é registrada", project.label, project.problem)
+            outcome.dropped.append(project.movement())
+        else:
+            outcome.stuck.append((project.isales_id, project.label, project.problem, project.movement()))
+
+
 def _input_records(source: dict[str, Any], ctx: RunContext[TreatSettings]
-                   ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[tuple[str, str]]]:
+                   ) -> tuple[Iterator[dict[str, Any]], list[dict[str, Any]], list[tuple[str, str]]]:
     """(projects, movements) of the 01 file that may go on, and the refused ones as (isales_id,
     reason): an id listed twice (all its entries) or a status that contradicts its column by the
-    current configuration. A record without a valid id has no key: it is a failure of the file."""
+    current configuration. A record without a valid id has no key: it is a failure of the file.
+    The projects are read from the file as they are used; the refused list is complete only once
+    they have all been read."""
     projetos = source.get("projetos")
-    if not isinstance(projetos, list):
+    if not isinstance(projetos, (list, StreamedArray)):
         raise InputFileError(f"arquivo {ctx.data_dir / FILE_01} sem a lista 'projetos': "
                              "rode 01_get_projetos_isales.py novamente")
-    movimentos = source["movimentos"] if isinstance(source.get("movimentos"), list) else []
-    twice = record_checks.repeated([(f"projetos[{i}]", raw) for i, raw in enumerate(projetos)]
-                                   + [(f"movimentos[{i}]", raw) for i, raw in enumerate(movimentos)],
+    movimentos = list(source["movimentos"]) if isinstance(source.get("movimentos"), (list, StreamedArray)) else []
+    twice = record_checks.repeated(chain(((f"projetos[{i}]", _identity(raw)) for i, raw in enumerate(projetos)),
+                                         ((f"movimentos[{i}]", raw) for i, raw in enumerate(movimentos))),
                                    "no arquivo 01")
     refused = list(twice.items())
-    accepted: tuple[list[dict[str, Any]], list[dict[str, Any]]] = ([], [])
-    for records, kept in ((projetos, accepted[0]), (movimentos, accepted[1])):
+
+    def accepted(records: Iterable[Any]) -> Iterator[dict[str, Any]]:
         for raw in records:
             value = raw.get("isales_id") if isinstance(raw, dict) else None
             key = record_checks.isales_id(value)
@@ -109,19 +158,26 @@ def _input_records(source: dict[str, Any], ctx: RunContext[TreatSettings]
             if problem:
                 refused.append((key, f"projeto {key}: {problem}"))
                 continue
-            kept.append(raw)
-    return accepted[0], accepted[1], refused
+            yield raw
+
+    moves = list(accepted(movimentos))
+    return accepted(projetos), moves, refused
 
 
-def _treat_all(ctx: RunContext[TreatSettings], raws: list[dict[str, Any]]) -> list[Treated]:
+def _identity(raw: Any) -> Any:
+    """The fields of a record the repeated-id check reads (not its details)."""
+    if not isinstance(raw, dict):
+        return raw
+    return {name: raw.get(name) for name in ("isales_id", "coluna_id", "status")}
+
+
+def _treat_all(ctx: RunContext[TreatSettings], raws: Iterable[dict[str, Any]]) -> Iterator[Treated]:
     labels = ctx.settings.campos
-    projects = []
     for raw in raws:
         project = treat(raw, labels)
         if not project.problem and project.status not in status.STATUSES:
             project.problem = f"status {project.status!r} desconhecido no arquivo 01"
-        projects.append(project)
-    return projects
+        yield project
 
 
 def _movement(item: dict[str, Any]) -> dict[str, Any]:
@@ -225,15 +281,16 @@ def reusable_coordinates(endereco: Mapping[str, Any], rows: Iterable[Mapping[str
 
 # --------------------------------------------------------------------------- pending items and summary
 
-def _settle_pending(ctx: RunContext[TreatSettings], done: list[Treated], stuck: list[Treated], movimentos: list[dict],
+def _settle_pending(ctx: RunContext[TreatSettings], outcome: Outcome, movimentos: list[dict],
                     refused: list[tuple[str, str]]) -> None:
+    done = outcome.done + [move["isales_id"] for move in outcome.dropped]
     with ctx.engine.begin() as conn:
-        problems = [(p.isales_id, f"{p.label}: {p.problem}") for p in stuck] + refused
+        problems = [(isales_id, f"{label}: {problem}") for isales_id, label, problem, _move in outcome.stuck] + refused
         for isales_id, reason in problems:
             log.warning("%s", reason)
             pending.record(conn, STEP, pending.project_key(isales_id), reason, isales_id=isales_id,
                            run_id=ctx.run_id)
-        resolved = pending.resolve(conn, STEP, [pending.project_key(p.isales_id) for p in done], run_id=ctx.run_id)
+        resolved = pending.resolve(conn, STEP, [pending.project_key(isales_id) for isales_id in done], run_id=ctx.run_id)
         # a project that left the columns of interest needs no treatment any more
         left = pending.resolve(conn, STEP, [pending.project_key(m["isales_id"]) for m in movimentos],
                                run_id=ctx.run_id)
@@ -248,16 +305,12 @@ def _geocoder_counts(locator: Locator) -> dict[str, Any]:
                                         if locator.geocoder.unavailable else {})}
 
 
-def _summarise(ctx: RunContext[TreatSettings], done: list[Treated], stuck: list[Treated], counts: Counter[str],
-               locator: Locator) -> None:
-    summary = ctx.summary
-    summary.add("projetos", "tratados", len(done))  # 02 creates nothing: it treats and validates
-    summary.add("projetos", "pendentes", len(stuck))
+def _summarise(ctx: RunContext[TreatSettings], outcome: Outcome, locator: Locator) -> None:
+    summary, counts = ctx.summary, outcome.counts
+    summary.add("projetos", "tratados", len(outcome.done))  # 02 creates nothing: it treats and validates
+    summary.add("projetos", "pendentes", len(outcome.stuck))
     summary.add("coordenadas", "criados", sum(counts[k] for k in ("link", "endereco", "cep")) - counts["cache"])
     summary.add("coordenadas", "sem_alteracao", counts["banco"] + counts["cache"])
-    summary.add("coordenadas", "ignorados", sum(1 for p in done if p.endereco["latitude"] is None))
+    summary.add("coordenadas", "ignorados", outcome.without_point)
     summary.extra["geocodificador"] = _geocoder_counts(locator)
     summary.extra["links"] = {"requisicoes": locator.resolver.requests, "cache": locator.link_cache_hits}
-    for project in done:
-        for aviso in project.avisos:
-            log.info("%s: %s", project.label, aviso)
