@@ -303,6 +303,7 @@ class Outbox:
     def _lookup(spec: Spec, *, first: bool = False) -> tuple[Any, str | None]:
         """(what FieldControl holds, None), or (None, why it could not be looked up) for this record."""
         find = (spec.find_first if first else None) or spec.find
+        assert find is not None  # callers look up only specs that have a finder
         try:
             return find(), None
         except (RecordError, BadResponse) as exc:  # TransientError and AuthError stop the run
