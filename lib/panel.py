@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import json
+import logging
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -26,6 +27,8 @@ from lib.clock import db_now
 from lib.jsonfiles import write_atomic
 from lib.logs import human_duration, redact
 from lib.status import FIELDCONTROL_ORIGIN, TASK_STATUS_LABELS, TICKET_KINDS, TICKET_TITLES
+
+log = logging.getLogger(__name__)
 
 FILE_PANEL = "relatorio.html"
 STEPS = {"01": "busca no iSales", "02": "tratamento e coordenadas", "03": "banco local",
@@ -239,3 +242,14 @@ def write(engine: Engine, data_dir: Path) -> Path:
     path = Path(data_dir) / FILE_PANEL
     write_atomic(path, render(collect(engine)))
     return path
+
+
+def refresh(engine: Engine, data_dir: Path) -> None:
+    """`write` at the end of a step; a failure is only a warning: the page is a view, never part of
+    a run's outcome."""
+    try:
+        path = write(engine, data_dir)
+    except Exception as exc:
+        log.warning("relatório %s não atualizado: %s: %s", FILE_PANEL, type(exc).__name__, redact(exc))
+        return
+    log.info("estado da integração em %s (abra no navegador)", path)

@@ -294,14 +294,8 @@ def _report(ctx: RunContext[Settings], code: int) -> None:
 def _panel(ctx: RunContext[Settings]) -> None:
     """Rewrite data/relatorio.html (after the run row is closed, so it shows this run); a failure is
     only a warning: the page is a view, never part of the run's outcome."""
-    if ctx.step not in REPORTING_STEPS:
-        return
-    try:
-        path = panel.write(ctx.engine, ctx.data_dir)
-    except Exception as exc:
-        log.warning("relatório %s não atualizado: %s: %s", panel.FILE_PANEL, type(exc).__name__, redact(exc))
-        return
-    log.info("estado da integração em %s (abra no navegador)", path)
+    if ctx.step in REPORTING_STEPS:
+        panel.refresh(ctx.engine, ctx.data_dir)
 
 
 def _record(ctx: RunContext[Settings], run_id: int, code: int, message: str | None) -> int:

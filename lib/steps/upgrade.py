@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from lib import panel
 from lib.config import Settings
 from lib.db import migrate
 from lib.db.engine import make_engine
@@ -22,6 +23,7 @@ def run(ctx: RunContext[Settings]) -> None:
             raise
         except Exception as exc:
             raise migrate.database_unavailable(exc) from None
+        panel.refresh(engine, ctx.data_dir)  # the page exists from the start, every step "never ran"
     finally:
         engine.dispose()
     ctx.summary.extra["migracao"] = report.action

@@ -51,7 +51,8 @@ def test_04_logs_say_what_happened_with_human_identifiers(run, sandbox, loaded):
     assert f"criado ({ticket['identifier']})" in first.stderr  # "1#00004141", not the API id
     assert ticket["id"] not in first.stderr
     isales_id = ticket["external"]["id"].split(":")[1]
-    sandbox.edit_cliente(int(isales_id), nome="Nome Corrigido Pelo Vendedor")
+    nome = next(p["cliente"]["nome"] for p in sandbox.projects() if str(p["card"]["cliente_id"]) == isales_id)
+    sandbox.edit_cliente(int(isales_id), nome=f"{nome} Costa")  # a surname added: the same person
     for step, args in (("01", ("--ids", isales_id)), ("02", ()), ("03", ())):
         assert run(step, *args, env=loaded).returncode in (0, 3)
     again = run("04", "-v", env=loaded)

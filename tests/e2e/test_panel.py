@@ -86,7 +86,9 @@ def test_the_page_after_every_step_renders_in_chromium(run, sandbox, tmp_path):
     env = sandbox_env(sandbox, tmp_path, f"sqlite:///{tmp_path / 'sync.db'}")
     sandbox.add_projects(1, cpf="123.456.789-00", coluna_id=17840)  # one pending item, on purpose
     page = tmp_path / "data" / FILE_PANEL
-    assert run("00", env=env).returncode == 0
+    created = run("00", env=env)
+    assert created.returncode == 0 and f"estado da integração em {page}" in created.stderr, created.stderr
+    assert page.read_text(encoding="utf-8").count("nunca rodou") == 4
     for step in ("01", "02", "03", "04"):
         before = page.stat().st_mtime_ns if page.exists() else None
         result = run(step, env=env)
