@@ -76,6 +76,10 @@ class FieldControlSettings:
     servico_aumento: str
     servico_cancelamento: str
     rate_per_second: float = 1.0
+    # an ambiguous write (timeout, cut connection, 5xx) is never resent before this many seconds
+    # have passed since the attempt AND a look-up made after them found nothing: the real server
+    # may commit a write long after the client gave up (issue 12 §1)
+    settle_seconds: float = 600.0
 
 
 @dataclass(frozen=True)
@@ -428,6 +432,7 @@ def _fieldcontrol(env: _Env) -> FieldControlSettings:
         servico_aumento=env.required("FIELDCONTROL_SERVICO_AUMENTO"),
         servico_cancelamento=env.required("FIELDCONTROL_SERVICO_CANCELAMENTO"),
         rate_per_second=env.number("FIELDCONTROL_RATE_PER_SECOND", 1.0, positive=True),
+        settle_seconds=env.number("FIELDCONTROL_ESPERA_INCERTA_SEGUNDOS", 600.0),
     )
 
 

@@ -83,10 +83,18 @@ def test_refresh_budget_and_the_obsolete_refresh_days():
     ("FIELDCONTROL_RATE_PER_SECOND", "rápido"),
     ("FIELDCONTROL_API_URL", "ftp://x"),
     ("FIELDCONTROL_API_KEY", "   "),
+    ("FIELDCONTROL_ESPERA_INCERTA_SEGUNDOS", "-1"),
+    ("FIELDCONTROL_ESPERA_INCERTA_SEGUNDOS", "dez minutos"),
 ])
 def test_malformed_fieldcontrol_variable_is_named(name, value):
     with pytest.raises(ConfigError, match=name):
         config.load("fieldcontrol", environ={**FIELD, name: value})
+
+
+def test_settle_period_of_an_ambiguous_write_defaults_to_ten_minutes():
+    assert config.load("fieldcontrol", environ=FIELD).fieldcontrol.settle_seconds == 600
+    changed = config.load("fieldcontrol", environ={**FIELD, "FIELDCONTROL_ESPERA_INCERTA_SEGUNDOS": "2.5"})
+    assert changed.fieldcontrol.settle_seconds == 2.5
 
 
 def test_geocoder_requires_user_agent_for_nominatim_and_key_for_google():

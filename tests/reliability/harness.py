@@ -116,11 +116,14 @@ class Runner:
             assert code in ok, f"etapa {step} saiu com {code}:\n{err.getvalue()[-4000:]}"
         return code, err.getvalue()
 
-    def settle(self, step: str, *args: str, rounds: int = 6) -> list[subprocess.CompletedProcess]:
-        """Run `step`, again while it ends with 75 (try later), at most `rounds` times; the last
-        run must have finished (0 or 3)."""
+    def settle(self, step: str, *args: str, rounds: int = 6, wait: float = 0.0) -> list[subprocess.CompletedProcess]:
+        """Run `step`, again while it ends with 75 (try later), at most `rounds` times, `wait` seconds
+        before each new try (as cron does: e.g. an ambiguous write's settle period must pass); the
+        last run must have finished (0 or 3)."""
         results = []
         for _ in range(rounds):
+            if results and wait:
+                time.sleep(wait)
             results.append(self.run(step, *args, ok=None))
             if results[-1].returncode != TEMPFAIL:
                 break

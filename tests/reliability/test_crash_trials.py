@@ -1,5 +1,5 @@
 """Crash trials: steps 04 and 03 killed with SIGKILL at a random moment (seeded), then run to the
-end. Each trial starts from the same prepared database (cloned) and FieldControl state (a copy of
+end; every other 04 trial also meets a write that FieldControl commits after the client gave up. Each trial starts from the same prepared database (cloned) and FieldControl state (a copy of
 the sandbox's state file) and must end exactly where an uninterrupted run ends; a further run of
 04 writes nothing.
 """
@@ -83,21 +83,35 @@ class Outcome04:
     customers: set[str]
 
 
-def run_04(prepared: Prepared, workdir: Path, kills: list[tuple[int, float]], context: str) -> tuple[Outcome04, int]:
-    """One trial: 04 killed at each (FieldControl call number, jitter) of `kills`, then run to the
-    end and once more; the invariants are checked; returns the outcome and how many kills landed."""
+READ_TIMEOUT = "1"
+SETTLE = 2  # FIELDCONTROL_ESPERA_INCERTA_SEGUNDOS: a write cut by the kill is resent only after it
+SETTLE_WAIT = SETTLE + 1.5  # between two runs that ended 75, as cron's interval would be
+SLOW_COMMIT = 1.5  # beyond READ_TIMEOUT: the server commits a write the client already gave up on
+WRITES = ("POST /customers", "POST /customers/{id}/locations", "POST /customers/{id}/phones",
+          "POST /customers/{id}/emails", "POST /tickets")
+
+
+def run_04(prepared: Prepared, workdir: Path, kills: list[tuple[int, float]], context: str,
+           slow_commit: str | None = None) -> tuple[Outcome04, int]:
+    """One trial: 04 killed at each (FieldControl call number, jitter) of `kills` — the first write of
+    the `slow_commit` route committed only after the client's read timeout — then run to the end
+    (again after the settle period while it ends 75) and once more; the invariants are checked;
+    returns the outcome and how many kills landed."""
     workdir.mkdir(parents=True)
     url = prepared.databases.clone(prepared.after_03, workdir.name)
     with sandbox_from(prepared.fc_state) as sb:
-        runner = Runner(step_env(sb, workdir, url), workdir)
+        runner = Runner(step_env(sb, workdir, url, HTTP_TIMEOUT_LEITURA=READ_TIMEOUT,
+                                 FIELDCONTROL_ESPERA_INCERTA_SEGUNDOS=str(SETTLE)), workdir)
         before = Remote.of(sb)
+        if slow_commit:
+            sb.add_fault(system="fieldcontrol", route=slow_commit, kind="slow_commit", delay=SLOW_COMMIT, times=1)
         landed = 0
         for number, jitter in kills:
             sb.reset_calls()
             proc = runner.spawn("04", tag="morto")
             landed += kill_when(proc, lambda n=number: len(sb.calls("fieldcontrol")) >= n, jitter=jitter)
         sb.reset_calls()
-        final = runner.run("04")
+        final = runner.settle("04", rounds=6, wait=SETTLE_WAIT)[-1]
         calls = len(sb.calls("fieldcontrol"))
         after, local = Remote.of(sb), Local.read(url)
         problems = exactly_once(before, after, local) + matches_remote(after, local) + rule_problems(local)
@@ -123,8 +137,10 @@ def test_04_killed_at_random_ends_like_an_uninterrupted_run(prepared, trials, rn
         kills = [(rng.randint(1, reference.calls - 1), rng.uniform(0, 0.004))]
         if rng.random() < 0.3:  # the rerun is killed too: recovery of a recovery
             kills.append((rng.randint(1, max(1, reference.calls // 2)), rng.uniform(0, 0.004)))
-        context = f"semente {seed}, tentativa {trial}, kill -9 na(s) chamada(s) {kills} ({prepared.changes})"
-        outcome, killed = run_04(prepared, tmp_path / f"tentativa-{trial}", kills, context)
+        slow = rng.choice(WRITES) if trial % 2 == 1 else None  # every other trial: a write committed late
+        context = (f"semente {seed}, tentativa {trial}, kill -9 na(s) chamada(s) {kills}, escrita lenta {slow} "
+                   f"({prepared.changes})")
+        outcome, killed = run_04(prepared, tmp_path / f"tentativa-{trial}", kills, context, slow)
         landed += killed
         assert outcome.sent == reference.sent, (f"{context}: OS diferentes da execução sem queda: "
                                                 f"faltam {reference.sent - outcome.sent}, sobram {outcome.sent - reference.sent}")

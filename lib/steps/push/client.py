@@ -152,7 +152,7 @@ class ClientSync:
             log.info("%s: o local do endereço principal aguarda a atualização do cliente", client.label(project))
             return None
         legacy = {e["location_field_id"] for e in client.enderecos.values() if e.get("location_field_id")}
-        receipt = self.receipts.location(endereco)
+        receipt = self.receipts.location(endereco, address)
 
         spec = Spec(chave=ob.location_key(endereco["id"], address), tipo="location", kind="local",
                     label=f"{client.label(project)}: local {fcm.location_name(address)}",
@@ -165,6 +165,10 @@ class ClientSync:
         result = self._perform(spec, NO_COORDS if address["coords"] is None else None)
         if result.outcome is Outcome.DONE:  # the address came back to one that already has a location
             self._write(lambda conn: receipt(conn, fcm.Location(id=result.field_id, name=None, customer_id=None)))
+        if result.ok and result.outcome is not Outcome.PLANNED and endereco.get("location_field_id") != result.field_id:
+            log.info("%s: o endereço mudou durante o envio do local; as OS deste projeto aguardam a próxima "
+                     "execução, com o endereço novo", client.label(project))
+            return None
         return result.field_id if result.ok else None
 
     def ensure_contacts(self, client: records.Client, customer_id: str) -> None:
@@ -239,6 +243,11 @@ class ClientSync:
         if identifier:
             self._write(lambda conn: records.record_identifier(conn, sent["id"], identifier))
             sent["ticket_identificador"] = identifier
+
+    def reread(self, client: records.Client) -> records.Client | None:
+        """The client as the database holds it just before its actions are sent (the real run's walk)."""
+        with self.rows.engine.connect() as conn:
+            return records.reread(conn, client)
 
     def sync_client(self, client: records.Client, plans: list) -> None:
         """Customer, its update, contacts and locations, then each project's events in id order."""

@@ -1,6 +1,12 @@
 """The outbox of FieldControl writes (acao_field, docs/design.md §7): recorded before sent, receipt
-committed with the local update. States: nova → enviando (committed BEFORE the request) → concluida |
-incerta (ambiguous: looked up before any resend) | rejeitada (4xx: pending item acao:<chave>).
+committed with the local update. States: nova → enviando (claimed and committed BEFORE the request) →
+concluida | incerta (ambiguous: looked up before any resend) | rejeitada (4xx: pending item acao:<chave>).
+
+Claiming is atomic (a conditional UPDATE on state and attempt count, or the INSERT of the unique key):
+of two runs that both got in, one sends and the other leaves the action alone. An action left
+`enviando`/`incerta` is never sent again before the settle period has passed since its attempt
+(`atualizada_em`) AND a look-up made after it found nothing: the real server may commit a write
+long after the client gave up.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
 
 import lib.db.schema as t
 from lib.clock import db_now
@@ -29,7 +36,8 @@ STEP = "04"
 NOVA, ENVIANDO, CONCLUIDA, INCERTA, REJEITADA = "nova", "enviando", "concluida", "incerta", "rejeitada"
 OPEN = (ENVIANDO, INCERTA)
 RETRY_REJECTED_AFTER = timedelta(hours=6)
-SENDS_PER_RUN = 2  # after a second ambiguous outcome the action waits for the next run
+SETTLE_SECONDS = 600.0  # FIELDCONTROL_ESPERA_INCERTA_SEGUNDOS
+CLOCK_GRAIN = timedelta(seconds=1)  # db_now() drops the fraction: one more second so the wait is never short
 MAX_KEY = 191
 
 
@@ -109,7 +117,9 @@ class Outcome(Enum):
     ADOPTED = "adotado"
     BLOCKED = "aguardando"  # rejected earlier, not due for a retry yet
     REJECTED = "recusado"
-    UNCERTAIN = "incerto"
+    UNCERTAIN = "incerto"  # could not be looked up: a pending item, nothing sent
+    SETTLING = "em conferência"  # ambiguous write within its settle period: never resent yet
+    ELSEWHERE = "com outra execução"  # another run claimed it first: not an error, not ours to send
     PLANNED = "previsto"  # the plan's (plan.py): what a real run would do
 
 
@@ -156,11 +166,14 @@ class Spec:
 class Outbox:
     """The acao_field rows of a run (cached) and the protocol that sends each one effectively once."""
 
-    def __init__(self, engine: Engine | None, run_id: int | None, summary: Any, *, force_retry: bool = False):
+    def __init__(self, engine: Engine | None, run_id: int | None, summary: Any, *, force_retry: bool = False,
+                 settle_seconds: float = SETTLE_SECONDS):
         self.engine, self.run_id, self.summary = engine, run_id, summary
         self.force_retry = force_retry
+        self.settle = timedelta(seconds=settle_seconds)
         self.actions: dict[str, Action] = {}
         self.of_client: dict[int | None, set[str]] = {}
+        self.settling: dict[str, str] = {}  # chave → label: ambiguous writes waiting for their settle period
 
     def _keep(self, action: Action) -> None:
         self.actions[action.chave] = action
@@ -200,21 +213,42 @@ class Outbox:
             concluida_em=now, execucao_id=self.run_id))
         self._reload(conn, chave)
 
-    def begin(self, spec: Spec) -> None:
-        """Record the action as `enviando` and commit: from here on a crash leaves a trace to reconcile."""
+    def claim(self, spec: Spec) -> bool:
+        """Take the action for one send and commit `enviando` BEFORE the request (a crash leaves a trace
+        to reconcile). Atomic: the row changes only from the state and attempt count this run saw, or
+        is inserted under its unique key; False when another run got there first."""
         now = db_now()
         values = {"estado": ENVIANDO, "payload": canonical(spec.payload), "atualizada_em": now,
                   "execucao_id": self.run_id, "cliente_id": spec.cliente_id, "endereco_id": spec.endereco_id,
                   "historico_id": spec.historico_id}
-        with self.engine.begin() as conn:
-            current = self.actions.get(spec.chave)
-            if current is None:
-                conn.execute(t.acao_field.insert().values(chave=spec.chave, tipo=spec.tipo, tentativas=1,
-                                                          criada_em=now, **values))
-            else:
-                conn.execute(t.acao_field.update().where(t.acao_field.c.chave == spec.chave)
-                             .values(tentativas=t.acao_field.c.tentativas + 1, **values))
-            self._reload(conn, spec.chave)
+        current = self.actions.get(spec.chave)
+        try:
+            with self.engine.begin() as conn:
+                if current is None:
+                    conn.execute(t.acao_field.insert().values(chave=spec.chave, tipo=spec.tipo, tentativas=1,
+                                                              criada_em=now, **values))
+                else:
+                    row = t.acao_field.c
+                    changed = conn.execute(t.acao_field.update().where(
+                        row.chave == spec.chave, row.estado == current.estado, row.tentativas == current.tentativas,
+                    ).values(tentativas=row.tentativas + 1, **values)).rowcount
+                    if changed != 1:
+                        self._reload(conn, spec.chave)
+                        return False
+                self._reload(conn, spec.chave)
+        except IntegrityError:  # the unique key: another run inserted it between our read and our write
+            with self.engine.connect() as conn:
+                self._reload(conn, spec.chave)
+            return False
+        return True
+
+    def settled(self, action: Action) -> bool:
+        """The settle period has passed since the action's last attempt (a look-up now is conclusive)."""
+        return action.atualizada_em is not None and db_now() - action.atualizada_em >= self.settle + CLOCK_GRAIN
+
+    def settles_at(self, action: Action | None) -> str:
+        moment = (action.atualizada_em if action and action.atualizada_em else db_now()) + self.settle + CLOCK_GRAIN
+        return f"{moment:%Y-%m-%d %H:%M:%S} UTC"
 
     def set_state(self, chave: str, estado: str, error: str | None = None) -> None:
         with self.engine.begin() as conn:
@@ -226,17 +260,24 @@ class Outbox:
         """Commit the receipt: the action `concluida` with its id, the domain update, the pending item closed."""
         field_id = value.id
         now = db_now()
-        with self.engine.begin() as conn:
-            if spec.chave not in self.actions:  # adopted without a send: the receipt still goes in the outbox
-                self.insert_done(conn, spec.chave, spec.tipo, field_id, cliente_id=spec.cliente_id,
-                                 endereco_id=spec.endereco_id, historico_id=spec.historico_id)
-            else:
-                conn.execute(t.acao_field.update().where(t.acao_field.c.chave == spec.chave).values(
-                    estado=CONCLUIDA, field_id=field_id, ultimo_erro=None, atualizada_em=now, concluida_em=now,
-                    execucao_id=self.run_id))
-            spec.receipt(conn, value)
-            pending.resolve(conn, STEP, [pending_key(spec.chave)], run_id=self.run_id)
-            self._reload(conn, spec.chave)
+        try:
+            with self.engine.begin() as conn:
+                if spec.chave not in self.actions:  # adopted without a send: the receipt still goes in the outbox
+                    self.insert_done(conn, spec.chave, spec.tipo, field_id, cliente_id=spec.cliente_id,
+                                     endereco_id=spec.endereco_id, historico_id=spec.historico_id)
+                else:
+                    conn.execute(t.acao_field.update().where(t.acao_field.c.chave == spec.chave).values(
+                        estado=CONCLUIDA, field_id=field_id, ultimo_erro=None, atualizada_em=now, concluida_em=now,
+                        execucao_id=self.run_id))
+                spec.receipt(conn, value)
+                pending.resolve(conn, STEP, [pending_key(spec.chave)], run_id=self.run_id)
+                self._reload(conn, spec.chave)
+        except IntegrityError:  # another run recorded the same adoption first: its receipt stands
+            with self.engine.connect() as conn:
+                self._reload(conn, spec.chave)
+            log.info("%s: registrado ao mesmo tempo por outra execução", spec.label)
+            current = self.actions.get(spec.chave)
+            return current.field_id if current is not None and current.field_id else field_id
         return field_id
 
     def record_pending(self, spec: Spec, reason: str, *, estado: str | None = None) -> None:
@@ -258,7 +299,8 @@ class Outbox:
     def _count(self, spec: Spec, outcome: Outcome) -> None:
         mapping = {Outcome.CREATED: spec.done_outcome, Outcome.RECOVERED: spec.done_outcome,
                    Outcome.ADOPTED: "adotados", Outcome.BLOCKED: "pendentes", Outcome.REJECTED: "pendentes",
-                   Outcome.UNCERTAIN: "falhas"}
+                   Outcome.UNCERTAIN: "falhas", Outcome.SETTLING: "incertos",
+                   Outcome.ELSEWHERE: "em_outra_execucao"}
         if outcome in mapping:
             self.summary.add(spec.kind, mapping[outcome])
 
@@ -281,12 +323,17 @@ class Outbox:
         action = self.actions.get(spec.chave)
         if action is not None and action.estado == CONCLUIDA and not redo:
             return Result(Outcome.DONE, action.field_id)
-        if action is not None and action.estado in OPEN and spec.find is not None:
-            found, failure = self._lookup(spec)  # an earlier run may have sent it: look before sending again
-            if failure:
-                return self._unchecked(spec, failure)
-            if found is not None:
-                return self._finish(spec, Outcome.RECOVERED, found)
+        if action is not None and action.estado in OPEN:
+            if spec.chave in self.settling:  # looked up already in this run, still within its settle period
+                return self._finish(spec, Outcome.SETTLING)
+            if spec.find is not None:
+                found, failure = self._lookup(spec)  # an earlier run may have sent it: look before sending again
+                if failure:
+                    return self._unchecked(spec, failure)
+                if found is not None:
+                    return self._finish(spec, Outcome.RECOVERED, found)
+                if not self.settled(action):
+                    return self._wait_settle(spec, action, "ainda não apareceu no FieldControl")
         elif action is not None and action.estado == REJEITADA and not self.retry_due(action, spec.payload):
             log.info("%s: recusada antes pelo FieldControl; nova tentativa quando os dados mudarem, "
                      "após 6 horas ou com --reprocessar-pendentes", spec.label)
@@ -298,6 +345,16 @@ class Outbox:
             if found is not None:
                 return self._finish(spec, Outcome.ADOPTED, found)
         return self._send(spec)
+
+    def _wait_settle(self, spec: Spec, action: Action | None, why: str) -> Result:
+        """An ambiguous write within its settle period: not resent; a pending item says until when."""
+        self.settling[spec.chave] = spec.label
+        reason = (f"{spec.label}: envio com resultado incerto ({why}); o FieldControl pode gravá-lo depois de "
+                  f"responder, então nada é reenviado antes de {self.settles_at(action)}: a próxima execução "
+                  "depois disso confere e só reenvia se não estiver lá")
+        log.warning("%s", reason)
+        self.record_pending(spec, reason)
+        return self._finish(spec, Outcome.SETTLING)
 
     @staticmethod
     def _lookup(spec: Spec, *, first: bool = False) -> tuple[Any, str | None]:
@@ -325,41 +382,65 @@ class Outbox:
         if found is not None:
             self._finish(spec, Outcome.RECOVERED, found)
             return True
-        self.set_state(spec.chave, NOVA, "conferido no FieldControl: o envio anterior não chegou lá")
+        action = self.actions.get(spec.chave)
+        if action is None or action.estado not in OPEN:
+            return False
+        if spec.find is not None and not self.settled(action):
+            self.settling[spec.chave] = spec.label  # its own turn reports it, without a second look-up
+            log.info("%s: ainda não apareceu no FieldControl; aguarda até %s antes de qualquer reenvio",
+                     spec.label, self.settles_at(action))
+            return False
+        if not self.release(action, "conferido no FieldControl depois da espera: o envio anterior não chegou lá"):
+            return False
         log.info("%s: o envio anterior não chegou ao FieldControl; pode ser enviado de novo", spec.label)
         return False
 
-    def _send(self, spec: Spec) -> Result:
-        error = ""
-        for _attempt in range(SENDS_PER_RUN):
-            self.begin(spec)
-            try:
-                value = spec.send()
-            except (AmbiguousWrite, BadResponse) as exc:
-                error = exc.message
-                log.warning("%s: %s; conferindo no FieldControl antes de reenviar", spec.label, error)
-                self.set_state(spec.chave, INCERTA, error)
-                found, failure = self._lookup(spec) if spec.find is not None else (None, None)
-                if failure:
-                    return self._unchecked(spec, failure)
-                if found is not None:
-                    return self._finish(spec, Outcome.CREATED, found)
-                continue
-            except RecordError as exc:  # 422 and friends (RemoteRejected), or a 404 of its customer
-                reason = (f"{spec.label}: {exc.message}; será tentado de novo quando os dados mudarem, "
-                          "em 6 horas ou com --reprocessar-pendentes")
+    def release(self, action: Action, note: str) -> bool:
+        """An open action found absent after its settle period goes back to `nova` (if no other run moved it)."""
+        with self.engine.begin() as conn:
+            row = t.acao_field.c
+            changed = conn.execute(t.acao_field.update().where(
+                row.chave == action.chave, row.estado == action.estado, row.tentativas == action.tentativas,
+            ).values(estado=NOVA, atualizada_em=db_now(), ultimo_erro=note)).rowcount
+            self._reload(conn, action.chave)
+        return changed == 1
+
+    def _send(self, spec: Spec, *, again: bool = False) -> Result:
+        """One send per run: after an ambiguous outcome the write waits for its settle period (a PUT,
+        harmless to repeat, is sent once more at once)."""
+        if not self.claim(spec):
+            log.info("%s: outra execução já está cuidando desta ação; nada enviado por esta", spec.label)
+            return self._finish(spec, Outcome.ELSEWHERE)
+        try:
+            value = spec.send()
+        except (AmbiguousWrite, BadResponse) as exc:
+            error = exc.message
+            log.warning("%s: %s; conferindo no FieldControl antes de qualquer reenvio", spec.label, error)
+            self.set_state(spec.chave, INCERTA, error)
+            if spec.find is None:  # a PUT: the same body again is harmless
+                if not again:
+                    return self._send(spec, again=True)
+                reason = (f"{spec.label}: resultado incerto no FieldControl ({error}); será enviado de novo "
+                          "na próxima execução")
                 log.warning("%s", reason)
-                self.record_pending(spec, reason, estado=REJEITADA)
-                return self._finish(spec, Outcome.REJECTED)
-            except (TransientError, ConfigError) as exc:  # surely not taken: 429/refused/401
-                self.set_state(spec.chave, NOVA, exc.message)
-                raise
-            return self._finish(spec, Outcome.CREATED, value)
-        reason = (f"{spec.label}: resultado incerto no FieldControl ({error}); será conferido antes de "
-                  "qualquer novo envio na próxima execução")
-        log.warning("%s", reason)
-        self.record_pending(spec, reason)
-        return self._finish(spec, Outcome.UNCERTAIN)
+                self.record_pending(spec, reason)
+                return self._finish(spec, Outcome.UNCERTAIN)
+            found, failure = self._lookup(spec)
+            if failure:
+                return self._unchecked(spec, failure)
+            if found is not None:
+                return self._finish(spec, Outcome.CREATED, found)
+            return self._wait_settle(spec, self.actions.get(spec.chave), error)
+        except RecordError as exc:  # 422 and friends (RemoteRejected), or a 404 of its customer
+            reason = (f"{spec.label}: {exc.message}; será tentado de novo quando os dados mudarem, "
+                      "em 6 horas ou com --reprocessar-pendentes")
+            log.warning("%s", reason)
+            self.record_pending(spec, reason, estado=REJEITADA)
+            return self._finish(spec, Outcome.REJECTED)
+        except (TransientError, ConfigError) as exc:  # surely not taken: 429/refused/401
+            self.set_state(spec.chave, NOVA, exc.message)
+            raise
+        return self._finish(spec, Outcome.CREATED, value)
 
     def resolve_obsolete(self, needed: Iterable[str], isales_ids: set[str] | None) -> int:
         """Close open pending items of actions no longer needed (address edited, project cancelled…)."""

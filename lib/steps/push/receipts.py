@@ -35,13 +35,14 @@ class Receipts:
 
     def primary_location(self, conn: Connection, cliente_id: int, endereco: records.Row, posted: dict,
                          location_id: str) -> None:
-        """The location made with the customer (or moved by its PUT) is the address it was sent with."""
-        current = address_of(endereco)
-        if ob.digest(current) != ob.digest(posted) or endereco.get("location_field_id"):
+        """The location made with the customer (or moved by its PUT) is the address it was sent with:
+        recorded on the row only if the row still holds that address (compare-and-set)."""
+        if endereco.get("location_field_id"):
             return
-        records.record_location(conn, endereco["id"], location_id, self.run_id)
+        if not records.bind_location(conn, endereco["id"], location_id, posted, self.run_id):
+            return
         endereco["location_field_id"] = location_id
-        self.outbox.insert_done(conn, ob.location_key(endereco["id"], current), "location", location_id,
+        self.outbox.insert_done(conn, ob.location_key(endereco["id"], posted), "location", location_id,
                                 cliente_id=cliente_id, endereco_id=endereco["id"])
 
     def ticket(self, project: records.Project, event: records.Row, kind: str, service_id: str | None) -> Callable[[Connection, fcm.Ticket], None]:
@@ -54,10 +55,12 @@ class Receipts:
             project.os.update(field_id=ticket.id, tipo_servico=service_id, criado_pelo_script=True)
         return receipt
 
-    def location(self, endereco: records.Row) -> Callable[[Connection, fcm.Location], None]:
+    def location(self, endereco: records.Row, sent: dict) -> Callable[[Connection, fcm.Location], None]:
+        """Bound to the row only if it still holds the address `sent` (compare-and-set): a row edited
+        meanwhile keeps no location, and its new address gets one in the next pass."""
         def receipt(conn: Connection, location: fcm.Location) -> None:
-            records.record_location(conn, endereco["id"], location.id, self.run_id)
-            endereco["location_field_id"] = location.id
+            if records.bind_location(conn, endereco["id"], location.id, sent, self.run_id):
+                endereco["location_field_id"] = location.id
         return receipt
 
     def event_sent(self, conn: Connection, event: records.Row, kind: str, ticket: fcm.Ticket,

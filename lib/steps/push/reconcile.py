@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Any
 
 from lib import fieldcontrol as fcm
-from lib.steps.push import outbox as ob
 from lib.steps.push import records
 from lib.steps.push.outbox import Action, Outbox, Spec
 from lib.steps.push.plan import Plan
@@ -89,9 +88,8 @@ class Reconciler:
             endereco = self._endereco(client, action.endereco_id)
             if endereco is None or endereco.get("location_field_id"):
                 return
-            # the location belongs to this address only if the address was not edited since
-            if ob.digest(records.address_of(endereco)) == ob.digest(address):
-                self.receipts.location(endereco)(conn, location)
+            # the location belongs to this address only if the row still holds it (compare-and-set)
+            self.receipts.location(endereco, address)(conn, location)
         return receipt
 
     def _ticket_receipt(self, action: Action, kind: str, service_id: str | None, events: dict):

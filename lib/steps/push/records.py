@@ -18,6 +18,7 @@ from lib import fieldcontrol as fcm
 from lib.clock import db_now
 from lib.db.values import change_log_rows, changed_fields, check_fits, chunks
 from lib.status import TICKET_OF_STATUS
+from lib.steps.push.outbox import digest
 
 log = logging.getLogger(__name__)
 
@@ -102,8 +103,28 @@ def load_clients(conn: Connection, ids: list[str] | None) -> tuple[list[Client],
             os_rows += [dict(r) for r in conn.execute(query.where(t.os.c.isales_id.in_(chunk))).mappings()]
     else:
         os_rows = [dict(r) for r in conn.execute(query).mappings()]
-    projects = {row["id"]: Project(os=row) for row in os_rows}
+    clients, warnings = _clients(conn, os_rows)
     unknown = sorted(set(ids or ()) - {str(row["isales_id"]) for row in os_rows}, key=int)
+    if unknown:
+        warnings.insert(0, f"{'projeto' if len(unknown) == 1 else 'projetos'} {', '.join(unknown)} de --ids "
+                           f"{'não está' if len(unknown) == 1 else 'não estão'} no banco local: nada a enviar "
+                           "(confira o número, ou rode 01, 02 e 03 com --ids antes)")
+    return clients, warnings
+
+
+def reread(conn: Connection, client: Client) -> Client | None:
+    """The client's rows as the database holds them now, read just before its actions are sent (step
+    03 may have edited them since the run began). A project that moved to another client, or that
+    no longer needs anything, waits for the next run; None when nothing of the client is left."""
+    os_rows: list[Row] = []
+    for chunk in chunks([project.id for project in client.projects]):
+        os_rows += [dict(r) for r in conn.execute(select(t.os).where(t.os.c.id.in_(chunk))).mappings()]
+    clients, _warnings = _clients(conn, os_rows)
+    return next((fresh for fresh in clients if fresh.id == client.id), None)
+
+
+def _clients(conn: Connection, os_rows: list[Row]) -> tuple[list[Client], list[str]]:
+    projects = {row["id"]: Project(os=row) for row in os_rows}
     hist = t.os_status_historico
     for chunk in chunks(list(projects)):
         # only iSales rows are events; rows FieldControl's task statuses wrote (origem) are history only
@@ -117,10 +138,6 @@ def load_clients(conn: Connection, ids: list[str] | None) -> tuple[list[Client],
     wanted = [p for p in projects.values() if p.events or p.last_sent]
     warnings = [f"projeto {p.isales_id}: sem cliente no banco local; rode 03_sync_dados_local.py de novo"
                 for p in wanted if p.os["cliente_id"] is None]
-    if unknown:
-        warnings.insert(0, f"{'projeto' if len(unknown) == 1 else 'projetos'} {', '.join(unknown)} de --ids "
-                           f"{'não está' if len(unknown) == 1 else 'não estão'} no banco local: nada a enviar "
-                           "(confira o número, ou rode 01, 02 e 03 com --ids antes)")
     wanted = [p for p in wanted if p.os["cliente_id"] is not None]
     for chunk in chunks([p.id for p in wanted]):
         query = select(t.pagamento).where(t.pagamento.c.os_id.in_(chunk)).order_by(t.pagamento.c.id)
@@ -184,6 +201,21 @@ def record_customer(conn: Connection, cliente_id: int, customer_id: str, *, ours
 def record_location(conn: Connection, endereco_id: int, location_id: str, run_id: int | None) -> None:
     audited_update(conn, t.endereco, endereco_id, {"location_field_id": location_id}, run_id,
                    f"endereço {endereco_id}")
+
+
+def bind_location(conn: Connection, endereco_id: int, location_id: str, sent: dict, run_id: int | None) -> bool:
+    """Compare-and-set: the location is recorded on the address row only if the row still holds the
+    address that was sent (step 03 may have edited it meanwhile) and has no other location. The row
+    is read locked (FOR UPDATE on MySQL; SQLite's transactions already hold its only write lock)."""
+    row = conn.execute(select(t.endereco).where(t.endereco.c.id == endereco_id).with_for_update()).mappings().first()
+    if row is None or (row["location_field_id"] and row["location_field_id"] != location_id):
+        return False
+    if digest(address_of(dict(row))) != digest(sent):
+        log.info("endereço %s mudou enquanto o local %s era enviado: o local fica com o endereço enviado e o "
+                 "endereço novo recebe o seu na próxima passada", endereco_id, location_id)
+        return False
+    record_location(conn, endereco_id, location_id, run_id)
+    return True
 
 
 def record_ticket(conn: Connection, event_id: int, os_id: int, kind: str, ticket_id: str, service_id: str | None,

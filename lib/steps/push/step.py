@@ -12,7 +12,7 @@ from typing import Any
 from lib.config import PushSettings
 from lib.db import migrate
 from lib.db.engine import make_engine
-from lib.errors import ConfigError
+from lib.errors import ConfigError, TransientError
 from lib.fieldcontrol import FieldControl
 from lib.logs import human_duration, progress
 from lib.run import RunContext
@@ -69,10 +69,14 @@ def _sync(act: Send | Plan, outbox: Outbox, ctx: RunContext[PushSettings], rows:
 def _walk(reconciler: Reconciler, sync: ClientSync, clients: list[records.Client], *, plan: Plan | None = None,
           bar: bool = False) -> None:
     reconciler.reconcile_open(clients)
-    for client in progress(clients, total=len(clients), desc="FieldControl") if bar else clients:
+    for loaded in progress(clients, total=len(clients), desc="FieldControl") if bar else clients:
         if plan is not None:
-            plan.start(client.id, client.label())
-        sync.sync_client(client, [(project, decisions_for(project)) for project in client.projects])
+            plan.start(loaded.id, loaded.label())
+            client: records.Client | None = loaded
+        else:  # the real run re-reads each client just before sending: step 03 may have edited it since
+            client = sync.reread(loaded)
+        if client is not None:
+            sync.sync_client(client, [(project, decisions_for(project)) for project in client.projects])
 
 
 def make_plan(ctx: RunContext[PushSettings], outbox: Outbox, rows: records.Rows, clients: list[records.Client]) -> Plan:
@@ -96,7 +100,7 @@ def run(ctx: RunContext[PushSettings]) -> None:
     else:
         engine = ctx.engine
     try:
-        outbox = Outbox(engine, ctx.run_id, ctx.summary, force_retry=force)
+        outbox = Outbox(engine, ctx.run_id, ctx.summary, force_retry=force, settle_seconds=settings.settle_seconds)
         with engine.connect() as conn:
             clients, warnings = records.load_clients(conn, ids)
             outbox.load(conn)
@@ -134,6 +138,12 @@ def run(ctx: RunContext[PushSettings]) -> None:
         for change in followed.changes:
             ctx.summary.add("atividade_fieldcontrol", change["status"])
         ctx.summary.extra["requisicoes_fieldcontrol"] = sum(fc.requests_made for fc in remote)
+        if outbox.settling:
+            raise TransientError(
+                f"{len(outbox.settling)} escrita(s) no FieldControl com resultado incerto aguardam o período de "
+                f"espera (FIELDCONTROL_ESPERA_INCERTA_SEGUNDOS={settings.settle_seconds:g}) antes de qualquer "
+                "reenvio; o resto desta execução terminou normalmente e a próxima execução depois da espera "
+                "confere cada uma e só reenvia o que não estiver lá (veja data/pendencias.json)")
     finally:
         if own_engine:
             engine.dispose()

@@ -1,0 +1,82 @@
+"""A write FieldControl commits after the client gave up (read timeout 1 s, commit after 2 s): step 04
+looks it up at once, does not find it, and never sends it again before the settle period has passed
+and a later look-up found nothing. The run goes on with the other clients and exits 75; the next run
+after the period finds each object: none created twice."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+import lib.db.schema as t
+from lib.db.engine import make_engine
+from lib.errors import EXIT_TEMPFAIL
+from lib.fieldcontrol import document_key
+from tests.reliability.harness import Runner, step_env
+from tests.reliability.invariants import Local, Remote, exactly_once, matches_remote
+from tests.steps import push_seed as seed
+
+SETTLE = 3  # FIELDCONTROL_ESPERA_INCERTA_SEGUNDOS: above commit delay - read timeout
+COMMIT_AFTER = 2.0
+WRITES = ["POST /customers/{id}/locations", "POST /customers/{id}/phones", "POST /customers/{id}/emails",
+          "POST /tickets"]
+
+
+def posts(sb) -> Counter:
+    return Counter(f"POST {call['route']}" for call in sb.calls("fieldcontrol") if call["method"] == "POST")
+
+
+def committed(sb, n: int) -> None:
+    """Wait until the server has finished the `n` slow writes (their calls are logged once answered)."""
+    deadline = time.monotonic() + 60
+    while len([c for c in sb.calls("fieldcontrol") if c["fault"] == "slow_commit"]) < n:
+        assert time.monotonic() < deadline, "a escrita lenta não terminou no servidor"
+        time.sleep(0.02)
+
+
+def test_writes_committed_after_the_read_timeout_are_never_sent_twice(sandbox, tmp_path, migrated_db):
+    engine = make_engine(migrated_db)
+    try:
+        with engine.begin() as conn:
+            first = seed.add_project(conn, 9500)
+            other = seed.add_project(conn, 9510)  # another client: the run goes on with it
+        runner = Runner(step_env(sandbox, tmp_path, migrated_db, HTTP_TIMEOUT_LEITURA="1",
+                                 FIELDCONTROL_ESPERA_INCERTA_SEGUNDOS=str(SETTLE)), tmp_path)
+        before = Remote.of(sandbox)
+        sandbox.add_fault(system="fieldcontrol", route="POST /customers", kind="slow_commit", delay=COMMIT_AFTER,
+                          times=1)
+        result = runner.run("04", ok=None)
+        assert result.returncode == EXIT_TEMPFAIL, result.stderr
+        assert "1 escrita(s) no FieldControl com resultado incerto" in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr
+        committed(sandbox, 1)
+        assert posts(sandbox)["POST /customers"] == 2  # once per client: the slow one was not resent
+        assert len(Local.read(migrated_db).sent_tickets()) == 1  # the other client went on
+
+        runner.settle("04", wait=SETTLE + 1.5)  # after the period: found, and the rest of its work done
+        counts = Counter(document_key(c["documentNumber"]) for c in sandbox.fc_customers())
+        assert counts[first["doc"]] == counts[other["doc"]] == 1
+
+        # more work for every other kind of write, each committed after the client gave up
+        with engine.begin() as conn:
+            seed.add_project(conn, 9501, doc=first["doc"], numero="9")
+            conn.execute(t.cliente.update().where(t.cliente.c.id == first["cliente_id"]).values(
+                telefone_secundario="11955554444", email="maria.nova@example.com"))
+        sandbox.reset_calls()
+        for route in WRITES:
+            sandbox.add_fault(system="fieldcontrol", route=route, kind="slow_commit", delay=COMMIT_AFTER, times=1)
+        results = runner.settle("04", rounds=8, wait=SETTLE + 1.5)
+        assert results[0].returncode == EXIT_TEMPFAIL, results[0].stderr
+        committed(sandbox, len(WRITES))
+        fired = [f"{call['method']} {call['route']}" for call in sandbox.calls("fieldcontrol")
+                 if call["fault"] == "slow_commit"]
+        assert sorted(fired) == sorted(WRITES), fired
+        assert posts(sandbox) == Counter(WRITES), posts(sandbox)  # each write sent exactly once
+
+        after, local = Remote.of(sandbox), Local.read(migrated_db)
+        problems = exactly_once(before, after, local) + matches_remote(after, local)
+        assert not problems, "\n".join(problems)
+        assert not local.open_actions() and not local.pending_keys("04")
+        assert len(local.sent_tickets()) == 3
+    finally:
+        engine.dispose()
