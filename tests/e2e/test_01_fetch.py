@@ -124,7 +124,9 @@ def test_an_edit_that_does_not_move_the_card_arrives_in_the_next_run(run, sandbo
     _cycle(run, env)
     stored = _local_phones(migrated_db)
     renamed, quiet = sorted(stored)[:2]
-    sandbox.edit_cliente(renamed, nome="Nome Trocado de Souza", telefone="(11) 91234-5678")
+    name = next(p["cliente"]["nome"] for p in sandbox.projects() if p["card"]["cliente_id"] == renamed)
+    # a name completed (the same person, lib/names.py), so that 03 takes it; the listing row changes
+    sandbox.edit_cliente(renamed, nome=f"{name} Filho", telefone="(11) 91234-5678")
     sandbox.edit_cliente(quiet, telefone="(11) 98765-4321")
 
     data = _cycle(run, {**env, "ISALES_REFRESH_BUDGET": "0"})
