@@ -37,8 +37,9 @@ def other_people(projects: list[ProjectInput], stored: dict[str, tuple[str, list
     """isales_id → pt-BR reason, for every project whose name is clearly another person's.
 
     With a stored client, its name is the reference: only the projects that disagree with it are
-    refused. Without one, nobody can tell whose document it is: when the projects of this input
-    disagree among themselves, all of them are refused.
+    refused — except the client's only card, alone in this input: its new name is an edit of the
+    customer (step 04 follows it). Without a stored client, nobody can tell whose document it is:
+    when the projects of this input disagree among themselves, all of them are refused.
     """
     groups: dict[str, list[ProjectInput]] = {}
     for project in projects:
@@ -50,9 +51,11 @@ def other_people(projects: list[ProjectInput], stored: dict[str, tuple[str, list
         if doc in stored:
             name, owners = stored[doc]
             for project in named:
+                others = [i for i in owners if i != project.isales_id]
+                if not others and len(group) == 1:
+                    continue  # the client's only card, alone in this input: a new name is an edit
                 if not same_person(project.cliente["nome"], name):
-                    others = [i for i in owners if i != project.isales_id] or owners
-                    where = f"projeto(s) {', '.join(others)}" if others else "já gravado"
+                    where = f"projeto(s) {', '.join(others or owners)}" if others or owners else "já gravado"
                     refused[project.isales_id] = (
                         f"{project.label}: o {kind} {mask_document(doc)} já é do cliente {name!r} ({where}), "
                         f"e {project.cliente['nome']!r} é claramente outra pessoa; os dados deste projeto não foram "

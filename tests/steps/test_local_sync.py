@@ -637,3 +637,12 @@ def test_two_new_projects_of_one_document_and_two_people_are_both_refused(engine
                             projeto(4712, cliente={"nome": "ANA A."}),
                             projeto(4713, cliente={"nome": "Ana Maria Antunes"})])
     assert _open_03(engine) == {} and counts(engine)["cliente"] == 1
+
+
+def test_the_only_card_of_a_client_may_change_its_name(engine, tmp_path):
+    """No other project carries the document: a new name on its only card is an edit of the
+    customer (04 follows it), not a second person."""
+    sync(engine, tmp_path, [projeto(4711)])
+    sync(engine, tmp_path, [projeto(4711, cliente={"nome": "Mariana Souza"}, obtido="2026-12-01T00:00:00Z")])
+    assert _open_03(engine) == {}
+    assert [c["nome"] for c in rows(engine, t.cliente)] == ["Mariana Souza"]
