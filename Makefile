@@ -33,6 +33,7 @@ fidelidade: $(INSTALADO)
 
 lint: $(INSTALADO)
 	$(PY) -m ruff check .
+	$(PY) -m mypy
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

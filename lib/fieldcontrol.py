@@ -246,7 +246,7 @@ def contact_body(*, phone: str | None, email: str | None) -> dict:
     return {"phone": phone_key(phone) or None, "email": (email or "").strip() or None}
 
 
-def customer_body(*, name: str, document: str | None, external_id: str, address: dict,
+def customer_body(*, name: str | None, document: str | None, external_id: str, address: dict | None,
                   contact: dict | None = None) -> dict:
     """The whole customer body (a PUT sends it all); `contact` only when given, so that a body built
     without one stays what earlier versions sent."""

@@ -105,7 +105,7 @@ def as_text(value: Any) -> str | None:
     return str(value)
 
 
-def changed_fields(table: Table, current: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, tuple[Any, Any]]:
+def changed_fields(table: Table, current: Mapping[Any, Any], new: Mapping[str, Any]) -> dict[str, tuple[Any, Any]]:
     """{field: (old, new)} for every field of `new` whose value differs from `current`."""
     changes = {}
     for name, value in new.items():

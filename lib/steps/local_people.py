@@ -28,8 +28,8 @@ def stored_names(conn: Connection, index: RunIndex, docs: Iterable[str]) -> dict
         query = select(t.cliente.c.id, t.cliente.c.doc_pessoal, t.cliente.c.nome).where(t.cliente.c.id.in_(chunk))
         names.update((cliente_id, (doc, nome)) for cliente_id, doc, nome in conn.execute(query) if nome)
         query = select(t.os.c.cliente_id, t.os.c.isales_id).where(t.os.c.cliente_id.in_(chunk)).order_by(t.os.c.id)
-        for cliente_id, isales_id in conn.execute(query):
-            projects.setdefault(cliente_id, []).append(str(isales_id))
+        for row in conn.execute(query):
+            projects.setdefault(row.cliente_id, []).append(str(row.isales_id))
     return {doc: (nome, projects.get(cliente_id, [])) for cliente_id, (doc, nome) in names.items()}
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy.engine import Connection
@@ -90,7 +91,7 @@ class ClientSync:
         if not payload["documentNumber"]:
             problem = ("cliente sem CPF/CNPJ no banco local: sem documento não é possível procurá-lo no "
                        "FieldControl antes de criar (o que evita duplicatas)")
-        elif endereco is None:
+        elif endereco is None or address is None:
             problem = "projeto sem endereço no banco local: rode 03_sync_dados_local.py de novo"
         elif address["coords"] is None:
             problem = NO_COORDS
@@ -108,7 +109,8 @@ class ClientSync:
         sent = [a for a in self.outbox.done("customer", client.id) + self.outbox.done("customer-put", client.id)
                 if a.payload]
         last = max(sent, key=lambda a: (a.concluida_em or datetime.min, a.id))  # what FieldControl holds now
-        endereco = client.enderecos.get(created.endereco_id) or self.rows.row("endereco", created.endereco_id)
+        endereco = (client.enderecos.get(created.endereco_id) or self.rows.row("endereco", created.endereco_id)
+                    if created.endereco_id is not None else None)
         if endereco is None:
             return
         address = address_of(endereco)
@@ -133,7 +135,7 @@ class ClientSync:
 
     # -- locations, phones, e-mail -----------------------------------------------------------------
     def ensure_location(self, client: records.Client, project: records.Project, customer_id: str) -> str | None:
-        endereco = client.enderecos.get(project.os.get("endereco_id"))
+        endereco = client.enderecos.get(project.os["endereco_id"])
         if endereco is None:
             spec = Spec(chave=f"location:os{project.id}", tipo="location", kind="local",
                         label=f"{client.label(project)}: local", request="", payload=None, send=lambda: None,
@@ -163,8 +165,9 @@ class ClientSync:
                     lookup_note="será procurado entre os locais do cliente antes de criar",
                     isales_id=project.isales_id, cliente_id=client.id, endereco_id=endereco["id"])
         result = self._perform(spec, NO_COORDS if address["coords"] is None else None)
-        if result.outcome is Outcome.DONE:  # the address came back to one that already has a location
-            self._write(lambda conn: receipt(conn, fcm.Location(id=result.field_id, name=None, customer_id=None)))
+        if result.outcome is Outcome.DONE and result.field_id:  # back to an address that has a location
+            location = fcm.Location(id=result.field_id, name=None, customer_id=None)
+            self._write(lambda conn: receipt(conn, location))
         if result.ok and result.outcome is not Outcome.PLANNED and endereco.get("location_field_id") != result.field_id:
             log.info("%s: o endereço mudou durante o envio do local; as OS deste projeto aguardam a próxima "
                      "execução, com o endereço novo", client.label(project))
@@ -185,9 +188,9 @@ class ClientSync:
                 chave=ob.phone_key(client.id, digits), tipo="phone", kind="telefone",
                 label=f"{client.label()}: telefone {ticket_message.phone(digits)}",
                 request=f"POST /customers/{customer_id}/phones", payload=payload,
-                send=lambda payload=payload: self.remote.create(customer_id, "phones", payload),
+                send=partial(self.remote.create, customer_id, "phones", payload),
                 receipt=lambda conn, value: None,
-                find=lambda digits=digits: self.remote.find_phone(client.id, customer_id, digits), look_first=foreign,
+                find=partial(self.remote.find_phone, client.id, customer_id, digits), look_first=foreign,
                 lookup_note="será procurado entre os telefones do cliente antes de criar",
                 isales_id=isales_id, cliente_id=client.id))
         email = (cliente.get("email") or "").strip()
@@ -225,9 +228,9 @@ class ClientSync:
             request="POST /tickets", payload=payload, send=lambda: self.remote.fc.create_ticket(payload), receipt=receipt,
             find=lambda: self.remote.find_ticket(payload, label), isales_id=project.isales_id, cliente_id=client.id,
             historico_id=event["id"]))
-        if result.outcome is Outcome.DONE:  # the outbox has it, the history row missed it: mark it now
-            self._write(lambda conn: receipt(conn, fcm.Ticket(result.field_id, None, None, None, None, None,
-                                                              None, None)))
+        if result.outcome is Outcome.DONE and result.field_id:  # in the outbox, missed by the history row
+            ticket = fcm.Ticket(result.field_id, None, None, None, None, None, None, None)
+            self._write(lambda conn: receipt(conn, ticket))
         return result.ok
 
     def identify(self, sent: records.Row | None) -> None:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
@@ -33,8 +33,14 @@ from lib.logs import redact
 log = logging.getLogger(__name__)
 
 STEP = "04"
-NOVA, ENVIANDO, CONCLUIDA, INCERTA, REJEITADA = "nova", "enviando", "concluida", "incerta", "rejeitada"
-OPEN = (ENVIANDO, INCERTA)
+# acao_field.estado
+State = Literal["nova", "enviando", "concluida", "incerta", "rejeitada"]
+NOVA: State = "nova"
+ENVIANDO: State = "enviando"
+CONCLUIDA: State = "concluida"
+INCERTA: State = "incerta"
+REJEITADA: State = "rejeitada"
+OPEN: tuple[State, ...] = (ENVIANDO, INCERTA)
 RETRY_REJECTED_AFTER = timedelta(hours=6)
 SETTLE_SECONDS = 600.0  # FIELDCONTROL_ESPERA_INCERTA_SEGUNDOS
 CLOCK_GRAIN = timedelta(seconds=1)  # db_now() drops the fraction: one more second so the wait is never short
@@ -91,7 +97,7 @@ class Action:
     id: int
     chave: str
     tipo: str
-    estado: str
+    estado: State
     cliente_id: int | None
     endereco_id: int | None
     historico_id: int | None
@@ -166,7 +172,7 @@ class Spec:
 class Outbox:
     """The acao_field rows of a run (cached) and the protocol that sends each one effectively once."""
 
-    def __init__(self, engine: Engine | None, run_id: int | None, summary: Any, *, force_retry: bool = False,
+    def __init__(self, engine: Engine, run_id: int | None, summary: Any, *, force_retry: bool = False,
                  settle_seconds: float = SETTLE_SECONDS):
         self.engine, self.run_id, self.summary = engine, run_id, summary
         self.force_retry = force_retry
@@ -189,7 +195,7 @@ class Outbox:
     def open_actions(self) -> list[Action]:
         return sorted((a for a in self.actions.values() if a.estado in OPEN), key=lambda a: a.id)
 
-    def done(self, tipo: str, cliente_id: int) -> list[Action]:
+    def done(self, tipo: str, cliente_id: int | None) -> list[Action]:
         """The concluded actions of one kind of a client, in the order they were concluded."""
         actions = (self.actions[chave] for chave in self.of_client.get(cliente_id, ()))
         chosen = [a for a in actions if a.tipo == tipo and a.estado == CONCLUIDA]
@@ -250,7 +256,7 @@ class Outbox:
         moment = (action.atualizada_em if action and action.atualizada_em else db_now()) + self.settle + CLOCK_GRAIN
         return f"{moment:%Y-%m-%d %H:%M:%S} UTC"
 
-    def set_state(self, chave: str, estado: str, error: str | None = None) -> None:
+    def set_state(self, chave: str, estado: State, error: str | None = None) -> None:
         with self.engine.begin() as conn:
             conn.execute(t.acao_field.update().where(t.acao_field.c.chave == chave).values(
                 estado=estado, atualizada_em=db_now(), ultimo_erro=None if error is None else redact(error)[:4000]))
@@ -280,7 +286,7 @@ class Outbox:
             return current.field_id if current is not None and current.field_id else field_id
         return field_id
 
-    def record_pending(self, spec: Spec, reason: str, *, estado: str | None = None) -> None:
+    def record_pending(self, spec: Spec, reason: str, *, estado: State | None = None) -> None:
         """Open the pending item of the action (and, when it was sent, record its new state)."""
         with self.engine.begin() as conn:
             if estado is not None and spec.chave in self.actions:

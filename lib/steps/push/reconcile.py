@@ -36,7 +36,7 @@ class Reconciler:
         actions = self.outbox.open_actions()
         if not actions:
             return
-        by_id = {client.id: client for client in clients}
+        by_id: dict[int | None, records.Client] = {client.id: client for client in clients}
         events = {event["id"]: (project, event) for client in clients for project in client.projects
                   for event in project.events}
         for action in actions:
@@ -62,7 +62,7 @@ class Reconciler:
             spec.receipt = self.receipts.customer(cliente, endereco, payload.get("address"))
         elif action.tipo == "location":
             address = payload.get("address") or {}
-            owner = (payload.get("customer") or {}).get("id") or customer_id
+            owner = str((payload.get("customer") or {}).get("id") or customer_id)  # the path part it always became
             legacy = {e["location_field_id"] for e in (client.enderecos.values() if client else [])
                       if e.get("location_field_id")}
             spec.find = lambda: self.remote.find_location(action.cliente_id, owner, address, legacy)

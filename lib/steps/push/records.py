@@ -38,7 +38,7 @@ def rows_by_id(conn: Connection, table: Table, ids: Iterable[int]) -> dict[int, 
 
 def sent_kind(row: Row) -> str:
     """The ticket kind of a sent history row (legacy rows without ticket_tipo: from their status)."""
-    return row.get("ticket_tipo") or TICKET_OF_STATUS.get(row.get("status"), "instalacao")
+    return row.get("ticket_tipo") or TICKET_OF_STATUS.get(row.get("status") or "", "instalacao")
 
 
 def address_of(endereco: Row) -> dict:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 from lib import fieldcontrol as fcm
@@ -56,7 +57,7 @@ class Remote:
         self._lists.pop((customer_id, what), None)
         return getattr(self.fc, f"create_{what[:-1]}")(customer_id, body)
 
-    def _claimed(self, tipo: str, cliente_id: int, extra: set[str] = frozenset()) -> set[str]:
+    def _claimed(self, tipo: str, cliente_id: int | None, extra: AbstractSet[str] = frozenset()) -> set[str]:
         return {a.field_id for a in self.outbox.done(tipo, cliente_id) if a.field_id} | set(extra)
 
     def find_customer(self, cliente: records.Row, label: str) -> fcm.Customer | None:
@@ -118,18 +119,18 @@ class Remote:
                               f"({', '.join(c.id for c in matches)}); usado {chosen.id} ({why})")
         return chosen
 
-    def find_location(self, cliente_id: int, customer_id: str, address: dict,
-                      legacy: set[str] = frozenset()) -> fcm.Location | None:
+    def find_location(self, cliente_id: int | None, customer_id: str, address: dict,
+                      legacy: AbstractSet[str] = frozenset()) -> fcm.Location | None:
         claimed = self._claimed("location", cliente_id, legacy)
         return next((loc for loc in self._list(customer_id, "locations")
                      if loc.id not in claimed and fcm.same_address(loc.address, address)), None)
 
-    def find_phone(self, cliente_id: int, customer_id: str, digits: str) -> fcm.Phone | None:
+    def find_phone(self, cliente_id: int | None, customer_id: str, digits: str) -> fcm.Phone | None:
         claimed = self._claimed("phone", cliente_id)
         return next((p for p in self._list(customer_id, "phones")
                      if p.id not in claimed and fcm.phone_key(p.number) == digits), None)
 
-    def find_email(self, cliente_id: int, customer_id: str, address: str) -> fcm.Email | None:
+    def find_email(self, cliente_id: int | None, customer_id: str, address: str) -> fcm.Email | None:
         claimed = self._claimed("email", cliente_id)
         return next((e for e in self._list(customer_id, "emails")
                      if e.id not in claimed and fcm.email_key(e.address) == fcm.email_key(address)), None)
