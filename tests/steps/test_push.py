@@ -469,6 +469,23 @@ def test_one_plan_per_run_and_the_run_sends_what_the_dry_run_printed(lite, sandb
     assert sent == dry.sends()
 
 
+def test_waiting_events_are_told_once_per_run(lite, sandbox, caplog):
+    """The plan made before sending tells nothing: each waiting project is logged once, by the run
+    that sends (or by --dry-run, from its plan)."""
+    engine, env = lite
+    with engine.begin() as conn:
+        seed.add_project(conn, 5800, coords=False, nome="Caio Prado")
+    told = ["projeto 5800 (Caio Prado): 1 evento(s) aguardam a próxima execução (a ordem dos eventos importa)"]
+    caplog.set_level("INFO", logger="lib.steps.push")
+    summary = run04(engine, env, dry_run=True)
+    assert [r.getMessage() for r in caplog.records if "aguardam" in r.getMessage()] == told
+    assert summary.counts["evento"] == {"pendentes": 1}
+    caplog.clear()
+    summary = run04(engine, env)
+    assert [r.getMessage() for r in caplog.records if "aguardam" in r.getMessage()] == told
+    assert summary.counts["evento"] == {"pendentes": 1} and summary.counts["cliente"] == {"pendentes": 1}
+
+
 def test_ids_limit_the_run(lite, sandbox):
     engine, env = lite
     with engine.begin() as conn:

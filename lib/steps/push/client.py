@@ -151,7 +151,7 @@ class ClientSync:
         if primary and client.id in self._put_waiting:
             # the customer's PUT moves its primary location to this edited address: a new location
             # now would be a second one for the same place once the PUT goes through
-            log.info("%s: o local do endereço principal aguarda a atualização do cliente", client.label(project))
+            self.act.note(f"{client.label(project)}: o local do endereço principal aguarda a atualização do cliente")
             return None
         legacy = {e["location_field_id"] for e in client.enderecos.values() if e.get("location_field_id")}
         receipt = self.receipts.location(endereco, address)
@@ -281,8 +281,5 @@ class ClientSync:
                 if customer_id and location_id and self.send_ticket(client, project, event, decision.ticket,
                                                                     customer_id, location_id):
                     continue
-                waiting = len(decisions) - index
-                log.info("%s: %d evento(s) aguardam a próxima execução (a ordem dos eventos importa)",
-                         client.label(project), waiting)
-                self.summary.add("evento", "pendentes", waiting)
+                self.act.wait(client.label(project), len(decisions) - index)
                 break

@@ -21,6 +21,10 @@ T = TypeVar("T")
 UNCERTAIN_BEFORE = "envio anterior interrompido ou incerto: será conferido no FieldControl antes de qualquer novo envio"
 
 
+def waiting_message(label: str, waiting: int) -> str:
+    return f"{label}: {waiting} evento(s) aguardam a próxima execução (a ordem dos eventos importa)"
+
+
 @dataclass(frozen=True)
 class Entry:
     """One planned step: an action (`request` and `payload` set), or a note about a record."""
@@ -63,6 +67,7 @@ class Plan:
         self.opening: list[Entry] = []  # open actions of earlier runs, looked up first
         self.clients: list[ClientPlan] = []
         self.lookups: Counter[str] = Counter()  # look-ups before a first send, by tipo
+        self.notes: list[str] = []  # what the run would tell (logged by --dry-run; the real run tells it as it goes)
 
     def start(self, cliente_id: int | None, label: str) -> None:
         self.clients.append(ClientPlan(cliente_id, label))
@@ -118,6 +123,13 @@ class Plan:
     def dispense(self, label: str, event_id: int, reason: str) -> None:
         self._add(Entry("evento", label, (f"seria dispensado (sem OS): {reason}",)))
         self.summary.add("evento", "previstos")
+
+    def wait(self, label: str, waiting: int) -> None:
+        self.notes.append(waiting_message(label, waiting))
+        self.summary.add("evento", "pendentes", waiting)
+
+    def note(self, message: str) -> None:
+        self.notes.append(message)
 
     def read(self, fetch: Callable[[], T]) -> T | None:
         """Nothing is asked of FieldControl while planning."""

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from lib.steps.push import records
 from lib.steps.push.outbox import Outbox, Result, Spec
+from lib.steps.push.plan import waiting_message
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,14 @@ class Send:
         self.write(lambda conn: records.record_dispensed(conn, event_id, reason))
         log.info("%s: dispensado: %s", label, reason)
         self.summary.add("evento", "ignorados")
+
+    def wait(self, label: str, waiting: int) -> None:
+        """Events of a project left for the next run (an earlier one could not be sent)."""
+        log.info("%s", waiting_message(label, waiting))
+        self.summary.add("evento", "pendentes", waiting)
+
+    def note(self, message: str) -> None:
+        log.info("%s", message)
 
     def read(self, fetch: Callable[[], T]) -> T | None:
         """A read of FieldControl outside the outbox (the plan asks nothing)."""

@@ -154,6 +154,8 @@ def _dry_run(ctx: RunContext[PushSettings], plan: Plan) -> None:
           "nenhuma requisição é feita.")
     for entry in plan.entries:
         print(entry.text())
+    for note in plan.notes:
+        log.info("%s", note)
     for kind, outcomes in plan.summary.counts.items():
         for outcome, count in outcomes.items():
             ctx.summary.add(kind, outcome, count)
