@@ -473,6 +473,11 @@ class FieldControl:
         what = f"FieldControl: criar local do cliente {customer_id}"
         return _location(self._call("POST", f"/customers/{customer_id}/locations", what, body=body), what)
 
+    def update_location(self, customer_id: str, location_id: str, body: dict) -> Location:
+        """PUT a location (whole body) — REST-consistent but not in the public documentation [decided]."""
+        what = f"FieldControl: atualizar o local {location_id} do cliente {customer_id}"
+        return _location(self._call("PUT", f"/customers/{customer_id}/locations/{location_id}", what, body=body), what)
+
     def phones(self, customer_id: str) -> list[Phone]:
         what = f"FieldControl: listar telefones do cliente {customer_id}"
         return [_phone(raw, what) for raw in self._pages(f"/customers/{customer_id}/phones", what)]

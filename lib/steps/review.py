@@ -45,6 +45,17 @@ def close(conn: Connection, keys: Iterable[str], run_id: int | None = None) -> i
     return pending.resolve(conn, STEP, [k for k in keys if is_review(k)], run_id=run_id)
 
 
+def states(conn: Connection, keys: list[str]) -> dict[str, bool]:
+    """For each key with an item: True while open, False once closed (keys never reported are absent)."""
+    result: dict[str, bool] = {}
+    wanted = sorted(set(keys))
+    for start in range(0, len(wanted), 500):
+        query = select(t.pendencia.c.chave, t.pendencia.c.resolvida_em).where(
+            t.pendencia.c.etapa == STEP, t.pendencia.c.chave.in_(wanted[start:start + 500]))
+        result.update({row.chave: row.resolvida_em is None for row in conn.execute(query)})
+    return result
+
+
 def open_items(conn: Connection, prefix: str = "") -> list[str]:
     return sorted(k for k in pending.open_keys(conn, STEP) if k.startswith(PREFIX + prefix))
 

@@ -400,12 +400,23 @@ def test_edits_update_customer_and_add_locations_and_phones(engine, env, sandbox
     sandbox.reset_calls()
     summary = run04(engine, env)
     assert summary.counts["cliente"] == {"atualizados": 1} and summary.counts["telefone"] == {"criados": 1}
-    assert [c["route"] for c in posts(sandbox)] == ["/customers/{id}", "/customers/{id}/phones"]
+    assert summary.counts["local"] == {"atualizados": 1} and summary.counts["ticket_instalacao"] == {"atualizados": 1}
+    assert [c["route"] for c in posts(sandbox)] == ["/customers/{id}", "/customers/{id}/locations/{locationId}",
+                                                    "/customers/{id}/phones", "/tickets/{id}"]
     stored = next(c for c in sandbox.fc_customers() if c["id"] == customer["id"])
     assert stored["address"]["street"] == "Rua Augusta"
+    assert stored["contact"] == {"phone": "11912345678", "email": "maria.silva@example.com"}  # the main contact
+    primary = next(loc for loc in sandbox.fc_locations() if loc["id"] == customer["primaryLocation"]["id"])
+    assert primary["name"] == "Rua Augusta, 500"  # the name follows the address
+    phones = {ph["number"]: ph for ph in sandbox.fc_phones() if ph["customer"]["id"] == customer["id"]}
+    assert phones["11912345678"]["primary"]
+    ticket = next(tk for tk in sandbox.fc_tickets() if (tk["external"]["id"] or "").startswith("isales:5400:"))
+    assert "TELEFONE: (11) 91234-5678" in ticket["message"] and "Rua Augusta, 500" in ticket["message"]
     with engine.begin() as conn:
         row = conn.execute(select(t.endereco).where(t.endereco.c.id == p["endereco_id"])).mappings().one()
         assert row["location_field_id"] == customer["primaryLocation"]["id"]  # the PUT moved the primary location
+        old_phone = f"revisar:telefone:{phones['11987654321']['id']}"
+        assert "telefone antigo (11) 9…-…21 do cliente Maria da Silva" in seed.open_pending(conn)[old_phone]
         second = seed.add_project(conn, 5401, doc=p["doc"], numero="12")
         conn.execute(t.endereco.update().where(t.endereco.c.id == second["endereco_id"]).values(location_field_id=None))
     run04(engine, env)
@@ -414,9 +425,49 @@ def test_edits_update_customer_and_add_locations_and_phones(engine, env, sandbox
             numero="14", location_field_id=None))
     sandbox.reset_calls()
     run04(engine, env)
-    assert [c["route"] for c in posts(sandbox)] == ["/customers/{id}/locations"]
+    # a location for the new address, and the open ticket of that project moves to it
+    assert [c["route"] for c in posts(sandbox)] == ["/customers/{id}/locations", "/tickets/{id}"]
     locations = [loc for loc in sandbox.fc_locations() if loc["customer"]["id"] == customer["id"]]
     assert sorted(loc["address"]["number"] for loc in locations) == ["12", "14", "500"]
+    moved = next(tk for tk in sandbox.fc_tickets() if (tk["external"]["id"] or "").startswith("isales:5401:"))
+    assert moved["location"]["id"] == next(loc["id"] for loc in locations if loc["address"]["number"] == "14")
+    sandbox.reset_calls()
+    run04(engine, env)
+    assert posts(sandbox) == []  # followed once: nothing more to send
+
+
+def test_a_ticket_turned_into_an_order_is_reported_not_changed(lite, sandbox):
+    engine, env = lite
+    with engine.begin() as conn:
+        p = seed.add_project(conn, 5500, email="antigo@example.com")
+    run04(engine, env)
+    with engine.connect() as conn:
+        sent = seed.history(conn, p["os_id"])[0]
+    sandbox.fc_convert_ticket(sent["ticket_field_id"], at="2026-12-01T10:00:00Z")
+    with engine.begin() as conn:
+        conn.execute(t.os.update().values(observacoes="Telhado de fibrocimento"))
+        conn.execute(t.cliente.update().values(email="novo@example.com"))
+    sandbox.reset_calls()
+    summary = run04(engine, env)
+    assert "PUT /tickets/{id}" not in sandbox.call_counts()  # not touched
+    with engine.connect() as conn:
+        items = {k: v for k, v in seed.open_pending(conn).items() if k.startswith("revisar:")}
+    ticket_items = [v for k, v in items.items() if k.startswith(f"revisar:ticket:{sent['id']}:")]
+    assert len(ticket_items) == 1 and sent["ticket_identificador"] in ticket_items[0]
+    assert "já virou ordem de serviço" in ticket_items[0] and "OBSERVAÇÕES DO PROJETO" in ticket_items[0]
+    old_email = next(e for e in sandbox.fc_emails() if e["address"] == "antigo@example.com")
+    assert "e-mail antigo a…@example.com" in items[f"revisar:email:{old_email['id']}"]
+    assert summary.counts["revisar_no_fieldcontrol"] == {"pendentes": 2}
+    # listed once: the next run asks nothing about the ticket again and opens nothing new
+    sandbox.reset_calls()
+    assert "revisar_no_fieldcontrol" not in run04(engine, env).counts
+    assert "GET /tickets/{id}" not in sandbox.call_counts()
+    # the operator deletes the old e-mail in FieldControl: its item closes by itself
+    sandbox.fc_delete("emails", old_email["id"])
+    run04(engine, env)
+    with engine.connect() as conn:
+        still = seed.open_pending(conn)
+    assert f"revisar:email:{old_email['id']}" not in still and any(k.startswith("revisar:ticket:") for k in still)
 
 
 def test_dry_run_changes_nothing(lite, sandbox, capsys):

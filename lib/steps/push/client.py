@@ -18,6 +18,7 @@ from lib.errors import BadResponse, RecordError
 from lib.status import ticket_label
 from lib.steps.push import outbox as ob
 from lib.steps.push import records, ticket_message
+from lib.steps.push.follow import EditFollower
 from lib.steps.push.outbox import Outbox, Outcome, Spec
 from lib.steps.push.plan import Plan
 from lib.steps.push.receipts import Receipts
@@ -34,6 +35,11 @@ address_of = records.address_of
 external_id = records.external_id
 
 
+def main_contact(cliente: records.Row) -> dict:
+    """The customer's main contact in FieldControl: the client's main phone and e-mail."""
+    return fcm.contact_body(phone=cliente.get("telefone"), email=cliente.get("email"))
+
+
 class ClientSync:
     """Decides the actions of each client and hands them to `act`: a `Send` (the real run) or a `Plan`
     (the plan writes them down); `outbox` is read for what was done before. `needed` collects every
@@ -47,6 +53,7 @@ class ClientSync:
         self._put_waiting: set[int] = set()  # clients whose update (PUT) did not go through this run
         self._planned_primary: dict[int, str] = {}  # plan: addresses that get their location with the customer
         self.needed: set[str] = set()
+        self.follower = EditFollower(outbox, remote, self._perform, self._write, services, echo=echo)
 
     # -- helpers ------------------------------------------------------------------------------------
     def _perform(self, spec: Spec, problem: str | None = None, **kwargs: Any) -> ob.Result:
@@ -76,7 +83,7 @@ class ClientSync:
         label = f"{client.label()}: cliente"
         address = address_of(endereco) if endereco else None
         payload = fcm.customer_body(name=cliente.get("nome"), document=fcm.document_key(cliente.get("doc_pessoal")),
-                                    external_id=external_id(cliente), address=address)
+                                    external_id=external_id(cliente), address=address, contact=main_contact(cliente))
         spec = Spec(chave=ob.customer_key(client.id), tipo="customer", kind="cliente", label=label,
                     request="POST /customers", payload=payload, send=lambda: self.remote.fc.create_customer(payload),
                     receipt=self.receipts.customer(cliente, endereco, address),
@@ -101,7 +108,8 @@ class ClientSync:
         return result.field_id if result.ok else None
 
     def ensure_update(self, client: records.Client) -> None:
-        """PUT (full body) a customer we created whose name, document or primary address changed since."""
+        """PUT (full body) a customer we created whose name, document, main contact or primary address
+        changed since; then the primary location's name follows a moved address."""
         cliente = client.cliente
         if not cliente.get("criado_pelo_script") or self.foreign(client):
             return
@@ -115,8 +123,11 @@ class ClientSync:
             return
         address = address_of(endereco)
         payload = fcm.customer_body(name=cliente.get("nome"), document=fcm.document_key(cliente.get("doc_pessoal")),
-                                    external_id=created.payload["external"]["id"], address=address)
+                                    external_id=created.payload["external"]["id"], address=address,
+                                    contact=main_contact(cliente))
+        moved = ob.digest(created.payload.get("address")) != ob.digest(address)
         if ob.canonical(payload) == ob.canonical(last.payload):
+            self.follower.follow_primary_name(client, endereco, moved)
             return
         customer_id = cliente["field_id"]
 
@@ -132,6 +143,8 @@ class ClientSync:
         result = self._perform(spec, NO_COORDS if address["coords"] is None else None, redo=True)
         if not result.ok:
             self._put_waiting.add(client.id)
+        elif not self.dry_run:
+            self.follower.follow_primary_name(client, endereco, moved)
 
     # -- locations, phones, e-mail -----------------------------------------------------------------
     def ensure_location(self, client: records.Client, project: records.Project, customer_id: str) -> str | None:
@@ -268,6 +281,7 @@ class ClientSync:
                 # checked when it next gets a ticket, not all at once on the first run after the upgrade
                 if any(d.ticket for _p, ds in plans for d in ds) or self.outbox.done("customer", client.id):
                     self.ensure_contacts(client, customer_id)
+                    self.follower.review_old_contacts(client)
         for project, decisions in plans:
             location_id = None
             if customer_id and project.id in active_ids:
@@ -283,3 +297,6 @@ class ClientSync:
                     continue
                 self.act.wait(client.label(project), len(decisions) - index)
                 break
+            else:
+                if customer_id and project.id in active_ids:
+                    self.follower.follow_ticket(client, project)

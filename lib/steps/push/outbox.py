@@ -86,6 +86,14 @@ def ticket_key(historico_id: int) -> str:
     return f"ticket:{historico_id}"
 
 
+def ticket_put_key(historico_id: int, payload: dict) -> str:
+    return f"ticket-put:{historico_id}:{digest(payload)}"
+
+
+def location_put_key(endereco_id: int, payload: dict) -> str:
+    return f"location-put:{endereco_id}:{digest(payload)}"
+
+
 def pending_key(chave: str) -> str:
     return f"acao:{chave}"
 
@@ -148,7 +156,7 @@ class Spec:
     """One remote write: how to send it, how to look it up, and what to record when it is done."""
 
     chave: str
-    tipo: str  # customer | customer-put | location | phone | email | ticket
+    tipo: str  # customer | customer-put | location | location-put | phone | email | ticket | ticket-put
     kind: str  # summary kind (cliente, local, telefone, email, ticket_instalacao, ...)
     label: str  # pt-BR, names the project and client: "projeto 4711 (Maria da Silva): telefone ..."
     request: str  # "POST /customers" (the plan)

@@ -49,6 +49,7 @@ class Receipts:
         def receipt(conn: Connection, ticket: fcm.Ticket) -> None:
             records.record_ticket(conn, event["id"], project.id, kind, ticket.id, service_id, self.run_id,
                                   ticket.identifier)
+            project.sent_before = project.last_sent
             project.last_sent = {**event, "enviado_field": True, "ticket_tipo": kind, "ticket_field_id": ticket.id,
                                  "ticket_identificador": ticket.identifier or event.get("ticket_identificador")}
             project.events = [e for e in project.events if e["id"] != event["id"]]

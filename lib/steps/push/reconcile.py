@@ -15,7 +15,8 @@ from lib.steps.push.receipts import Receipts
 from lib.steps.push.remote import Remote
 from lib.steps.push.send import Send
 
-KIND_OF = {"customer": "cliente", "customer-put": "cliente", "location": "local", "phone": "telefone",
+KIND_OF = {"customer": "cliente", "customer-put": "cliente", "location": "local", "location-put": "local",
+           "ticket-put": "ticket", "phone": "telefone",
            "email": "email"}
 
 

@@ -63,6 +63,7 @@ class Project:
     pagamento: Row | None = None
     events: list[Row] = field(default_factory=list)
     last_sent: Row | None = None
+    sent_before: Row | None = None  # the sent event before last_sent (a cancellation's message names it)
 
     @property
     def id(self) -> int:
@@ -132,7 +133,7 @@ def _clients(conn: Connection, os_rows: list[Row]) -> tuple[list[Client], list[s
         for row in conn.execute(query).mappings():
             project = projects[row["os_id"]]
             if row["enviado_field"]:
-                project.last_sent = dict(row)
+                project.sent_before, project.last_sent = project.last_sent, dict(row)
             elif row["motivo_dispensa"] is None:
                 project.events.append(dict(row))
     wanted = [p for p in projects.values() if p.events or p.last_sent]

@@ -52,6 +52,10 @@ class Remote:
             self._lists[key] = getattr(self.fc, what)(customer_id)
         return self._lists[key]
 
+    def listing(self, customer_id: str, what: str) -> list:
+        """A customer's locations, phones or e-mails as FieldControl holds them (listed once per run)."""
+        return self._list(customer_id, what)
+
     def create(self, customer_id: str, what: str, body: dict) -> Any:
         """POST one location/phone/e-mail of a customer (its cached list is dropped first)."""
         self._lists.pop((customer_id, what), None)
