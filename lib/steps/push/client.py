@@ -53,7 +53,7 @@ class ClientSync:
         self._put_waiting: set[int] = set()  # clients whose update (PUT) did not go through this run
         self._planned_primary: dict[int, str] = {}  # plan: addresses that get their location with the customer
         self.needed: set[str] = set()
-        self.follower = EditFollower(outbox, remote, self._perform, self._write, services, echo=echo)
+        self.follower = EditFollower(outbox, act, remote, self._perform, services)
 
     # -- helpers ------------------------------------------------------------------------------------
     def _perform(self, spec: Spec, problem: str | None = None, **kwargs: Any) -> ob.Result:
@@ -143,7 +143,7 @@ class ClientSync:
         result = self._perform(spec, NO_COORDS if address["coords"] is None else None, redo=True)
         if not result.ok:
             self._put_waiting.add(client.id)
-        elif not self.dry_run:
+        else:  # in the plan the moved location is not known yet: its name is planned by the next run
             self.follower.follow_primary_name(client, endereco, moved)
 
     # -- locations, phones, e-mail -----------------------------------------------------------------

@@ -22,12 +22,13 @@ from lib.steps import review
 from lib.steps.push import outbox as ob
 from lib.steps.push import records, ticket_message
 from lib.steps.push.outbox import Outbox, Spec
+from lib.steps.push.plan import Plan
 from lib.steps.push.remote import Remote
+from lib.steps.push.send import Send
 
 log = logging.getLogger(__name__)
 
 Perform = Callable[..., ob.Result]
-Write = Callable[[Callable[[Connection], None]], None]
 
 
 def hide_phone(number: object) -> str:
@@ -74,13 +75,14 @@ def _labelled(text: object) -> list[tuple[str, str]]:
 
 class EditFollower:
     """Runs for each client after its actions (ClientSync): open tickets, the primary location's name,
-    and the old contacts to review. `perform`/`write` are the sync's outbox and database helpers."""
+    and the old contacts to review. `perform` is the sync's (it keeps the action key as needed); `act`
+    its hands, a `Send` or the `Plan` (which reads nothing and writes nothing)."""
 
-    def __init__(self, outbox: Outbox, remote: Remote, perform: Perform, write: Write, services: dict[str, str], *,
-                 echo: Callable[[str], None] | None = None):
-        self.outbox, self.remote, self.perform, self.write = outbox, remote, perform, write
-        self.services, self.echo = services, echo
-        self.summary, self.dry_run = outbox.summary, outbox.dry_run
+    def __init__(self, outbox: Outbox, act: Send | Plan, remote: Remote, perform: Perform, services: dict[str, str]):
+        self.outbox, self.act, self.remote, self.perform = outbox, act, remote, perform
+        self.services = services
+        self.summary = act.summary
+        self.planning = isinstance(act, Plan)
         self.run_id = outbox.run_id
 
     # -- tickets ------------------------------------------------------------------------------------
@@ -113,16 +115,16 @@ class EditFollower:
         done = self.outbox.get(chave)
         if done is not None and done.estado == ob.CONCLUIDA:
             return
-        if not self.dry_run and (done is None or done.estado not in ob.OPEN):
+        if not self.planning and (done is None or done.estado not in ob.OPEN):
             if self._reported(review_key):
                 return
             try:
-                ticket = self.remote.fc.get_ticket(ticket_id)
+                ticket = self.act.read(lambda: self.remote.fc.get_ticket(ticket_id))
             except (RecordError, BadResponse) as exc:
                 log.warning("%s: não foi possível ler a OS no FieldControl (%s); conferida na próxima execução",
                             label, exc.message)
                 return
-            if not ticket.editable:
+            if ticket is not None and not ticket.editable:
                 self._report_ticket(client, project, event, ticket, before, payload, review_key, label)
                 return
 
@@ -153,7 +155,7 @@ class EditFollower:
             review.close(conn, stale, self.run_id)  # an earlier difference of the same ticket is superseded
             review.report(conn, review_key, message, isales_id=project.isales_id, run_id=self.run_id)
 
-        self.write(report)
+        self.act.write(report)
         log.warning("revise no FieldControl: %s", message)
         self.summary.add("revisar_no_fieldcontrol", "pendentes")
 
@@ -177,7 +179,7 @@ class EditFollower:
         """Phones and e-mails the integration created that are no longer the client's: the operator
         removes them by hand (the API cannot); closed when current again or gone from FieldControl."""
         cliente, customer_id = client.cliente, client.cliente.get("field_id")
-        if self.dry_run or not customer_id:
+        if self.planning or not customer_id:
             return
         current_phones = {fcm.phone_key(cliente.get(n)) for n in ("telefone", "telefone_secundario")} - {""}
         current_email = fcm.email_key(cliente.get("email"))
@@ -217,4 +219,4 @@ class EditFollower:
             review.close(conn, closing, self.run_id)
 
         if to_check or current_again:
-            self.write(apply)
+            self.act.write(apply)
