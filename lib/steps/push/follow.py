@@ -11,10 +11,8 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
-import lib.db.schema as t
 from lib import fieldcontrol as fcm
 from lib.errors import BadResponse, RecordError
 from lib.status import ticket_label
@@ -98,7 +96,7 @@ class EditFollower:
         if not event or not event.get("ticket_field_id") or not customer_id:
             return
         before = self.last_payload(client, event["id"])
-        endereco = client.enderecos.get(project.os.get("endereco_id")) or {}
+        endereco = client.enderecos.get(project.os["endereco_id"]) or {}
         if before is None or not endereco.get("location_field_id"):
             return  # sent by the scripts before the outbox existed, or its location is still to be made
         kind = records.sent_kind(event)
@@ -139,9 +137,14 @@ class EditFollower:
 
     def _reported(self, chave: str) -> bool:
         """An item for this very difference was opened before (open, done or gone): nothing to ask again."""
-        with self.outbox.engine.connect() as conn:
-            return conn.execute(select(t.pendencia.c.id).where(t.pendencia.c.etapa == review.STEP,
-                                                               t.pendencia.c.chave == chave)).first() is not None
+        with self.engine.connect() as conn:
+            return chave in review.states(conn, [chave])
+
+    @property
+    def engine(self) -> Engine:
+        if self.outbox.engine is None:
+            raise RuntimeError("the outbox of a real run has its engine")
+        return self.outbox.engine
 
     def _report_ticket(self, client: records.Client, project: records.Project, event: records.Row,
                        ticket: fcm.Ticket, before: dict, payload: dict, review_key: str, label: str) -> None:
@@ -197,7 +200,7 @@ class EditFollower:
                 stale[review.key("email", action.field_id)] = ("emails", action.field_id, (
                     f"e-mail antigo {hide_email(address)} do cliente {nome} ({client.label()}): a API não permite "
                     "alterá-lo nem apagá-lo; apague-o no FieldControl"))
-        with self.outbox.engine.connect() as conn:
+        with self.engine.connect() as conn:
             known = review.states(conn, list(stale) + review.open_items(conn, "telefone:")
                                   + review.open_items(conn, "email:"))
         mine = {review.key("telefone", a.field_id) for a in self.outbox.done("phone", client.id) if a.field_id} | \
