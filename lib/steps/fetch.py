@@ -220,8 +220,10 @@ def load_local(engine: Engine) -> tuple[dict[str, LocalOs], set[str], dict[str, 
 
 def finished_work(conn: Any) -> dict[int, datetime]:
     """os id → when the local database learned that its FieldControl work is finished: its latest
-    FieldControl history row says `done` (for a cancelled project: the cancellation ticket's task).
-    The moment is the start of the step-04 run that wrote the row (else the task's own time)."""
+    FieldControl history row says `done` for the ticket of the project's current status (an
+    installation's task for `instalacao`, the cancellation ticket's for `cancelado`: an installation
+    done before the card moved to `aumento` does not finish the expansion). The moment is the start
+    of the step-04 run that wrote the row (else the task's own time)."""
     hist = t.os_status_historico
     latest = (select(func.max(hist.c.id).label("id")).where(hist.c.origem == statuses.FIELDCONTROL_ORIGIN)
               .group_by(hist.c.os_id).subquery())
@@ -232,8 +234,9 @@ def finished_work(conn: Any) -> dict[int, datetime]:
              .outerjoin(t.execucao, t.execucao.c.id == hist.c.execucao_id))
     result = {}
     for row in conn.execute(query):
-        cancelled = row.os_status == statuses.CANCELADO
-        if row.status == "done" and (not cancelled or row.ticket_tipo == statuses.TICKET_CANCELAMENTO):
+        kind = statuses.TICKET_OF_STATUS.get(row.os_status)
+        of_now = row.ticket_tipo == kind or (row.ticket_tipo is None and row.os_status != statuses.CANCELADO)
+        if row.status == "done" and kind is not None and of_now:
             moment = row.iniciada_em or row.data_status
             if moment is not None:
                 result[row.os_id] = moment

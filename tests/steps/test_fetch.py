@@ -342,9 +342,12 @@ def test_finished_work_in_fieldcontrol_leaves_the_rotation(engine):
         os_with("3", "cancelado", ("fieldcontrol", "done", "instalacao"))  # the cancellation is not done yet
         os_with("4", "cancelado", ("fieldcontrol", "done", "instalacao"), ("fieldcontrol", "done", "cancelamento"))
         os_with("5", "instalacao", ("isales", "instalacao", "instalacao"))
+        os_with("6", "aumento", ("fieldcontrol", "done", "instalacao"))  # the expansion is not done yet
+        os_with("7", "aumento", ("fieldcontrol", "done", "instalacao"), ("fieldcontrol", "done", "aumento"))
+        os_with("8", "outro", ("fieldcontrol", "done", "instalacao"))  # not of interest: no rotation anyway
     local, _, _ = load_local(engine)
     assert {key: known.concluido_em for key, known in local.items()} == {
-        "1": learned, "2": None, "3": None, "4": learned, "5": None}
+        "1": learned, "2": None, "3": None, "4": learned, "5": None, "6": None, "7": learned, "8": None}
     assert all(known.in_rotation for known in local.values())  # details older than the news: one last refresh
     assert not LocalOs(INSTALACAO, learned + timedelta(minutes=1), None, learned).in_rotation
 
