@@ -26,11 +26,11 @@ from lib.db import pending
 from lib.db.values import chunks
 from lib.errors import BadResponse, RecordError
 from lib.run import RunContext
+from lib.steps.push.outbox import CONCLUIDA
 
 log = logging.getLogger(__name__)
 
 STEP = "conferir"
-DONE = "concluida"
 
 Row = dict[str, Any]
 
@@ -83,7 +83,7 @@ def load(conn: Connection, ids: list[str] | None) -> list[Scope]:
                                                          t.endereco.c.location_field_id.isnot(None))).mappings():
             scopes[row["cliente_id"]].enderecos.append(dict(row))
         for row in conn.execute(select(t.acao_field).where(t.acao_field.c.cliente_id.in_(chunk),
-                                                           t.acao_field.c.estado == DONE)).mappings():
+                                                           t.acao_field.c.estado == CONCLUIDA)).mappings():
             scopes[row["cliente_id"]].actions.append(dict(row))
     hist = t.os_status_historico
     for chunk in chunks(list(isales_of)):
