@@ -16,6 +16,7 @@ import hashlib
 import logging
 import os
 import socket
+import time
 from pathlib import Path
 from typing import IO, Any
 
@@ -28,6 +29,7 @@ from lib.errors import LockHeld
 log = logging.getLogger(__name__)
 
 MYSQL_LOCK_NAME_MAX = 64  # MySQL's limit on GET_LOCK names
+HOLDER_ROW_WAITS = 30  # × 0.1 s: the holder's run row follows its lock at once
 
 
 def holder_description() -> str:
@@ -146,14 +148,20 @@ class DatabaseLock:
         self._conn = conn
 
     def _describe_holder(self, conn: Connection) -> str:
-        """The newest unfinished run row of the step: its process, host and start."""
+        """The newest unfinished run row of the step: its process, host and start. The holder writes
+        it right after taking the lock, so a refused run that came in between waits a moment for it."""
         import lib.db.schema as t
 
         run = t.execucao
+        query = (select(run.c.id, run.c.pid, run.c.maquina, run.c.iniciada_em)
+                 .where(run.c.etapa == self.step, run.c.terminada_em.is_(None)).order_by(run.c.id.desc()).limit(1))
         try:
-            row = conn.execute(select(run.c.id, run.c.pid, run.c.maquina, run.c.iniciada_em)
-                               .where(run.c.etapa == self.step, run.c.terminada_em.is_(None))
-                               .order_by(run.c.id.desc()).limit(1)).first()
+            row = conn.execute(query).first()
+            for _ in range(HOLDER_ROW_WAITS):
+                if row is not None:
+                    break
+                time.sleep(0.1)
+                row = conn.execute(query).first()
             holder_connection = conn.execute(text("SELECT IS_USED_LOCK(:name)"), {"name": self.name}).scalar()
         except Exception:  # the description is a courtesy: never let it hide the refusal
             return "processo desconhecido"

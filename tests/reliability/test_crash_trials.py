@@ -150,13 +150,19 @@ def test_04_killed_at_random_ends_like_an_uninterrupted_run(prepared, trials, rn
     assert landed >= 1, f"semente {seed}: nenhuma das {trials} tentativas chegou a matar o passo 04"
 
 
+def env_03(url: str, workdir: Path) -> dict[str, str]:
+    """What step 03 reads: the database, the data folder and the columns (it derives each status)."""
+    return {"DATABASE_URL": url, "DATA_DIR": str(workdir / "data"), "ISALES_COLUNA_INSTALACAO": "17840",
+            "ISALES_COLUNA_AUMENTO": "20024", "ISALES_COLUNA_CANCELADO": "20363"}
+
+
 def run_03(prepared: Prepared, workdir: Path, delays: list[float]) -> tuple[str, int, float, int]:
     """03 on a clone, killed `delay` seconds after its run row appears (each delay), then run to the
     end; returns (url, exit code, seconds the uninterrupted work took, kills that landed)."""
     workdir.mkdir(parents=True)
     url = prepared.databases.clone(prepared.before_03, workdir.name)
     copy_file(prepared.file_02, workdir / "data" / "02_projetos_tratados.json")
-    runner = Runner({"DATABASE_URL": url, "DATA_DIR": str(workdir / "data")}, workdir)
+    runner = Runner(env_03(url, workdir), workdir)
     runs = RunCounter(url)
     try:
         landed = 0
@@ -191,8 +197,7 @@ def test_03_killed_at_random_ends_like_an_uninterrupted_run(prepared, trials, rn
         dump = logical_dump(url)
         for table in reference:
             assert dump[table] == reference[table], f"{context}: tabela {table} difere da execução sem queda"
-        again, _ = Runner({"DATABASE_URL": url, "DATA_DIR": str(tmp_path / f"tentativa-{trial}" / "data")},
-                          tmp_path / f"tentativa-{trial}").run_here("03")
+        again, _ = Runner(env_03(url, tmp_path / f"tentativa-{trial}"), tmp_path / f"tentativa-{trial}").run_here("03")
         assert again == ref_code
         assert logical_dump(url) == reference, f"{context}: a execução seguinte do 03 mudou o banco"
     assert landed >= 1, f"semente {seed}: nenhuma das {trials} tentativas chegou a matar o passo 03"

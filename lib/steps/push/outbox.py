@@ -189,6 +189,13 @@ class Outbox:
         self.of_client: dict[int | None, set[str]] = {}
         self.settling: dict[str, str] = {}  # chave → label: ambiguous writes waiting for their settle period
 
+    @property
+    def db(self) -> Engine:
+        """The database of a real run (a plan-only outbox has none and never writes)."""
+        if self.engine is None:
+            raise RuntimeError("outbox without a database: only the plan reads it")
+        return self.engine
+
     def _keep(self, action: Action) -> None:
         self.actions[action.chave] = action
         self.of_client.setdefault(action.cliente_id, set()).add(action.chave)
@@ -237,7 +244,7 @@ class Outbox:
                   "historico_id": spec.historico_id}
         current = self.actions.get(spec.chave)
         try:
-            with self.engine.begin() as conn:
+            with self.db.begin() as conn:
                 if current is None:
                     conn.execute(t.acao_field.insert().values(chave=spec.chave, tipo=spec.tipo, tentativas=1,
                                                               criada_em=now, **values))
@@ -251,7 +258,7 @@ class Outbox:
                         return False
                 self._reload(conn, spec.chave)
         except IntegrityError:  # the unique key: another run inserted it between our read and our write
-            with self.engine.connect() as conn:
+            with self.db.connect() as conn:
                 self._reload(conn, spec.chave)
             return False
         return True
@@ -275,7 +282,7 @@ class Outbox:
         field_id = value.id
         now = db_now()
         try:
-            with self.engine.begin() as conn:
+            with self.db.begin() as conn:
                 if spec.chave not in self.actions:  # adopted without a send: the receipt still goes in the outbox
                     self.insert_done(conn, spec.chave, spec.tipo, field_id, cliente_id=spec.cliente_id,
                                      endereco_id=spec.endereco_id, historico_id=spec.historico_id)
@@ -287,7 +294,7 @@ class Outbox:
                 pending.resolve(conn, STEP, [pending_key(spec.chave)], run_id=self.run_id)
                 self._reload(conn, spec.chave)
         except IntegrityError:  # another run recorded the same adoption first: its receipt stands
-            with self.engine.connect() as conn:
+            with self.db.connect() as conn:
                 self._reload(conn, spec.chave)
             log.info("%s: registrado ao mesmo tempo por outra execução", spec.label)
             current = self.actions.get(spec.chave)
@@ -411,7 +418,7 @@ class Outbox:
 
     def release(self, action: Action, note: str) -> bool:
         """An open action found absent after its settle period goes back to `nova` (if no other run moved it)."""
-        with self.engine.begin() as conn:
+        with self.db.begin() as conn:
             row = t.acao_field.c
             changed = conn.execute(t.acao_field.update().where(
                 row.chave == action.chave, row.estado == action.estado, row.tentativas == action.tentativas,
