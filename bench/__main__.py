@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -70,6 +71,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="limite do iSales do sandbox por minuto, 0 = sem limite (padrão: %(default)s)")
     p.add_argument("--banco", metavar="URL", help="DATABASE_URL (padrão: um SQLite novo na pasta de trabalho)")
     p.add_argument("--ate", choices=("03", "04"), default=d.ate, help="última etapa medida (padrão: %(default)s)")
+    p.add_argument("--mysql", metavar="URL", default=os.environ.get("TEST_MYSQL_URL") or None,
+                   help="servidor MySQL/MariaDB onde o 03 também é medido contra um executemany (cria e apaga um "
+                        "banco; padrão: TEST_MYSQL_URL)")
+    p.add_argument("--consultas-novos", type=int, default=d.consultas_novos,
+                   help="clientes novos da medida de consultas de clientes do 04; 0 desliga (padrão: %(default)s)")
+    p.add_argument("--consultas-existentes", type=int, default=d.consultas_existentes,
+                   help="clientes já na conta do FieldControl nessa medida (padrão: %(default)s)")
     p.add_argument("--edicoes", type=int, default=d.edicoes,
                    help="edições no iSales cujo atraso até o banco e o FieldControl é medido depois da segunda "
                         "execução, em ciclos 01→04 (padrão: %(default)s; 0 pula essa fase)")
@@ -103,7 +111,8 @@ def main(argv: list[str] | None = None) -> int:
                    latencia_isales_ms=args.latencia_isales_ms, latencia_fc_ms=args.latencia_fc_ms,
                    workers=args.workers, geo_rps=args.geo_rps, isales_rpm=args.isales_rpm, banco=args.banco,
                    ate=args.ate, pasta=args.pasta.resolve() if args.pasta else None, edicoes=args.edicoes,
-                   ciclos=args.ciclos, orcamento=args.orcamento)
+                   ciclos=args.ciclos, orcamento=args.orcamento, mysql=args.mysql,
+                   consultas_novos=args.consultas_novos, consultas_existentes=args.consultas_existentes)
     result = run_benchmark(opts, echo=lambda line: print(line, flush=True))
     print(report.render(result))
     if args.markdown:

@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from bench import delay, rawinsert
+from bench import delay, lookups, rawinsert, step03
 from bench.localdb import WRITTEN_BY_03, LocalDb
 from bench.pipeline import CallCollector, Key, Pipeline, StepRun, by_system, step_env, tail, total
 
@@ -40,6 +40,9 @@ class Options:
     isales_rpm: int = 0
     banco: str | None = None  # DATABASE_URL (default: SQLite in the work folder)
     ate: str = "04"  # last step (03 for a scale run of 01–03 only)
+    mysql: str | None = None  # a MySQL/MariaDB server: step 03 is also measured there against executemany
+    consultas_novos: int = 1000  # customer look-ups: new customers of the first load (0: not measured)
+    consultas_existentes: int = 5000  # customers already in the FieldControl account
     pasta: Path | None = None  # work folder kept after the run (default: a temporary one, removed)
     edicoes: int = 100  # edit → arrival phase: iSales edits tracked (0: no phase)
     ciclos: int | None = None  # its cycles at most (default: a full rolling-refresh rotation + 2)
@@ -237,14 +240,16 @@ def run_benchmark(opts: Options, echo: Callable[[str], None] = print) -> dict[st
                 cards = _file_counts(runner.data_dir, "01_projetos_isales.json").get("cards_de_interesse", 0)
                 report["atraso_edicoes"] = delay.measure(runner, calls, cards, edits=opts.edicoes,
                                                          cycles=opts.ciclos, seed=opts.seed, echo=echo)
-        if "03" in steps and report["parametros"]["banco"] == "sqlite":
-            echo("executemany das mesmas linhas (piso do 03 no SQLite)…")
-            raw = rawinsert.measure(runner.first_02, workdir)
-            step03 = report["primeira_execucao"]["03"]
-            report["banco_03"] = {"etapa_03": {"linhas": step03["itens"], "tempo_s": step03["tempo_s"],
-                                               "linhas_por_s": step03.get("itens_por_s")},
-                                  "executemany": raw,
-                                  "razao": _ratio(raw["linhas_por_s"] or 0, step03.get("itens_por_s") or 0)}
+        if "03" in steps:
+            kinds = ("sqlite", "mysql") if opts.mysql else ("sqlite",)
+            echo(f"etapa 03 contra um executemany do SQLAlchemy das mesmas linhas ({', '.join(kinds)})…")
+            report["banco_03"] = step03.compare(runner.first_02, workdir, kinds, opts.mysql)
+            report["banco_03"]["executemany_cru_sqlite"] = rawinsert.measure(runner.first_02, workdir)
+        if "04" in steps and opts.consultas_novos:
+            echo(f"consultas de clientes no 04: {opts.consultas_novos} novos numa conta com "
+                 f"{opts.consultas_existentes} clientes, depois 5 novos…")
+            report["consultas_clientes"] = lookups.measure(opts.consultas_novos, opts.consultas_existentes, 5,
+                                                           hand_made=max(1, opts.consultas_novos // 20))
     except StepFailed as exc:
         report["erro"] = str(exc)
     finally:

@@ -113,17 +113,39 @@ def _second_lines(report: dict[str, Any]) -> list[str]:
 
 def _db_lines(report: dict[str, Any]) -> list[str]:
     lines = []
-    b = report.get("banco_03")
-    if b:
-        e, x = b["etapa_03"], b["executemany"]
-        lines.append(f"etapa 03: {num(e['linhas'])} linhas em {num(e['tempo_s'], 2)} s = {num(e['linhas_por_s'])} "
-                     f"linhas/s (processo inteiro, uma transação por projeto, com histórico e auditoria)")
-        lines.append(f"executemany das mesmas {num(x['linhas'])} linhas numa transação: {num(x['tempo_s'], 3)} s = "
-                     f"{num(x['linhas_por_s'])} linhas/s ({num(b['razao'])}× a etapa 03)")
+    b = report.get("banco_03") or {}
+    for kind, name in (("sqlite", "SQLite"), ("mysql", "MariaDB/MySQL")):
+        if kind not in b:
+            continue
+        m = b[kind]
+        e, x = m["etapa_03"], m["executemany"]
+        lines.append(f"03 no {name}: {num(e['projetos'])} projetos gravados em {num(e['gravacao_s'], 2)} s = "
+                     f"{num(m['projetos_por_s'])} projetos/s ({num(m['projetos_por_s_com_leitura'])}/s com a leitura do "
+                     f"arquivo); executemany do SQLAlchemy das mesmas {num(x['linhas'])} linhas: {num(x['tempo_s'], 2)} s "
+                     f"→ o 03 leva {num(m['razao'], 2)}× o executemany")
+    raw = b.get("executemany_cru_sqlite")
+    if raw:
+        lines.append(f"referência: executemany cru do driver sqlite3, {num(raw['linhas'])} linhas em "
+                     f"{num(raw['tempo_s'], 3)} s = {num(raw['linhas_por_s'])} linhas/s")
     first = report.get("primeira_execucao") or {}
-    rss = [f"{step} {num(first[step]['rss_max_mb'], 0)} MB" for step in ("02", "03") if step in first]
+    rss = [f"{step} {num(first[step]['rss_max_mb'], 0)} MB" for step in ("01", "02", "03", "04") if step in first]
     if rss:
         lines.append("pico de memória (RSS): " + ", ".join(rss))
+    return lines
+
+
+def _lookup_lines(report: dict[str, Any]) -> list[str]:
+    c = report.get("consultas_clientes")
+    if not c:
+        return []
+    lines = [f"conta do FieldControl com {num(c['conta_existente'])} clientes ({num(c['feitos_a_mao'])} deles "
+             "são clientes desta carga digitados à mão, metade com máscara):"]
+    for r in c["rodadas"]:
+        lines.append(f"  {r['rodada']}: {num(r['clientes_novos'])} clientes novos → {num(r['procuras_por_documento'])} "
+                     f"procuras por documento, {num(r['paginas_da_conta'])} páginas da conta, "
+                     f"{num(r['releituras_por_id'])} releituras por id = {num(r['consultas_por_cliente_novo'], 3)} "
+                     f"consultas por cliente novo; {num(r['chamadas'])} chamadas ({num(r['escritas'])} escritas) para "
+                     f"{num(r['projetos_enviados'])} projetos")
     return lines
 
 
@@ -187,6 +209,7 @@ def render(report: dict[str, Any]) -> str:
     for title, part in (("razões ao piso (tempo medido ÷ o mínimo que a API impõe)", _ratio_lines(report)),
                         ("segunda execução sem mudanças", _second_lines(report)),
                         ("banco local", _db_lines(report)),
+                        ("consultas de clientes no FieldControl (04)", _lookup_lines(report)),
                         ("projeção no FieldControl real (1 req/s)", _projection_lines(report)),
                         (DELAY_TITLE, _delay_lines(report))):
         if part:
@@ -213,7 +236,8 @@ def markdown(report: dict[str, Any]) -> str:
         lines += [f"**{title}**", "", "| " + " | ".join(STEP_HEAD) + " |", "|" + "---|" * len(STEP_HEAD)]
         lines += ["| " + " | ".join(row) + " |" for row in _step_rows(steps)]
         lines.append("")
-    for part in (_ratio_lines(report), _second_lines(report), _db_lines(report), _projection_lines(report)):
+    for part in (_ratio_lines(report), _second_lines(report), _db_lines(report), _lookup_lines(report),
+                 _projection_lines(report)):
         lines += [f"- {line}" for line in part]
     delay_part = _delay_lines(report)
     if delay_part:

@@ -28,7 +28,8 @@ def run_module(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
 def test_benchmark_report(tmp_path):
     out = tmp_path / "resultados"
     proc = run_module("-m", "bench", *TINY, "--fc-rps", "200", "--latencia-isales-ms", "5", "--geo-rps", "200",
-                      "--edicoes", "6", "--orcamento", "9", "--saida", str(out))
+                      "--edicoes", "6", "--orcamento", "9", "--saida", str(out),
+                      "--consultas-novos", "0")  # measured by test_customer_lookups_per_new_customer
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "razões ao piso" in proc.stdout and "segunda execução sem mudanças" in proc.stdout
     report = json.loads((out / "latest.json").read_text(encoding="utf-8"))
@@ -49,8 +50,9 @@ def test_benchmark_report(tmp_path):
     assert again["escritas_fieldcontrol"] == 0
     assert again["chamadas_geocodificador"] == 0
     assert again["chamadas_detalhes_isales"] == 3 * again["projetos_detalhados"]
-    db = report["banco_03"]
-    assert db["executemany"]["linhas"] == db["etapa_03"]["linhas"] > 0  # the very rows step 03 wrote
+    db = report["banco_03"]["sqlite"]
+    assert db["executemany"]["linhas"] == first["03"]["itens"] > 0  # the very rows step 03 wrote
+    assert db["etapa_03"]["projetos"] == first["02"]["itens"] and db["razao"] > 0
     check_delay(report["atraso_edicoes"])
     assert "edição no iSales → chegada" in proc.stdout
 
@@ -195,3 +197,16 @@ def test_a_bench_run_leaves_the_working_tree_clean():
         assert ignored.returncode == 0, name
     tracked = subprocess.run(["git", "check-ignore", "-q", str(report.RESULTS / "latest.json")], cwd=ROOT)
     assert tracked.returncode == 1
+
+
+def test_customer_lookups_per_new_customer():
+    """bench/lookups.py: a first load reads the account (2 pages) instead of looking each one up;
+    a steady run of 5 looks them up one by one (structure and counts, no timing)."""
+    from bench import lookups
+
+    result = lookups.measure(first=12, existing=150, steady=5, hand_made=2)
+    first, steady = result["rodadas"]
+    assert first["clientes"] == {"adotados": 2, "criados": 9}  # 12 projects: one client has two
+    assert (first["procuras_por_documento"], first["paginas_da_conta"], first["releituras_por_id"]) == (0, 2, 2)
+    assert steady["clientes"] == {"criados": 5} and steady["procuras_por_documento"] == 10
+    assert steady["consultas_por_cliente_novo"] == 2.0
