@@ -40,7 +40,8 @@ def test_pipeline_sends_the_report_and_a_second_run_writes_nothing(run, sandbox,
     assert push_reports[0]["Subject"].startswith(f"[iSales→FieldControl] {len(ours)} OS criada")
     text = push_reports[0].get_body(("plain",)).get_content()
     for ticket in ours:
-        assert ticket["identifier"] in text  # the field team knows a ticket by its identifier
+        # the field team knows a ticket by its identifier; the API id is for -v only
+        assert ticket["identifier"] in text and ticket["id"] not in text
     assert smtp_server.logins == [("relatorio", "senha-smtp-teste")] * len(smtp_server.envelopes)
     engine = make_engine(db_url)
     with engine.connect() as conn:
