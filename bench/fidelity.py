@@ -13,15 +13,21 @@ O que é comparado com o quê:
      o objeto de origem não veio (contado à parte, como diferença intencional). Coluna e status de
      todo card conhecido. Coordenadas: conferidas contra o link quando ele as traz no próprio texto
      (sem rede); as de link curto ou do geocodificador só banco ↔ FieldControl.
-  2. banco agora ↔ FieldControl agora. Cliente (documento; nome, external.id e endereço principal
-     quando criado pela integração), local de cada endereço (cliente dono e endereço inteiro),
-     telefones e e-mail atuais (cada um exatamente uma vez); nenhum documento com dois clientes,
-     nenhum endereço com dois locais, nenhum contato que a integração não tenha criado.
+  2. banco agora ↔ FieldControl agora. Cliente (documento; nome, external.id, endereço principal e
+     contato principal — telefone e e-mail — quando criado pela integração), local de cada endereço
+     (cliente dono, endereço inteiro e o nome, que acompanha o endereço), telefones e e-mail atuais
+     (cada um exatamente uma vez; o telefone principal marcado como principal); nenhum documento com
+     dois clientes, nenhum endereço com dois locais, nenhum contato que a integração não tenha criado.
+     O que a API não deixa mudar (telefone/e-mail antigo criado pela integração, outro telefone ainda
+     marcado como principal, OS já transformada em ordem) só não conta como diferença quando há um
+     item "revise no FieldControl" aberto para ele: contado como "reportado ao operador".
   3. cada ticket ↔ o estado local do seu envio. Todo evento enviado do histórico tem exatamente um
      ticket com seu external.id e todo ticket da integração tem seu evento. Nome, assunto, cliente,
      local, serviço e a mensagem linha a linha contra o estado local ao fim da execução do 04 que o
      enviou — as linhas de hoje com cada mudança posterior desfeita pelo log de alterações
-     (`alteracao`): o ticket reflete os dados do projeto no momento em que foi enviado.
+     (`alteracao`): o ticket reflete os dados do projeto no envio ou na última atualização (PUT).
+     A OS atual de cada projeto, ainda aberta (pending) no FieldControl, tem os dados de hoje
+     (assunto, local e mensagem); já transformada em ordem, a diferença tem de estar reportada.
   4. histórico ↔ movimentos feitos. As colunas que cada execução do 01 viu (registradas aqui antes de
      rodá-la) dão as linhas esperadas em os_status_historico (primeira gravação e cada mudança, na
      rodada em que foi vista) e, pela regra de cancelamento escrita de novo em bench/history.py, a OS

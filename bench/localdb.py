@@ -77,7 +77,9 @@ class State:
     pending_by_project: dict[str | None, list[dict[str, Any]]] = field(default_factory=dict)
 
     def pending_of(self, isales_id: str, steps: tuple[str, ...] = ("01", "02", "03", "04")) -> list[dict[str, Any]]:
-        return [item for item in self.pending_by_project.get(isales_id, []) if item["etapa"] in steps]
+        """The project's open items that hold it back (a "revise no FieldControl" item holds nothing)."""
+        return [item for item in self.pending_by_project.get(isales_id, [])
+                if item["etapa"] in steps and not item["chave"].startswith("revisar:")]
 
 
 def pending_project(item: dict[str, Any]) -> str | None:
@@ -99,7 +101,8 @@ def load_state(conn) -> State:
     for r in rows(t.pagamento):
         state.pagamentos.setdefault(r["os_id"], r)
     for r in rows(t.os_status_historico):
-        state.history.setdefault(r["os_id"], []).append(r)
+        if r["origem"] == "isales":  # task statuses read back from FieldControl are not column moves
+            state.history.setdefault(r["os_id"], []).append(r)
     state.acoes = {r["chave"]: r for r in rows(t.acao_field)}
     state.pending = pending.open_items(conn)
     for item in state.pending:

@@ -11,16 +11,18 @@ from typing import Any
 from bench.audit import Audit
 from bench.findings import Findings
 from bench.localdb import State
-from lib.fieldcontrol import document_key, email_key, phone_key, same_address
+from lib.fieldcontrol import document_key, email_key, fold, location_name, phone_key, same_address
 from lib.steps.push import ticket_message
 from lib.steps.push.records import address_of, external_id
 
 AREA_FC = "banco ↔ FieldControl"
 AREA_TICKET = "OS (tickets)"
 ADOPTED = "cliente adotado (cadastrado à mão no FieldControl): nome e endereço de lá são mantidos"
-OLD_CONTACT = "telefone/e-mail antigo continua no FieldControl (a integração acrescenta, nunca apaga)"
+REPORTED = ("reportado ao operador (revise no FieldControl): o que a API não deixa mudar — telefone/e-mail "
+            "antigo criado pela integração, OS já transformada em ordem de serviço")
 MANUAL_TWICE = "documento cadastrado à mão mais de uma vez no FieldControl: usado o mais antigo, nada criado"
-OLD_LOCATION = "local do endereço antigo continua no FieldControl (o novo endereço ganhou outro local)"
+OLD_LOCATION = ("local do endereço antigo continua no FieldControl (o novo endereço ganhou outro local; as OS "
+                "antigas apontam para ele)")
 PLACES = Decimal("0.0000001")
 KINDS = {"instalacao": "servico_instalacao", "aumento": "servico_aumento", "cancelamento": "servico_cancelamento"}
 
@@ -62,6 +64,11 @@ class FieldControlReconciler:
         self.location_by_id = {loc["id"]: loc for loc in self.locations}
         done = [a for a in state.acoes.values() if a["estado"] == "concluida" and a["field_id"]]
         self.made = {a["field_id"] for a in done}  # created or adopted by the integration
+        self.review = {item["chave"]: item["motivo"] for item in state.pending
+                       if item["etapa"] == "04" and item["chave"].startswith("revisar:")}
+        self.named = {a["field_id"] for a in done if a["tipo"] in ("location", "location-put") and a["payload"]}
+        self.last_sent = {os_id: max((r["id"] for r in rows if r["enviado_field"]), default=None)
+                          for os_id, rows in state.history.items()}
         self.posted = {a["field_id"] for a in done if a["payload"]}  # created by it (sent)
         self.counts: Counter[str] = Counter()
 
@@ -101,10 +108,31 @@ class FieldControlReconciler:
                 expected = address_view(address_of(primary))
                 for name, value in address_view(remote.get("address")).items():
                     self.f.check(AREA_FC, record, f"address.{name}", expected[name], value)
-        self.contacts(record, cliente, self.of_customer.get(("phone", remote["id"]), []), "telefone", "number",
+            contact = remote.get("contact") or {}  # the main contact follows the client's main phone and e-mail
+            self.f.check(AREA_FC, record, "contact.phone", phone_key(cliente.get("telefone")) or None,
+                         phone_key(contact.get("phone")) or None)
+            self.f.check(AREA_FC, record, "contact.email", email_key(cliente.get("email")) or None,
+                         email_key(contact.get("email")) or None)
+        phones = self.of_customer.get(("phone", remote["id"]), [])
+        self.contacts(record, cliente, phones, "telefone", "number",
                       phone_key, [cliente.get("telefone"), cliente.get("telefone_secundario")])
         self.contacts(record, cliente, self.of_customer.get(("email", remote["id"]), []), "e-mail", "address",
                       email_key, [cliente.get("email")])
+        main = phone_key(cliente.get("telefone"))
+        current = {phone_key(cliente.get(n)) for n in ("telefone", "telefone_secundario")} - {""}
+        if cliente.get("criado_pelo_script") and main:
+            # the primary phone is the client's main one; a current one still marked primary instead
+            # (main and secondary swapped) was reported to the operator, since the API cannot unmark it
+            others = [p for p in phones if p.get("primary") and phone_key(p.get("number")) != main]
+            swapped = [p for p in others if phone_key(p.get("number")) in current]
+            reported = [p for p in swapped if self.reported("telefone", p["id"], record)]
+            for phone in swapped:
+                if phone not in reported:
+                    self.f.diff(AREA_FC, record, f"telefone {phone.get('number')}: principal",
+                                "desmarcado ou reportado ao operador", True)
+            for phone in phones:
+                if phone_key(phone.get("number")) == main and not reported:
+                    self.f.check(AREA_FC, record, f"telefone {main}: principal", True, bool(phone.get("primary")))
 
     def contacts(self, record: str, cliente: dict[str, Any], theirs: list[dict], what: str, field: str, key,
                  local: list[Any]) -> None:
@@ -119,9 +147,19 @@ class FieldControlReconciler:
             if key(item.get(field)) in current:
                 continue
             if item["id"] in self.made:
-                self.f.rule(OLD_CONTACT, f"{record}: {what} {item.get(field)}")
+                if not self.reported("telefone" if what == "telefone" else "email", item["id"], record):
+                    self.f.diff(AREA_FC, record, f"{what} antigo {item.get(field)}", "reportado ao operador",
+                                "nenhum item 'revise no FieldControl'")
             elif cliente.get("criado_pelo_script"):
                 self.f.diff(AREA_FC, record, what, "só os criados pela integração", item.get(field))
+
+    def reported(self, kind: str, field_id: str, record: str) -> bool:
+        """Whether an item "revise no FieldControl" is open for it (it is then in the e-mail report)."""
+        key = f"revisar:{kind}:{field_id}"
+        if key in self.review:
+            self.f.rule(REPORTED, f"{record}: {self.review[key]}")
+            return True
+        return False
 
     def no_duplicate_customers(self) -> None:
         """One customer per document: ours (external id) only when none was typed by hand before;
@@ -156,6 +194,14 @@ class FieldControlReconciler:
             expected = address_view(ours)
             for name, value in address_view(remote.get("address")).items():
                 self.f.check(AREA_FC, record, f"address.{name}", expected[name], value)
+            # its name follows the address: the one the integration sent (POST or PUT), or — the primary
+            # location FieldControl named when the customer was created — street and number
+            if remote["id"] in self.named:
+                self.f.check(AREA_FC, record, "name", location_name(ours), remote.get("name"))
+            else:
+                label = fold(remote.get("name"))
+                self.f.check(AREA_FC, record, "name (rua e número do endereço)", True,
+                             fold(ours.get("street")) in label and fold(ours.get("number") or "") in label)
         else:  # a location typed by hand and adopted: being the same place is what matters
             self.f.check(AREA_FC, record, "address (o mesmo lugar)", True, same_address(remote.get("address"), ours))
             if address_view(remote.get("address")) != address_view(ours):
@@ -198,7 +244,10 @@ class FieldControlReconciler:
         if action is None or action["estado"] != "concluida":
             self.f.diff(AREA_TICKET, record, "acao_field", "concluida", action and action["estado"])
             return
-        run = action["execucao_id"]
+        # what it holds is its last body sent: the POST, or the last PUT that made it follow the edits
+        puts = [a for chave, a in self.state.acoes.items()
+                if chave.startswith(f"ticket-put:{event['id']}:") and a["estado"] == "concluida"]
+        run = max([action] + puts, key=lambda a: (a["concluida_em"], a["id"]))["execucao_id"]
         os_row = self.audit.at("os", os_now, run)
         cliente = self.audit.at("cliente", self.state.clientes.get(os_row["cliente_id"]), run) or {}
         endereco = self.audit.at("endereco", self.state.enderecos.get(os_row["endereco_id"]), run)
@@ -220,3 +269,29 @@ class FieldControlReconciler:
         check(AREA_TICKET, record, "mensagem: número de linhas", len(wanted), len(got))
         for (label, line), (_label, other) in zip(wanted, got):
             check(AREA_TICKET, record, f"mensagem: {label}", line, other)
+        if event["id"] == self.last_sent.get(os_now["id"]):
+            self.open_ticket(record, os_now, event, previous, remote, kind)
+
+    def open_ticket(self, record: str, os_row: dict[str, Any], event: dict[str, Any], previous: dict | None,
+                    remote: dict[str, Any], kind: str) -> None:
+        """A project's current ticket carries today's data while FieldControl still lets it change
+        (pending); once it is an order, a difference must be in front of the operator."""
+        cliente = self.state.clientes.get(os_row["cliente_id"]) or {}
+        endereco = self.state.enderecos.get(os_row["endereco_id"]) or {}
+        name = cliente.get("nome") or f"Cliente {cliente.get('id')}"
+        today = {"subject": ticket_message.subject(kind, name), "location": endereco.get("location_field_id"),
+                 "message": ticket_message.message(kind, cliente=cliente, endereco=endereco, os_row=os_row,
+                                                   pagamento=self.state.pagamentos.get(os_row["id"]), event=event,
+                                                   previous=previous)}
+        held = {"subject": remote.get("subject"), "location": (remote.get("location") or {}).get("id"),
+                "message": remote.get("message")}
+        if remote.get("status") == "pending":
+            for key in today:
+                self.f.check(AREA_TICKET, record, f"OS aberta com os dados de hoje: {key}", today[key], held[key])
+        elif today != held:
+            reported = [k for k in self.review if k.startswith(f"revisar:ticket:{event['id']}:")]
+            if reported:
+                self.f.rule(REPORTED, f"{record}: {self.review[reported[0]]}")
+            else:
+                self.f.diff(AREA_TICKET, record, "OS já em ordem de serviço, com dados antigos",
+                            "reportado ao operador", "nenhum item 'revise no FieldControl'")

@@ -122,6 +122,10 @@ def spoil(sb, env) -> None:
         ticket = next(tk for tk in sb.state.fc.data["tickets"].values()
                       if str((tk.get("external") or {}).get("id")).startswith("isales:"))
         ticket["message"] = ticket["message"].replace("VENDEDOR: ", "VENDEDOR: outro ")
+        ours = next(c for c in sb.state.fc.data["customers"].values()
+                    if str((c.get("external") or {}).get("id")).startswith("isales-sync:"))
+        ours["contact"] = {**(ours.get("contact") or {}), "phone": "11900000000"}  # the main contact by hand
+        sb.state.fc.data["locations"][ours["primaryLocation"]["id"]]["name"] = "Endereço antigo, s/n"
 
 
 def test_fidelity_finds_spoiled_records(tmp_path):
@@ -135,6 +139,9 @@ def test_fidelity_finds_spoiled_records(tmp_path):
     assert ("iSales ↔ banco", "cliente.email") in found
     assert any(area == "banco ↔ FieldControl" and what.startswith("e-mail") for area, what in found)
     assert ("OS (tickets)", "mensagem") in found
+    assert ("OS (tickets)", "OS aberta com os dados de hoje") in found  # an open ticket is today's data
+    assert ("banco ↔ FieldControl", "contact.phone") in found
+    assert ("banco ↔ FieldControl", "name (rua e número do endereço)") in found  # the name follows the address
     assert ("histórico", "movimentos (coluna anterior, coluna, rodada)") in found
 
 

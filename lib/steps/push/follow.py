@@ -186,19 +186,27 @@ class EditFollower:
             return
         current_phones = {fcm.phone_key(cliente.get(n)) for n in ("telefone", "telefone_secundario")} - {""}
         current_email = fcm.email_key(cliente.get("email"))
-        nome = cliente.get("nome") or "sem nome"
+        nome = f"{cliente.get('nome') or 'sem nome'} (projeto {', '.join(p.isales_id for p in client.projects)})"
         stale: dict[str, tuple[str, str, str]] = {}  # review key → (tipo, field id, message)
+        main = fcm.phone_key(cliente.get("telefone"))
         for action in self.outbox.done("phone", client.id):
             number = (action.payload or {}).get("number")
-            if action.payload and action.field_id and fcm.phone_key(number) not in current_phones:
+            if not (action.payload and action.field_id):
+                continue
+            if fcm.phone_key(number) not in current_phones:
                 stale[review.key("telefone", action.field_id)] = ("phones", action.field_id, (
-                    f"telefone antigo {hide_phone(number)} do cliente {nome} ({client.label()}): a API não permite "
+                    f"telefone antigo {hide_phone(number)} do cliente {nome}: a API não permite "
                     "alterá-lo nem apagá-lo; apague-o (ou desmarque como principal) no FieldControl"))
+            elif action.payload.get("primary") and main and fcm.phone_key(number) != main:
+                stale[review.key("telefone", action.field_id)] = ("phones", action.field_id, (
+                    f"telefone {hide_phone(number)} do cliente {nome} continua marcado como "
+                    f"principal no FieldControl, mas o principal agora é {hide_phone(main)}: a API não permite "
+                    "mudar isso; ajuste no FieldControl"))
         for action in self.outbox.done("email", client.id):
             address = (action.payload or {}).get("address")
             if action.payload and action.field_id and fcm.email_key(address) != current_email:
                 stale[review.key("email", action.field_id)] = ("emails", action.field_id, (
-                    f"e-mail antigo {hide_email(address)} do cliente {nome} ({client.label()}): a API não permite "
+                    f"e-mail antigo {hide_email(address)} do cliente {nome}: a API não permite "
                     "alterá-lo nem apagá-lo; apague-o no FieldControl"))
         with self.engine.connect() as conn:
             known = review.states(conn, list(stale) + review.open_items(conn, "telefone:")
