@@ -25,10 +25,10 @@ def stored_names(conn: Connection, index: RunIndex, docs: Iterable[str]) -> dict
     names: dict[int, tuple[str, str]] = {}
     projects: dict[int, list[str]] = {}
     for chunk in chunks(ids):
-        query = select(t.cliente.c.id, t.cliente.c.doc_pessoal, t.cliente.c.nome).where(t.cliente.c.id.in_(chunk))
-        names.update((cliente_id, (doc, nome)) for cliente_id, doc, nome in conn.execute(query) if nome)
-        query = select(t.os.c.cliente_id, t.os.c.isales_id).where(t.os.c.cliente_id.in_(chunk)).order_by(t.os.c.id)
-        for row in conn.execute(query):
+        clients = select(t.cliente.c.id, t.cliente.c.doc_pessoal, t.cliente.c.nome).where(t.cliente.c.id.in_(chunk))
+        names.update((row.id, (row.doc_pessoal, row.nome)) for row in conn.execute(clients) if row.nome)
+        oss = select(t.os.c.cliente_id, t.os.c.isales_id).where(t.os.c.cliente_id.in_(chunk)).order_by(t.os.c.id)
+        for row in conn.execute(oss):
             projects.setdefault(row.cliente_id, []).append(str(row.isales_id))
     return {doc: (nome, projects.get(cliente_id, [])) for cliente_id, (doc, nome) in names.items()}
 
