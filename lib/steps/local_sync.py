@@ -204,7 +204,8 @@ def sync_input(ctx: RunContext[Settings], batch: Input02, ids: list[str] | None 
     """Upsert every project and movement of `batch` (only those of `ids` when given)."""
     engine, summary = ctx.engine, ctx.summary
     wanted = set(ids) if ids else None
-    projects = _latest_per_id(p for p in batch.projects if wanted is None or p.isales_id in wanted)
+    # one entry per isales_id: read_projects refuses an id listed twice (record_checks.repeated)
+    projects = [p for p in batch.projects if wanted is None or p.isales_id in wanted]
     known = {p.isales_id for p in projects}
     movements = [m for m in batch.movements + batch.unreadable_moves
                  if m.isales_id not in known and (wanted is None or m.isales_id in wanted)]
@@ -283,16 +284,6 @@ def sync_input(ctx: RunContext[Settings], batch: Input02, ids: list[str] | None 
         for writer in _write_batch(engine, ctx, index, moves[start:start + BATCH_SIZE], resolve=False):
             for kind, outcome, _row_id in writer.counts if writer is not None else ():
                 summary.add("movimento" if kind == "os" else kind, outcome)
-
-
-def _latest_per_id(projects) -> list[ProjectInput]:
-    """One project per isales_id (the latest fetch) in input order."""
-    chosen: dict[str, ProjectInput] = {}
-    for project in projects:
-        other = chosen.get(project.isales_id)
-        if other is None or (project.obtido_em or datetime.min) >= (other.obtido_em or datetime.min):
-            chosen[project.isales_id] = project
-    return list(chosen.values())
 
 
 def _is_stale(project: ProjectInput, detalhes_em: datetime | None) -> bool:

@@ -33,8 +33,10 @@ def id_problem(value: Any, where: str) -> str:
             "sem zeros à esquerda, sinais ou espaços (como 4711); o registro não foi usado")
 
 
-def status_problem(columns: ColumnSettings, coluna_id: int | None, status: Any) -> str | None:
+def status_problem(columns: ColumnSettings, coluna_id: Any, status: Any) -> str | None:
     """Why `status` contradicts the status of `coluna_id` by the configuration (None: it agrees)."""
+    if isinstance(coluna_id, str) and coluna_id.strip().isdigit():
+        coluna_id = int(coluna_id)
     expected = status_module.status_for_column(columns, coluna_id)
     if status == expected:
         return None
