@@ -71,7 +71,7 @@ def _parse(text: str) -> URL:
     if match is None:
         raise invalid
     scheme, rest = match.groups()
-    at = rest.split("?", 1)[0].rfind("@")
+    at = rest.rfind("@")  # the host, port, database and options never hold an "@"; a password may
     if scheme.split("+")[0].lower() == "sqlite" or at < 0:
         user = password = None
         address = rest

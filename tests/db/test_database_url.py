@@ -113,3 +113,10 @@ def test_mysql_accepts_a_password_with_at_sign_written_raw(mysql_url, run, tmp_p
         with admin.begin() as conn:
             conn.execute(text(f"DROP USER '{user}'@'%'"))
         admin.dispose()
+
+
+@pytest.mark.parametrize("password", ["p@ss?w#rd", "a/b@c:d", "x%y@z", "sen ha@1", "abc#def", "q?r", "a?b@c/d#e:f"])
+def test_any_special_character_in_a_raw_password(password):
+    url = parse_database_url(f"mysql+pymysql://app:{password}@db.example:3307/sync?charset=utf8mb4")
+    assert (url.username, url.password, url.host, url.port, url.database, dict(url.query)) == \
+        ("app", password, "db.example", 3307, "sync", {"charset": "utf8mb4"})
