@@ -3,6 +3,7 @@ rule (one client per document) and the address identity key (docs/design.md §5�
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -360,9 +361,14 @@ def _recency(project: ProjectInput) -> tuple:
 def address_key(values: dict[str, Any]) -> tuple[str, ...]:
     """The identity of an address: CEP digits, and street, number and complement without accents,
     case, punctuation or repeated spaces ("Av. Paulista, 1000" ≠ "Avenida Paulista")."""
-    key = [re.sub(r"\D", "", values.get("cep") or "")]
-    for name in ENDERECO_KEY[1:]:
-        text = unicodedata.normalize("NFKD", values.get(name) or "")
+    return _address_key(*(values.get(name) or "" for name in ENDERECO_KEY))
+
+
+@functools.lru_cache(maxsize=4096)  # step 03 asks again for the same address while it writes a batch
+def _address_key(cep: str, *texts: str) -> tuple[str, ...]:
+    key = [re.sub(r"\D", "", cep)]
+    for text in texts:
+        text = unicodedata.normalize("NFKD", text)
         text = "".join(char for char in text if not unicodedata.combining(char)).casefold()
         key.append(" ".join(re.sub(r"[^\w]+", " ", text).split()))
     return tuple(key)

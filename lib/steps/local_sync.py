@@ -4,6 +4,7 @@ written in bulk; a poisoned project is rolled back alone), with the status histo
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -99,6 +100,11 @@ class Plan:
             self.conn.execute(t.alteracao.insert(), self.audit)
 
 
+@functools.cache
+def _column_names(table: Table) -> tuple[str, ...]:
+    return tuple(column.name for column in table.c)
+
+
 WRITE_ORDER = ("cliente", "endereco", "os", "pagamento", "os_status_historico")  # parents first
 
 
@@ -136,7 +142,7 @@ class Writer:
             self.ops.append((table, new_id, values, True))
         else:
             new_id = inserted_id(self.conn.execute(table.insert().values(**values)))
-        row: Row = {column.name: None for column in table.c}
+        row: Row = dict.fromkeys(_column_names(table))
         row.update(values, id=int(new_id))
         return row
 
