@@ -76,7 +76,9 @@ def test_writes_committed_after_the_read_timeout_are_never_sent_twice(sandbox, t
         after, local = Remote.of(sandbox), Local.read(migrated_db)
         problems = exactly_once(before, after, local) + matches_remote(after, local)
         assert not problems, "\n".join(problems)
-        assert not local.open_actions() and not local.pending_keys("04")
+        assert not local.open_actions()
+        # the old phone and e-mail stay in FieldControl with a "revisar:" item for a person; no action waits
+        assert not [key for _step, key in local.pending_keys("04") if key.startswith("acao:")]
         assert len(local.sent_tickets()) == 3
     finally:
         engine.dispose()
