@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Fidelidade dos dados (make fidelidade): gera os projetos, roda 00→04 e faz N rodadas de edições
-no iSales do sandbox, cada uma seguida de 01 --completo → 04; depois reconcilia campo a campo
+no iSales do sandbox, cada uma seguida de ciclos normais 01 → 04; depois reconcilia campo a campo
 iSales ↔ banco local ↔ FieldControl e imprime as diferenças (esperado: 0).
 
 O que é comparado com o quê:
@@ -33,10 +33,11 @@ O que é comparado com o quê:
      rodada em que foi vista) e, pela regra de cancelamento escrita de novo em bench/history.py, a OS
      esperada (ou a dispensa) de cada linha.
 Projetos com pendência aberta (documento inválido, sem coordenadas…) são listados à parte, com o
-motivo, e não contam como diferença. Por que 01 --completo: a listagem do iSales não diz o que mudou
-além da coluna; sem --completo uma edição só é buscada quando os detalhes passam de
-ISALES_REFRESH_DAYS dias. --completo é essa janela vencida em toda rodada (o mesmo que
-ISALES_REFRESH_DAYS=0), para comparar o banco com o iSales de agora.
+motivo, e não contam como diferença. Quantos ciclos: a listagem do iSales não diz o que mudou além da
+coluna (e da linha do card); uma edição de um card que não se moveu chega pela renovação contínua do
+01, que busca a cada execução os cards mais antigos até gastar ISALES_REFRESH_BUDGET chamadas (3 por
+card). Depois de cada rodada rodam os ciclos 01→04 que cobrem todos os cards ativos uma vez (um só,
+quando cabem num orçamento; --ciclos força outro número), como o cron faria.
 """
 
 from __future__ import annotations
@@ -75,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=d.seed, help="semente dos dados e das edições (padrão: %(default)s)")
     p.add_argument("--fc-rps", type=float, default=d.fc_rps,
                    help="requisições/s do FieldControl do sandbox (padrão: %(default)s; o real: 1)")
+    p.add_argument("--ciclos", type=int, help="ciclos 01→04 depois de cada rodada (padrão: os que a renovação "
+                   "contínua precisa para cobrir todos os cards ativos com o orçamento padrão)")
     p.add_argument("--banco", metavar="URL", help="DATABASE_URL vazio a usar (padrão: um SQLite novo)")
     p.add_argument("--pasta", type=Path, help="pasta de trabalho mantida no fim (padrão: temporária, apagada)")
     p.add_argument("--saida", type=Path,
@@ -95,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(workdir, ignore_errors=True)
         workdir.mkdir(parents=True)
     opts = Options(projetos=args.projetos, rodadas=args.rodadas, seed=args.seed, fc_rps=args.fc_rps,
-                   banco=args.banco, pasta=workdir)
+                   banco=args.banco, pasta=workdir, ciclos=args.ciclos)
     try:
         result = run_fidelity(opts, echo=lambda line: print(line, flush=True))
     finally:

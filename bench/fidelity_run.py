@@ -1,8 +1,10 @@
-"""The fidelity run: the sandbox, the pipeline (00→04, then N rounds of edits each followed by
-01 --completo → 04) and the reconciliation of what iSales, the local database and FieldControl hold."""
+"""The fidelity run: the sandbox, the pipeline (00→04, then N rounds of edits each followed by as many
+normal cycles 01→04 as the rolling refresh needs to cover every active card) and the reconciliation of
+what iSales, the local database and FieldControl hold."""
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,6 +30,7 @@ class Options:
     fc_rps: float = 200.0
     banco: str | None = None
     pasta: Path | None = None
+    ciclos: int | None = None  # normal cycles after each round of edits (None: what the budget needs)
 
 
 class StepFailed(Exception):
@@ -62,14 +65,19 @@ def run_fidelity(opts: Options, echo: Callable[[str], None] = print,
         result["parametros"]["banco"] = "sqlite" if env["DATABASE_URL"].startswith("sqlite") else "mysql"
         pipe, db, editor = Pipeline(opts.pasta, env), LocalDb(env["DATABASE_URL"]), Editor(sb, opts.seed)
         runs_03: list[int] = []
+        budget = config.load("isales", environ=env).isales.refresh_budget
         try:
             for rodada in range(opts.rodadas + 1):
                 edits: Counter[str] = editor.apply_round(rodada) if rodada else Counter()
                 editor.observe()
                 steps = ("00", "01", "02", "03", "04") if rodada == 0 else ("01", "02", "03", "04")
-                codes = run_round(pipe, db, steps, () if rodada == 0 else ("--completo",))
-                runs_03.append(db.last_run("03")["id"])
-                result["rodadas"].append({"rodada": rodada, "edicoes": dict(edits), "codigos": codes})
+                codes = run_round(pipe, db, steps, ())
+                runs_03.append(db.last_run("03")["id"])  # the column moves land in the round's first cycle
+                cycles = 1 if rodada == 0 else opts.ciclos or cycles_needed(sb, budget)
+                for _cycle in range(cycles - 1):  # the rolling refresh reaches the edits of unmoved cards
+                    codes = run_round(pipe, db, steps, ())
+                result["rodadas"].append({"rodada": rodada, "edicoes": dict(edits), "codigos": codes,
+                                          "ciclos": cycles})
                 echo(f"rodada {rodada}: " + (", ".join(f"{n} {kind}" for kind, n in sorted(edits.items()))
                                              or "carga inicial") + " → " + ", ".join(f"{s}: {c}" for s, c in codes.items()))
             echo("reconciliando iSales ↔ banco local ↔ FieldControl…")
@@ -84,6 +92,17 @@ def run_fidelity(opts: Options, echo: Callable[[str], None] = print,
             db.close()
             pipe.close()
     return result
+
+
+def cycles_needed(sb, budget: int) -> int:
+    """Normal cycles (01→04) for the rolling refresh to fetch every card of interest once: one when
+    they fit in one run's budget (3 detail calls per card)."""
+    from lib.steps.fetch import CALLS_PER_CARD
+    from sandbox.data import COL_AUMENTO, COL_CANCELADO, COL_INSTALACAO
+
+    active = sum(1 for p in sb.projects() if p["card"].get("coluna_id") in (COL_INSTALACAO, COL_AUMENTO, COL_CANCELADO))
+    per_run = max(1, budget // CALLS_PER_CARD)
+    return max(1, math.ceil(active / per_run))
 
 
 def reconcile(sb, env: dict[str, str], db: LocalDb, editor: Editor, runs_03: list[int]) -> dict[str, Any]:

@@ -19,11 +19,13 @@ def render(result: dict[str, Any], limit: int = 25) -> str:
     p = result["parametros"]
     lines = ["", "== fidelidade iSales ↔ banco local ↔ FieldControl",
              f"{num(p['projetos'])} projetos, {p['rodadas']} rodada(s) de edições, semente {p['seed']}, "
-             f"banco {p.get('banco', 'sqlite')}; a cada rodada: 01 --completo → 02 → 03 → 04"]
+             f"banco {p.get('banco', 'sqlite')}; a cada rodada: ciclos normais 01 → 02 → 03 → 04 (renovação "
+             "contínua, orçamento padrão) até cobrir todos os cards ativos"]
     for rnd in result.get("rodadas", []):
         edits = ", ".join(f"{n} {kind}" for kind, n in sorted(rnd["edicoes"].items())) or "carga inicial (00→04)"
         codes = ", ".join(f"{step}={code}" for step, code in rnd["codigos"].items())
-        lines.append(f"  rodada {rnd['rodada']}: {edits}; códigos de saída {codes}")
+        cycles = f"{rnd.get('ciclos', 1)} ciclo(s); " if rnd["rodada"] else ""
+        lines.append(f"  rodada {rnd['rodada']}: {edits}; {cycles}códigos de saída {codes}")
     if result.get("erro"):
         lines += ["", f"ERRO: {result['erro']}"]
         return "\n".join(lines)

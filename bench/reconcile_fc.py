@@ -247,7 +247,7 @@ class FieldControlReconciler:
         # what it holds is its last body sent: the POST, or the last PUT that made it follow the edits
         puts = [a for chave, a in self.state.acoes.items()
                 if chave.startswith(f"ticket-put:{event['id']}:") and a["estado"] == "concluida"]
-        run = max([action] + puts, key=lambda a: (a["concluida_em"], a["id"]))["execucao_id"]
+        run = max([action] + puts, key=lambda a: (a["execucao_id"] or 0, a["concluida_em"], a["id"]))["execucao_id"]
         os_row = self.audit.at("os", os_now, run)
         cliente = self.audit.at("cliente", self.state.clientes.get(os_row["cliente_id"]), run) or {}
         endereco = self.audit.at("endereco", self.state.enderecos.get(os_row["endereco_id"]), run)
@@ -286,8 +286,12 @@ class FieldControlReconciler:
         held = {"subject": remote.get("subject"), "location": (remote.get("location") or {}).get("id"),
                 "message": remote.get("message")}
         if remote.get("status") == "pending":
-            for key in today:
+            for key in ("subject", "location"):
                 self.f.check(AREA_TICKET, record, f"OS aberta com os dados de hoje: {key}", today[key], held[key])
+            wanted, got = message_lines(today["message"]), message_lines(held["message"])
+            self.f.check(AREA_TICKET, record, "OS aberta com os dados de hoje: linhas", len(wanted), len(got))
+            for (label, line), (_label, other) in zip(wanted, got):
+                self.f.check(AREA_TICKET, record, f"OS aberta com os dados de hoje: {label}", line, other)
         elif today != held:
             reported = [k for k in self.review if k.startswith(f"revisar:ticket:{event['id']}:")]
             if reported:

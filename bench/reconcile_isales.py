@@ -82,7 +82,7 @@ class IsalesReconciler:
     # -- who is compared ----------------------------------------------------------------------------
     def fetched(self) -> list[str]:
         """Projects stored locally whose details the last run fetched: in a column of interest, with no
-        open pending item at steps 01–03 and valid data (the --completo rounds fetch all of them)."""
+        open pending item at steps 01–03 and valid data (each round's cycles refresh all of them)."""
         result = []
         for isales_id, project in self.treated.items():
             if isales_id in self.state.os and project.status in statuses.OF_INTEREST and not project.problem \

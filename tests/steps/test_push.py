@@ -470,6 +470,26 @@ def test_a_ticket_turned_into_an_order_is_reported_not_changed(lite, sandbox):
     assert f"revisar:email:{old_email['id']}" not in still and any(k.startswith("revisar:ticket:") for k in still)
 
 
+def test_an_open_ticket_follows_a_value_that_comes_back(lite, sandbox):
+    """Two cards of one person can alternate a value: the ticket holds the latest, even an earlier one."""
+    engine, env = lite
+    with engine.begin() as conn:
+        seed.add_project(conn, 5600)
+    run04(engine, env)
+
+    def message() -> str:
+        return next(tk for tk in sandbox.fc_tickets() if (tk["external"]["id"] or "").startswith("isales:5600:"))["message"]
+
+    for value in ("Telhado metálico", "Telhado cerâmico", "Telhado metálico"):
+        with engine.begin() as conn:
+            conn.execute(t.os.update().values(observacoes=value))
+        run04(engine, env)
+        assert f"OBSERVAÇÕES DO PROJETO: {value}" in message()
+    sandbox.reset_calls()
+    run04(engine, env)
+    assert posts(sandbox) == []
+
+
 def test_dry_run_changes_nothing(lite, sandbox, capsys):
     engine, env = lite
     with engine.begin() as conn:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime
 from functools import partial
 from typing import Any
 
@@ -116,7 +115,7 @@ class ClientSync:
         created = [a for a in self.outbox.done("customer", client.id) if a.payload][-1]
         sent = [a for a in self.outbox.done("customer", client.id) + self.outbox.done("customer-put", client.id)
                 if a.payload]
-        last = max(sent, key=lambda a: (a.concluida_em or datetime.min, a.id))  # what FieldControl holds now
+        last = max(sent, key=lambda a: a.order)  # what FieldControl holds now
         endereco = (client.enderecos.get(created.endereco_id) or self.rows.row("endereco", created.endereco_id)
                     if created.endereco_id is not None else None)
         if endereco is None:

@@ -111,8 +111,8 @@ class EditFollower:
         chave = ob.ticket_put_key(event["id"], payload)
         review_key = review.key("ticket", event["id"], ob.digest(payload))
         done = self.outbox.get(chave)
-        if done is not None and done.estado == ob.CONCLUIDA:
-            return
+        # a body sent before and since replaced (two cards of one person alternating): sent again
+        redo = done is not None and done.estado == ob.CONCLUIDA
         if not self.planning and (done is None or done.estado not in ob.OPEN):
             if self._reported(review_key):
                 return
@@ -133,7 +133,7 @@ class EditFollower:
                           request=f"PUT /tickets/{ticket_id}", payload=payload,
                           send=lambda: self.remote.fc.update_ticket(ticket_id, payload), receipt=receipt,
                           isales_id=project.isales_id, cliente_id=client.id, historico_id=event["id"],
-                          done_outcome="atualizados"))
+                          done_outcome="atualizados"), redo=redo)
 
     def _reported(self, chave: str) -> bool:
         """An item for this very difference was opened before (open, done or gone): nothing to ask again."""
@@ -170,12 +170,15 @@ class EditFollower:
             return
         location_id = endereco["location_field_id"]
         payload = fcm.location_body(customer_id=customer_id, address=records.address_of(endereco))
-        self.perform(Spec(chave=ob.location_put_key(endereco["id"], payload), tipo="location-put", kind="local",
+        chave = ob.location_put_key(endereco["id"], payload)
+        sent = [a for a in self.outbox.done("location-put", client.id) if a.endereco_id == endereco["id"]]
+        redo = bool(sent) and sent[-1].chave != chave  # the address came back to an earlier one: sent again
+        self.perform(Spec(chave=chave, tipo="location-put", kind="local",
                           label=f"{client.label()}: nome do local principal {payload['name']}",
                           request=f"PUT /customers/{customer_id}/locations/{location_id}", payload=payload,
                           send=lambda: self.remote.fc.update_location(customer_id, location_id, payload),
                           receipt=lambda conn, value: None, isales_id=client.projects[0].isales_id,
-                          cliente_id=client.id, endereco_id=endereco["id"], done_outcome="atualizados"))
+                          cliente_id=client.id, endereco_id=endereco["id"], done_outcome="atualizados"), redo=redo)
 
     # -- old contacts ----------------------------------------------------------------------------------
     def review_old_contacts(self, client: records.Client) -> None:

@@ -114,6 +114,13 @@ class Action:
     tentativas: int
     atualizada_em: datetime | None
     concluida_em: datetime | None
+    execucao_id: int | None = None  # the run that concluded it last
+
+    @property
+    def order(self) -> tuple:
+        """When it was concluded: the run first (a PUT sent again in a later run of the same second
+        comes after), then the moment, then the row."""
+        return (self.execucao_id or 0, self.concluida_em or datetime.min, self.id)
 
 
 def _action(row: Any) -> Action:
@@ -121,7 +128,7 @@ def _action(row: Any) -> Action:
     return Action(id=row.id, chave=row.chave, tipo=row.tipo, estado=row.estado, cliente_id=row.cliente_id,
                   endereco_id=row.endereco_id, historico_id=row.historico_id, payload=payload,
                   field_id=row.field_id, tentativas=row.tentativas or 0, atualizada_em=row.atualizada_em,
-                  concluida_em=row.concluida_em)
+                  concluida_em=row.concluida_em, execucao_id=row.execucao_id)
 
 
 class Outcome(Enum):
@@ -214,7 +221,7 @@ class Outbox:
         """The concluded actions of one kind of a client, in the order they were concluded."""
         actions = (self.actions[chave] for chave in self.of_client.get(cliente_id, ()))
         chosen = [a for a in actions if a.tipo == tipo and a.estado == CONCLUIDA]
-        return sorted(chosen, key=lambda a: (a.concluida_em or datetime.min, a.id))
+        return sorted(chosen, key=lambda a: a.order)
 
     # -- state changes (each one committed on its own) --------------------------------------------
     def _reload(self, conn: Connection, chave: str) -> None:
