@@ -490,6 +490,26 @@ def test_an_open_ticket_follows_a_value_that_comes_back(lite, sandbox):
     assert posts(sandbox) == []
 
 
+def test_an_ambiguous_ticket_update_is_sent_again_once(lite, sandbox):
+    """A ticket PUT whose answer is lost is an outbox action: a PUT of the whole body is idempotent, so
+    it is sent again at once (no look-up), and recorded done once."""
+    engine, env = lite
+    with engine.begin() as conn:
+        seed.add_project(conn, 5700)
+    run04(engine, env)
+    with engine.begin() as conn:
+        conn.execute(t.os.update().values(observacoes="Telhado metálico"))
+    sandbox.add_fault(system="fieldcontrol", route="PUT /tickets/{id}", kind="commit_then_drop", times=1)
+    run04(engine, env)
+    with engine.connect() as conn:
+        puts = {k: a["estado"] for k, a in seed.actions(conn).items() if k.startswith("ticket-put:")}
+        assert list(puts.values()) == ["concluida"] and seed.open_pending(conn) == {}
+    assert [c["fault"] for c in sandbox.calls("fieldcontrol", "PUT /tickets/{id}")] == ["commit_then_drop", None]
+    assert len(sandbox.calls("fieldcontrol", "PUT /tickets/{id}")) == 2 and len(tickets_of(sandbox, 5700)) == 1
+    ticket = next(tk for tk in sandbox.fc_tickets() if (tk["external"]["id"] or "").startswith("isales:5700:"))
+    assert "OBSERVAÇÕES DO PROJETO: Telhado metálico" in ticket["message"]
+
+
 def test_dry_run_changes_nothing(lite, sandbox, capsys):
     engine, env = lite
     with engine.begin() as conn:
