@@ -192,6 +192,9 @@ def second_run_summary(second: dict[str, dict[str, Any]]) -> dict[str, Any]:
     return {
         "escritas_fieldcontrol": total(calls, "fieldcontrol", methods=WRITE_METHODS),
         "chamadas_fieldcontrol": total(calls, "fieldcontrol"),
+        # the execution status read back (issue 13 §3): one listing of the orders changed since the last
+        # check (100 per page) + the tasks of each changed order of ours
+        "chamadas_situacao_em_campo": total(calls, "fieldcontrol", routes=("/orders", "/orders/{id}/tasks")),
         "chamadas_geocodificador": sum(total(calls, system) for system in GEOCODERS),
         "chamadas_links": total(calls, "shortener"),
         "chamadas_detalhes_isales": detail,

@@ -104,7 +104,9 @@ def _second_lines(report: dict[str, Any]) -> list[str]:
         return []
     motivos = ", ".join(f"{k}: {v}" for k, v in sorted((s.get("motivos_01") or {}).items())) or "nenhum"
     return [f"escritas no FieldControl: {num(s['escritas_fieldcontrol'])} (esperado 0); "
-            f"chamadas ao FieldControl no total: {num(s['chamadas_fieldcontrol'])}",
+            f"chamadas ao FieldControl no total: {num(s['chamadas_fieldcontrol'])}, das quais "
+            f"{num(s.get('chamadas_situacao_em_campo', 0))} para ler a situação em campo (ordens alteradas desde a "
+            "última leitura, 100 por página, e as atividades de cada ordem alterada da integração)",
             f"consultas ao geocodificador: {num(s['chamadas_geocodificador'])} (esperado 0); "
             f"links curtos: {num(s['chamadas_links'])}",
             f"chamadas de detalhes ao iSales: {num(s['chamadas_detalhes_isales'])} "

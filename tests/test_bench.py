@@ -48,6 +48,7 @@ def test_benchmark_report(tmp_path):
     assert report["razoes"]["busca_01"]["razao"] > 0
     again = report["segunda_execucao_resumo"]
     assert again["escritas_fieldcontrol"] == 0
+    assert again["chamadas_situacao_em_campo"] == 1  # one listing of the orders changed since the last check
     assert again["chamadas_geocodificador"] == 0
     assert again["chamadas_detalhes_isales"] == 3 * again["projetos_detalhados"]
     db = report["banco_03"]["sqlite"]
