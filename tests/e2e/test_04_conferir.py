@@ -27,7 +27,7 @@ def test_conferir_finds_each_hand_made_difference(sandbox, tmp_path, migrated_db
     env = sandbox_env(sandbox, tmp_path, migrated_db)
     engine = make_engine(migrated_db)
     with engine.begin() as conn:
-        for isales_id in (4711, 4712, 4713):
+        for isales_id in (4711, 4712, 4713, 4714):
             seed.add_project(conn, isales_id, nome=f"Cliente {isales_id}")
     assert run("04", env=env).returncode == 0
     sandbox.reset_calls()
@@ -41,7 +41,7 @@ def test_conferir_finds_each_hand_made_difference(sandbox, tmp_path, migrated_db
                                                     .where(t.os_status_historico.c.enviado_field.is_(True)))}
         phones = [r for r in conn.execute(select(t.acao_field).where(t.acao_field.c.tipo == "phone"))]
         enderecos = {r.cliente_id: r for r in conn.execute(select(t.endereco))}
-    a, b, c = (clientes[f"Cliente {n}"] for n in (4711, 4712, 4713))
+    a, b, c, d = (clientes[f"Cliente {n}"] for n in (4711, 4712, 4713, 4714))
     ticket_a = next(r for r in tickets.values() if r.ticket_field_id and r.os_id == 1)
     # what people do by hand in FieldControl
     sandbox.fc_edit("customers", a.field_id, {"documentNumber": "00000000000"})
@@ -54,6 +54,9 @@ def test_conferir_finds_each_hand_made_difference(sandbox, tmp_path, migrated_db
     sandbox.fc_edit("locations", location["id"], {"address": {**location["address"], "street": "Rua Trocada"}})
     ticket_c = next(r for r in tickets.values() if r.ticket_field_id and r.os_id == 3)
     sandbox.fc_edit("tickets", ticket_c.ticket_field_id, {"message": "editada à mão"})
+    ticket_d = next(r for r in tickets.values() if r.ticket_field_id and r.os_id == 4)
+    sandbox.fc_delete("tickets", ticket_d.ticket_field_id)
+    sandbox.fc_archive("locations", enderecos[d.id].location_field_id)
 
     sandbox.reset_calls()
     found = run("04", "--conferir", env=env)
@@ -63,7 +66,8 @@ def test_conferir_finds_each_hand_made_difference(sandbox, tmp_path, migrated_db
     keys = {key.split(":", 1)[1] for key in items}
     assert {f"cliente:{a.id}:documento", f"ticket:{ticket_a.id}:arquivado", f"ticket:{ticket_a.id}:external.id",
             f"cliente:{b.id}:existe", f"phone:{phone_c.id}:existe", f"local:{enderecos[c.id].id}:endereco",
-            f"ticket:{ticket_c.id}:mensagem"} == keys, found.stdout
+            f"ticket:{ticket_c.id}:mensagem", f"ticket:{ticket_d.id}:existe",
+            f"local:{enderecos[d.id].id}:arquivado"} == keys, found.stdout
     for text in items.values():
         assert text in found.stdout
     assert "projeto 4712 (Cliente 4712): o cliente" in items[f"conferir:cliente:{b.id}:existe"]
