@@ -54,7 +54,7 @@ class Scope:
         sent = [a for a in self.actions if a["tipo"] in kinds and a["payload"] and where(a)]
         if not sent:
             return None
-        last = max(sent, key=lambda a: (a["concluida_em"] or a["atualizada_em"], a["id"]))
+        last = max(sent, key=lambda a: (a["execucao_id"] or 0, a["concluida_em"] or a["atualizada_em"], a["id"]))
         return json.loads(last["payload"])
 
 
