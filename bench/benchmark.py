@@ -246,7 +246,7 @@ def run_benchmark(opts: Options, echo: Callable[[str], None] = print) -> dict[st
         if "03" in steps:
             kinds = ("sqlite", "mysql") if opts.mysql else ("sqlite",)
             echo(f"etapa 03 contra um executemany do SQLAlchemy das mesmas linhas ({', '.join(kinds)})…")
-            report["banco_03"] = step03.compare(runner.first_02, workdir, kinds, opts.mysql)
+            report["banco_03"] = step03.compare_apart(runner.first_02, opts.mysql)
             report["banco_03"]["executemany_cru_sqlite"] = rawinsert.measure(runner.first_02, workdir)
         if "04" in steps and opts.consultas_novos:
             echo(f"consultas de clientes no 04: {opts.consultas_novos} novos numa conta com "

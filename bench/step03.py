@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 import tempfile
 import time
@@ -117,6 +118,16 @@ def compare(file_02: Path, workdir: Path, kinds: tuple[str, ...] = ("sqlite",),
             "razao": round(step["gravacao_s"] / many["tempo_s"], 2) if many["tempo_s"] else None,
         }
     return result
+
+
+def compare_apart(file_02: Path, mysql_url: str | None = None) -> dict[str, Any]:
+    """compare() in a process of its own: the benchmark's process holds the sandbox (up to 50,000
+    projects), whose objects would slow the garbage collector of step 03's body, not of executemany."""
+    argv = [sys.executable, "-m", "bench.step03", "--arquivo", str(file_02)] + (["--mysql", mysql_url] if mysql_url else [])
+    proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"bench.step03 terminou com código {proc.returncode}: {proc.stderr[-2000:]}")
+    return json.loads(proc.stdout)
 
 
 def cpf(n: int) -> str:
