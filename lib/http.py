@@ -97,12 +97,13 @@ class Pacer:
         save(slot + self.interval)
         return slot
 
-    def wait(self) -> None:
-        """Block until this caller may send one request."""
+    def wait(self) -> float:
+        """Block until this caller may send one request; the moment reserved for it (time.time())."""
         slot = self._reserve()
         delay = slot - time.time()
         if delay > 0:
             time.sleep(delay)
+        return slot
 
     def hold(self, seconds: float) -> None:
         """Nobody sharing this pacer sends for `seconds` (a 429's Retry-After or a backoff)."""

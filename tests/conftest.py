@@ -117,6 +117,36 @@ def engine(migrated_db):
     eng.dispose()
 
 
+# --------------------------------------------------------------------------- pacing
+
+@pytest.fixture
+def pacers(monkeypatch) -> list:
+    """Every lib.http.Pacer made during the test, each with the moments it reserved (`slots`): the
+    schedule the client keeps, which no load on the machine can shrink (unlike arrival times at a
+    server, which is why tests assert on this and not on the simulator's clock)."""
+    from lib import http
+
+    made = []
+
+    class Recording(http.Pacer):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.slots: list[float] = []
+            made.append(self)
+
+        def wait(self) -> float:
+            slot = super().wait()
+            self.slots.append(slot)
+            return slot
+
+    monkeypatch.setattr(http, "Pacer", Recording)
+    return made
+
+
+def gaps(slots: list[float]) -> list[float]:
+    return [later - earlier for earlier, later in zip(slots, slots[1:])]
+
+
 # --------------------------------------------------------------------------- sandbox
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from lib.errors import AuthError, BadResponse, TransientError
 from lib.geocoding import Answer, Geocoder, Locator, Query, address_query, cache_key
 from lib.http import make_session
 from lib.maplinks import LinkResolver, Point
+from tests.conftest import gaps
 
 P = (Decimal("-23.5614000"), Decimal("-46.6559000"))
 
@@ -281,13 +282,14 @@ def test_google_over_query_limit_is_retried_with_backoff(sandbox, lite):
     assert len(sandbox.calls(system="google")) == 3  # the second query was refused once, then answered
 
 
-def test_a_retry_after_429_takes_its_turn_on_the_pacer(sandbox, lite):
-    """A refused call's retry and the next query are both spaced by GEOCODER_MIN_DELAY_SECONDS.
+PACED = 0.3 * 1.05 - 1e-9  # GEOCODER_MIN_DELAY_SECONDS=0.3 with the pacer's margin
 
-    Pacing outside the session (geopy's RateLimiter) let the next query leave right after the
-    retry, so the server refused it too: one 429 became a cascade (issue 16 §1).
-    """
-    sandbox.configure(nominatim_rps=4)  # the server refuses calls closer than 0.23 s
+
+def test_a_retry_after_429_takes_its_turn_on_the_pacer(sandbox, lite, pacers):
+    """A refused call's retry takes a slot of the geocoder's pacer, and the next query waits a whole
+    interval after it. Pacing outside the session (geopy's RateLimiter) let the next query leave
+    right after the retry, and a strict server refused that one too: one 429 became a cascade
+    (8 calls for 5 ids in tests/e2e/test_02_treat.py; issue 16 §1)."""
     geocoder = Geocoder(geocoder_settings(sandbox, GEOCODER_MIN_DELAY_SECONDS="0.3"), HTTP, lite)
     sandbox.reset_calls()
     assert geocoder.lookup(address_query(PAULISTA)).found
@@ -295,16 +297,18 @@ def test_a_retry_after_429_takes_its_turn_on_the_pacer(sandbox, lite):
     assert geocoder.lookup(Query("cep", cep="01310100")).found
     assert geocoder.lookup(address_query(dict(PAULISTA, numero="2000"))).found
     assert [c["status"] for c in sandbox.calls(system="nominatim")] == [200, 429, 200, 200]
+    (paced,) = [pacer for pacer in pacers if pacer.slots]
+    first, retry, after = gaps(paced.slots)
+    assert first >= PACED and retry >= 0.25 and after >= PACED  # 0.25: the shortest first backoff
     geocoder.close()
 
 
-def test_google_over_query_limit_takes_the_same_retry_path(sandbox, lite):
-    sandbox.configure(google_rps=4)
+def test_google_is_paced_by_the_same_pacer(sandbox, lite, pacers):
     google = Geocoder(geocoder_settings(sandbox, GEOCODER="google", GEOCODER_MIN_DELAY_SECONDS="0.3"), HTTP, lite)
-    sandbox.reset_calls()
     for query in (address_query(PAULISTA), Query("cep", cep="01310100"), address_query(dict(PAULISTA, numero="2000"))):
         assert google.lookup(query).found
-    assert [c["status"] for c in sandbox.calls(system="google")] == [200] * 3  # paced: never refused
+    (paced,) = [pacer for pacer in pacers if pacer.slots]
+    assert len(paced.slots) == 3 and all(gap >= PACED for gap in gaps(paced.slots))
     google.close()
 
 
