@@ -182,8 +182,8 @@ def serve(demo_dir: Path, chosen_env: Path | None = None) -> int:
     if not (demo_dir / "data" / "sync.db").exists():
         print(f"  {prefix}.venv/bin/python 00_schema_banco.py      (o banco ainda não existe)")
     print(f"  {prefix}.venv/bin/python 01_get_projetos_isales.py   (e 02, 03, 04)")
-    print("Ctrl-C para parar.", flush=True)
-    try:
+    try:  # the Ctrl-C line inside: a Ctrl-C right after it is read (a test, a quick user) still ends cleanly
+        print("Ctrl-C para parar.", flush=True)
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
