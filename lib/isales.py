@@ -26,21 +26,46 @@ PAGINATOR_KEYS = ("current_page", "last_page", "next_page_url")
 TOKEN_HINT = "confira ISALES_API_TOKEN (e ISALES_API_URL)"
 
 
-@dataclass(frozen=True)
 class Card:
-    """One card of the funnel: the client it belongs to, its column and the raw object."""
+    """One card of the funnel: the client it belongs to, its column and the listing row.
 
-    cliente_id: int
-    coluna_id: int | None
-    nome: str | None
-    raw: dict
+    The row is kept as compact JSON text (a fraction of the dict's memory) and parsed again when a
+    step writes it; `without_row()` drops it for the cards whose row is not written."""
+
+    __slots__ = ("cliente_id", "coluna_id", "nome", "fingerprint", "_row")
+
+    def __init__(self, cliente_id: int, coluna_id: int | None, nome: str | None, raw: dict | None):
+        self.cliente_id = cliente_id
+        self.coluna_id = coluna_id
+        self.nome = nome
+        # sha1 of the whole listing row as iSales sent it (key order ignored): it changes when
+        # anything the listing shows of the card changes (name, salesperson, column, …)
+        self._row = None if raw is None else json.dumps(raw, ensure_ascii=False, separators=(",", ":"), default=str)
+        text = json.dumps(raw, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+        self.fingerprint = hashlib.sha1(text.encode("utf-8")).hexdigest()
 
     @property
-    def fingerprint(self) -> str:
-        """sha1 of the whole listing row as iSales sent it (key order ignored): it changes when
-        anything the listing shows of the card changes (name, salesperson, column, …)."""
-        text = json.dumps(self.raw, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
-        return hashlib.sha1(text.encode("utf-8")).hexdigest()
+    def raw(self) -> dict:
+        """The listing row ({} once dropped)."""
+        return {} if self._row is None else json.loads(self._row)
+
+    def without_row(self) -> Card:
+        """The same card without its listing row (ids, column, name and fingerprint only)."""
+        slim = Card.__new__(Card)
+        slim.cliente_id, slim.coluna_id, slim.nome, slim.fingerprint = (self.cliente_id, self.coluna_id, self.nome,
+                                                                        self.fingerprint)
+        slim._row = None
+        return slim
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Card) and (self.cliente_id, self.coluna_id, self.nome, self.fingerprint) == (
+            other.cliente_id, other.coluna_id, other.nome, other.fingerprint)
+
+    def __hash__(self) -> int:
+        return hash((self.cliente_id, self.fingerprint))
+
+    def __repr__(self) -> str:
+        return f"Card(cliente_id={self.cliente_id!r}, coluna_id={self.coluna_id!r}, nome={self.nome!r})"
 
 
 @dataclass
@@ -131,9 +156,10 @@ class IsalesClient:
         """
         params: dict[str, Any] = {"funil_id": funil_id, "desde": desde.isoformat(), "ate": ate.isoformat()}
         items, meta = self._funnel_page(params, None)
+        builder = _FunnelBuilder()
+        builder.add(items)  # page by page: the raw rows of the whole listing are never held at once
         pages = 1
         if meta is not None:
-            items = list(items)
             previous = self._page_signature(items)
             page = _as_int(meta.get("current_page")) or 1
             while self._has_next(meta, page):
@@ -152,9 +178,9 @@ class IsalesClient:
                     raise BadResponse(f"iSales /funil-clientes: a página {page} repete a página {page - 1}; "
                                       "a paginação está em laço")
                 previous = signature
-                items.extend(page_items)
+                builder.add(page_items)
                 pages = page
-        funnel = self._cards(items)
+        funnel = builder.funnel()
         funnel.pages = pages
         return funnel
 
@@ -220,24 +246,9 @@ class IsalesClient:
 
     @staticmethod
     def _cards(items: list) -> Funnel:
-        by_id: dict[int, Card] = {}
-        seen: dict[int, list[tuple[int, int | None]]] = {}
-        invalid: list[str] = []
-        duplicates = 0
-        for position, item in enumerate(items, 1):
-            cliente_id = _as_int(item.get("cliente_id")) if isinstance(item, dict) else None
-            if cliente_id is None:
-                invalid.append(f"item {position} da listagem do funil sem cliente_id válido: {clip(repr(item), 200)}")
-                continue
-            if cliente_id in by_id:
-                duplicates += 1  # e.g. a card that shifted pages while we listed: step 01 decides
-            nested = item.get("cliente")
-            nome = nested.get("nome") if isinstance(nested, dict) else None
-            by_id[cliente_id] = Card(cliente_id, _as_int(item.get("coluna_id")),
-                                     nome if isinstance(nome, str) else None, item)
-            seen.setdefault(cliente_id, []).append((position, by_id[cliente_id].coluna_id))
-        return Funnel(cards=sorted(by_id.values(), key=lambda card: card.cliente_id), invalid=invalid,
-                      duplicates=duplicates, repeated={key: found for key, found in seen.items() if len(found) > 1})
+        builder = _FunnelBuilder()
+        builder.add(items)
+        return builder.funnel()
 
     # -- one client's details --------------------------------------------------------------------
     def details(self, cliente_id: int) -> Details:
@@ -295,3 +306,36 @@ class IsalesClient:
         if value is None and none_is_missing:
             raise RecordError(f"{what}: cliente não encontrado no iSales ('{key}': null)")
         return value
+
+
+class _FunnelBuilder:
+    """The cards of a listing, built as its pages arrive (one per client; repeats noted)."""
+
+    def __init__(self) -> None:
+        self.by_id: dict[int, Card] = {}
+        self.seen: dict[int, list[tuple[int, int | None]]] = {}
+        self.invalid: list[str] = []
+        self.duplicates = 0
+        self.position = 0
+
+    def add(self, items: list) -> None:
+        for item in items:
+            self.position += 1
+            position = self.position
+            cliente_id = _as_int(item.get("cliente_id")) if isinstance(item, dict) else None
+            if cliente_id is None:
+                self.invalid.append(f"item {position} da listagem do funil sem cliente_id válido: "
+                                    f"{clip(repr(item), 200)}")
+                continue
+            if cliente_id in self.by_id:
+                self.duplicates += 1  # e.g. a card that shifted pages while we listed: step 01 decides
+            nested = item.get("cliente")
+            nome = nested.get("nome") if isinstance(nested, dict) else None
+            card = Card(cliente_id, _as_int(item.get("coluna_id")), nome if isinstance(nome, str) else None, item)
+            self.by_id[cliente_id] = card
+            self.seen.setdefault(cliente_id, []).append((position, card.coluna_id))
+
+    def funnel(self) -> Funnel:
+        return Funnel(cards=sorted(self.by_id.values(), key=lambda card: card.cliente_id), invalid=self.invalid,
+                      duplicates=self.duplicates,
+                      repeated={key: found for key, found in self.seen.items() if len(found) > 1})

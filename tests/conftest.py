@@ -250,3 +250,24 @@ def run(tmp_path):
         return run_script(step, *args, env=env, cwd=tmp_path, timeout=timeout)
 
     return _run
+
+
+class AliveCounter:
+    """Wraps a function so that the objects it returns are counted while alive: `most` is how many
+    were alive at once (what a streaming step holds), found with weak references."""
+
+    def __init__(self) -> None:
+        self.alive: set[int] = set()
+        self.most = 0
+
+    def wrap(self, function):
+        import weakref
+
+        def tracked(*args, **kwargs):
+            value = function(*args, **kwargs)
+            self.alive.add(id(value))
+            self.most = max(self.most, len(self.alive))
+            weakref.finalize(value, self.alive.discard, id(value))
+            return value
+
+        return tracked

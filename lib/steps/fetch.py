@@ -6,9 +6,9 @@ data/01_projetos_isales.json. A card that fails becomes a pending item.
 from __future__ import annotations
 
 import logging
-from collections import Counter
-from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections import Counter, deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -35,6 +35,7 @@ PENDING_STEPS = ("01", "02", "03", "04")  # an open item at any of them asks for
 NOVO, COLUNA_ALTERADA, CARD_ALTERADO, PENDENTE = "novo", "coluna_alterada", "card_alterado", "pendente"
 RENOVACAO, COMPLETO, IDS = "renovacao", "completo", "ids"
 CALLS_PER_CARD = 3  # /clientes, /propostas, /campo-customizado (IsalesClient.details)
+WINDOW_PER_WORKER = 4  # details fetched ahead of the one being written, per worker: all that is held at once
 
 
 @dataclass(frozen=True)
@@ -149,17 +150,17 @@ def _rolling_refresh(result: Selection, settings: IsalesSettings, local: dict[st
     result.skipped = [card for card in result.skipped if card.cliente_id not in chosen]
 
 
-def fetch_all(client: IsalesClient, todo: list[Todo], workers: int) -> tuple[list[Fetched], list[Failed]]:
-    """Details of every card, `workers` at a time; a card that fails is returned in the second list.
+def fetch_all(client: IsalesClient, todo: list[Todo], workers: int) -> Iterator[Fetched | Failed]:
+    """Details of every card, `workers` at a time, given back in the order of `todo` as each is
+    ready (a card that fails as a Failed): only a window of a few cards per worker is held at once.
 
     AuthError stops everything. When iSales stops answering altogether (many transient failures in
     a row) the run stops with TransientError instead of turning every card into a pending item.
     """
-    fetched: list[Fetched] = []
-    failed: list[Failed] = []
     if not todo:
-        return fetched, failed
+        return
     limit = max(5, 2 * workers)
+    window = WINDOW_PER_WORKER * workers  # fetched ahead of the one being written
     in_a_row = 0
 
     def one(item: Todo) -> tuple[Details, str]:
@@ -168,14 +169,20 @@ def fetch_all(client: IsalesClient, todo: list[Todo], workers: int) -> tuple[lis
 
     executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="isales")
     try:
-        futures = {executor.submit(one, item): item for item in todo}
-        for future in progress(as_completed(futures), total=len(futures), desc="detalhes do iSales"):
-            item = futures[future]
+        queue: deque[tuple[Todo, Future[tuple[Details, str]]]] = deque()
+        pending_items = iter(todo)
+        for item in progress(todo, total=len(todo), desc="detalhes do iSales"):
+            while len(queue) < window:
+                ahead = next(pending_items, None)
+                if ahead is None:
+                    break
+                queue.append((ahead, executor.submit(one, ahead)))
+            _current, future = queue.popleft()  # the same card as `item`: both in the order of `todo`
             try:
                 details, obtido_em = future.result()
             except TransientError as exc:
                 in_a_row += 1
-                failed.append(Failed(item.card, f"{label(item.card)}: {exc.message}"))
+                yield Failed(item.card, f"{label(item.card)}: {exc.message}")
                 if in_a_row >= limit:
                     raise TransientError(
                         f"o iSales parou de responder durante a busca dos detalhes ({in_a_row} projetos "
@@ -184,13 +191,12 @@ def fetch_all(client: IsalesClient, todo: list[Todo], workers: int) -> tuple[lis
                 continue
             except (RecordError, BadResponse) as exc:
                 in_a_row = 0
-                failed.append(Failed(item.card, f"{label(item.card)}: {exc.message}"))
+                yield Failed(item.card, f"{label(item.card)}: {exc.message}")
                 continue
             in_a_row = 0
-            fetched.append(Fetched(item, details, obtido_em))
+            yield Fetched(item, details, obtido_em)
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
-    return fetched, failed
 
 
 def load_local(engine: Engine) -> tuple[dict[str, LocalOs], set[str], dict[str, str]]:
@@ -284,33 +290,62 @@ def run(ctx: RunContext[FetchSettings]) -> None:
                  len(selection.of_interest), len(selection.to_fetch),
                  ", ".join(f"{name}: {n}" for name, n in sorted(reasons.items())) or "nenhum",
                  len(selection.skipped), selection.finished, len(selection.movimentos))
-        fetched, failed = fetch_all(client, selection.to_fetch, isales.max_workers)
+        # the listing rows of the cards not fetched are not written: only ids, column and fingerprint stay
+        funnel_size = len(funnel.cards)
+        listing_failed = [Failed(card.without_row(), f"{label(card)}: o card não tem coluna_id válida na listagem "
+                                                     f"do funil (veio {card.raw.get('coluna_id')!r})")
+                          for card in selection.no_column]
+        listing_failed += [Failed(card.without_row(), conflicts[card.cliente_id]) for card in funnel.cards
+                           if card.cliente_id in conflicts and (not ids or str(card.cliente_id) in ids)]
+        funnel.cards = []
+        selection.skipped = [card.without_row() for card in selection.skipped]
+        selection.no_column = [card.without_row() for card in selection.no_column]
+        selection.to_fetch.sort(key=lambda todo: todo.card.cliente_id)
+        outcome = Outcome(failed=listing_failed)
+        body = build_body(isales, client.origin, ate, funnel_size=funnel_size, selection=selection,
+                          projetos=_written(fetch_all(client, selection.to_fetch, isales.max_workers), outcome),
+                          outcome=outcome)
+        path = ctx.data_dir / FILE_01
+        write_envelope(path, STEP, ctx.run_id, body)  # the details are written as they are fetched
     finally:
         client.close()
-    failed += [Failed(card, f"{label(card)}: o card não tem coluna_id válida na listagem do funil "
-                            f"(veio {card.raw.get('coluna_id')!r})") for card in selection.no_column]
-    failed += [Failed(card, conflicts[card.cliente_id]) for card in funnel.cards
-               if card.cliente_id in conflicts and (not ids or str(card.cliente_id) in ids)]
-    failed.sort(key=lambda item: item.card.cliente_id)
+    failed = outcome.sorted_failed()
     for item in failed:
         log.warning("%s", item.reason)
-
-    body = build_body(isales, client.origin, ate, funnel_size=len(funnel.cards), selection=selection,
-                      fetched=fetched, failed=failed)
-    path = ctx.data_dir / FILE_01
-    write_envelope(path, STEP, ctx.run_id, body)
-    log.info("%s gravado: %d projeto(s), %d movimento(s), %d pendência(s)", path, len(fetched),
+    log.info("%s gravado: %d projeto(s), %d movimento(s), %d pendência(s)", path, len(outcome.fetched),
              len(selection.movimentos), len(failed))
     stale = {} if funnel.invalid else {key: value for key, value in open_01.items()
                                        if not value.isdigit() or int(value) not in selection.of_interest}
-    update_pending(ctx, fetched, failed, stale)
+    update_pending(ctx, outcome.fetched, failed, stale)
 
-    ctx.summary.add("projetos", "detalhados", len(fetched))
+    ctx.summary.add("projetos", "detalhados", len(outcome.fetched))
     ctx.summary.add("projetos", "ignorados", len(selection.skipped))
     ctx.summary.add("projetos", "pendentes", len(failed))
     ctx.summary.add("movimentos", "listados", len(selection.movimentos))
-    ctx.summary.extra.update(cards_no_funil=len(funnel.cards), cards_de_interesse=len(selection.of_interest),
+    ctx.summary.extra.update(cards_no_funil=funnel_size, cards_de_interesse=len(selection.of_interest),
                              paginas=funnel.pages, renovados=reasons.get(RENOVACAO, 0))
+
+
+@dataclass
+class Outcome:
+    """What the run keeps of the fetched cards once they are written: ids and failures, never the
+    details themselves (they go to the file as they arrive)."""
+
+    fetched: list[int] = field(default_factory=list)  # cliente_id of the projects written
+    failed: list[Failed] = field(default_factory=list)
+
+    def sorted_failed(self) -> list[Failed]:
+        return sorted(self.failed, key=lambda item: item.card.cliente_id)
+
+
+def _written(results: Iterator[Fetched | Failed], outcome: Outcome) -> Iterator[dict[str, Any]]:
+    """The 01 records of the fetched cards, in order; ids and failures in `outcome`."""
+    for result in results:
+        if isinstance(result, Failed):
+            outcome.failed.append(Failed(result.card.without_row(), result.reason))
+            continue
+        outcome.fetched.append(result.todo.card.cliente_id)
+        yield project_record(result)
 
 
 def repeated_cards(ctx: RunContext[FetchSettings], funnel: Funnel) -> dict[int, str]:
@@ -330,38 +365,45 @@ def repeated_cards(ctx: RunContext[FetchSettings], funnel: Funnel) -> dict[int, 
     return conflicts
 
 
+def project_record(item: Fetched) -> dict[str, Any]:
+    """One project of data/01_projetos_isales.json (docs/design.md §4)."""
+    return {"isales_id": item.todo.card.cliente_id, "coluna_id": item.todo.card.coluna_id,
+            "status": item.todo.status, "motivo": item.todo.motivo, "obtido_em": item.obtido_em,
+            "listagem": item.todo.card.fingerprint, "card": item.todo.card.raw, "cliente": item.details.cliente,
+            "proposta": item.details.proposta, "campos": item.details.campos}
+
+
 def build_body(isales: IsalesSettings, origem: str, ate: date, *, funnel_size: int, selection: Selection,
-               fetched: list[Fetched], failed: list[Failed]) -> dict[str, Any]:
-    """The body of data/01_projetos_isales.json (docs/design.md §4), after the envelope."""
-    projetos = [{"isales_id": item.todo.card.cliente_id, "coluna_id": item.todo.card.coluna_id,
-                 "status": item.todo.status, "motivo": item.todo.motivo, "obtido_em": item.obtido_em,
-                 "listagem": item.todo.card.fingerprint, "card": item.todo.card.raw, "cliente": item.details.cliente, "proposta": item.details.proposta,
-                 "campos": item.details.campos}
-                for item in sorted(fetched, key=lambda f: f.todo.card.cliente_id)]
+               projetos: Iterator[dict[str, Any]], outcome: Outcome) -> dict[str, Any]:
+    """The body of data/01_projetos_isales.json (docs/design.md §4), after the envelope. The
+    projects are written as they are produced; what is known only once they are all written (the
+    pending items and the counts) comes after them in the file."""
     return {
         "origem": origem, "funil_id": isales.funil_id,
         "janela": {"desde": isales.desde.isoformat(), "ate": ate.isoformat()},
         "colunas": {statuses.INSTALACAO: list(isales.colunas_instalacao),
                     statuses.AUMENTO: list(isales.colunas_aumento),
                     statuses.CANCELADO: list(isales.colunas_cancelado)},
-        "contagens": {"cards_no_funil": funnel_size, "cards_de_interesse": len(selection.of_interest),
-                      "detalhados": len(fetched),
-                      "ignorados_sem_mudanca": len(selection.of_interest) - len(selection.to_fetch)
-                      - len(selection.no_column),
-                      "movimentos": len(selection.movimentos), "pendentes": len(failed)},
         "projetos": projetos,
         "movimentos": sorted(selection.movimentos, key=lambda m: m["isales_id"]),
-        "pendencias": [{"isales_id": item.card.cliente_id, "motivo": item.reason} for item in failed],
+        "pendencias": lambda: [{"isales_id": item.card.cliente_id, "motivo": item.reason}
+                               for item in outcome.sorted_failed()],
+        "contagens": lambda: {
+            "cards_no_funil": funnel_size, "cards_de_interesse": len(selection.of_interest),
+            "detalhados": len(outcome.fetched),
+            "ignorados_sem_mudanca": len(selection.of_interest) - len(selection.to_fetch) - len(selection.no_column),
+            "movimentos": len(selection.movimentos), "pendentes": len(outcome.failed)},
     }
 
 
-def update_pending(ctx: RunContext[FetchSettings], fetched: list[Fetched], failed: list[Failed], stale: dict[str, str]) -> None:
+def update_pending(ctx: RunContext[FetchSettings], fetched: list[int], failed: list[Failed],
+                   stale: dict[str, str]) -> None:
     """Open the items of failed cards, resolve those of fetched cards and of cards no longer of interest."""
     with ctx.engine.begin() as conn:
         for item in failed:
             pending.record(conn, STEP, pending.project_key(item.card.cliente_id), item.reason,
                            isales_id=item.card.cliente_id, run_id=ctx.run_id)
-        done = pending.resolve(conn, STEP, [pending.project_key(f.todo.card.cliente_id) for f in fetched],
+        done = pending.resolve(conn, STEP, [pending.project_key(cliente_id) for cliente_id in fetched],
                                run_id=ctx.run_id)
         if done:
             log.info("%d pendência(s) da etapa 01 resolvida(s): os detalhes foram obtidos", done)

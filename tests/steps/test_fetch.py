@@ -67,6 +67,9 @@ def test_a_renamed_card_is_fetched_because_its_listing_row_changed():
     assert [(todo.card.cliente_id, todo.motivo) for todo in selection.to_fetch] == [(6, "card_alterado")]
     same = Card(6, INSTALACAO, "Cliente 6", {"coluna_id": INSTALACAO, "cliente_id": 6})  # key order differs
     assert select_cards([same], SETTINGS, LOCAL, set()).to_fetch == []
+    slim = same.without_row()  # what 01 keeps of a card it does not write: no listing row
+    assert slim.raw == {} and slim.fingerprint == same.fingerprint and select_cards([slim], SETTINGS, LOCAL, set()).to_fetch == []
+    assert same.raw == {"coluna_id": INSTALACAO, "cliente_id": 6}  # the row written is the one iSales sent
 
 
 def test_rolling_refresh_takes_the_stalest_within_the_budget():
@@ -362,20 +365,20 @@ def test_a_client_listed_twice_is_reported_naming_both_entries(step, sandbox, en
     """A card read twice in the listing (it moved between pages while we paged): in one column it
     is used once, with a warning; in two columns it is not fetched and is a pending item naming
     both entries (the later entry used to win silently)."""
-    from lib.isales import IsalesClient
+    from lib import isales
 
     interesting = sorted(of_interest(sandbox))
     same, moved = interesting[0], interesting[1]
-    real_cards = IsalesClient._cards
+    real_add = isales._FunnelBuilder.add
 
-    def listed_twice(items):
+    def listed_twice(self, items):  # every page of the listing goes through here
         extra = [dict(item) for item in items if isinstance(item, dict) and item.get("cliente_id") in (same, moved)]
         for item in extra:
             if item["cliente_id"] == moved:
                 item["coluna_id"] = CANCELADO if item["coluna_id"] != CANCELADO else INSTALACAO
-        return real_cards(items + extra)
+        return real_add(self, items + extra)
 
-    monkeypatch.setattr(IsalesClient, "_cards", staticmethod(listed_twice))
+    monkeypatch.setattr(isales._FunnelBuilder, "add", listed_twice)
     code, data = step()
     assert code == 3
     fetched = [p["isales_id"] for p in data["projetos"]]
@@ -389,3 +392,47 @@ def test_a_client_listed_twice_is_reported_naming_both_entries(step, sandbox, en
         counts = json.loads(conn.execute(select(t.execucao.c.contagens)).scalar_one())
     assert any(f"projeto {same} aparece 2 vezes na listagem do funil" in warning and "usado uma vez" in warning
                for warning in counts["avisos"])
+
+
+def test_details_are_written_as_they_are_fetched(step, sandbox, monkeypatch):
+    """Only the window of cards fetched ahead is alive at once, never every card's details; the
+    counts, known at the end, follow the projects in the file."""
+    from lib import isales
+    from lib.steps import fetch
+    from tests.conftest import AliveCounter
+
+    monkeypatch.setattr(fetch, "WINDOW_PER_WORKER", 2)
+    counter = AliveCounter()
+    monkeypatch.setattr(isales.IsalesClient, "details", counter.wrap(isales.IsalesClient.details))
+    code, data = step(ISALES_MAX_WORKERS="1")
+    assert code == 0
+    assert len(data["projetos"]) == len(of_interest(sandbox)) > 10
+    assert [p["isales_id"] for p in data["projetos"]] == sorted(of_interest(sandbox))
+    assert 1 <= counter.most <= 3  # the window of 2, and the one just fetched before the oldest is dropped
+    assert list(data)[-3:] == ["movimentos", "pendencias", "contagens"]
+    assert data["contagens"]["detalhados"] == len(data["projetos"])
+
+
+def test_a_failure_midway_keeps_the_previous_file(step, sandbox, tmp_path, monkeypatch):
+    """The file is written while the details arrive: a token refused after some cards leaves the
+    previous file as it was, and no half file."""
+    from lib import isales
+    from lib.errors import AuthError
+
+    previous = tmp_path / "data" / "01_projetos_isales.json"
+    previous.parent.mkdir(parents=True, exist_ok=True)
+    previous.write_text('{"etapa": "01", "anterior": true}\n', encoding="utf-8")
+    real_details = isales.IsalesClient.details
+    calls = [0]
+
+    def refused_later(self, cliente_id):
+        calls[0] += 1
+        if calls[0] > 6:
+            raise AuthError("iSales /clientes: o iSales recusou o token (HTTP 401)")
+        return real_details(self, cliente_id)
+
+    monkeypatch.setattr(isales.IsalesClient, "details", refused_later)
+    code, data = step(ISALES_MAX_WORKERS="1")
+    assert code == 2 and calls[0] > 6
+    assert data == {"etapa": "01", "anterior": True}
+    assert [path.name for path in previous.parent.iterdir() if path.name.endswith(".tmp")] == []

@@ -261,25 +261,16 @@ def test_negative_and_ambiguous_money_are_dropped_with_a_warning_naming_the_fiel
 
 def test_projects_stream_from_the_01_file_to_the_02_file(sandbox, tmp_path, engine, migrated_db, monkeypatch):
     """At most one batch of treated projects is alive at a time: 02 never holds the whole file."""
-    import weakref
+    from tests.conftest import AliveCounter
 
     hermetic_links(sandbox)
     projects = write_01_projects(sandbox, tmp_path)
     assert len(projects) > 12
     monkeypatch.setattr(treat_step, "BATCH_SIZE", 4)
-    alive: set[int] = set()
-    most = [0]
-
-    def tracked(raw, labels):
-        project = treat(raw, labels)
-        alive.add(id(project))
-        most[0] = max(most[0], len(alive))
-        weakref.finalize(project, alive.discard, id(project))
-        return project
-
-    monkeypatch.setattr(treat_step, "treat", tracked)
+    counter = AliveCounter()
+    monkeypatch.setattr(treat_step, "treat", counter.wrap(treat))
     ctx, output = run_02(sandbox, tmp_path, engine, migrated_db)
-    assert 4 <= most[0] <= 5  # the batch being located, and the first project of the next one
+    assert 4 <= counter.most <= 5  # the batch being located, and the first project of the next one
     assert len(output["projetos"]) + len(output["pendencias"]) + ctx.summary.counts["projetos"].get("ignorados", 0) \
         >= len(projects)
     assert list(output)[-1] == "contagens" and output["contagens"]["tratados"] == len(output["projetos"])
