@@ -145,7 +145,9 @@ def test_remove_fault(api, sb):
 def test_slow_commit_stores_the_write_only_after_the_client_gave_up(api, sb):
     """The real server may finish a write the client already abandoned: nothing is stored while the
     client waits, and the object appears once the delay has passed."""
-    sb.add_fault(system="fieldcontrol", route="POST /customers", kind="slow_commit", delay=1.0, times=1)
+    # the commit comes well after the client's 0.2 s: "not yet" below must hold even if this process
+    # is descheduled for a while under CPU load
+    sb.add_fault(system="fieldcontrol", route="POST /customers", kind="slow_commit", delay=5.0, times=1)
     with pytest.raises(requests.ReadTimeout):
         api.fc("POST", "/customers", json=customer_body(name="Gravado Depois"), timeout=(3, 0.2))
     assert [c for c in sb.fc_customers() if c["name"] == "Gravado Depois"] == []  # not yet committed
