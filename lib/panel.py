@@ -101,7 +101,7 @@ def collect(engine: Engine) -> PanelData:
         a = t.acao_field
         for run in pushes:
             done = conn.execute(select(a.c.tipo, func.count()).where(
-                a.c.estado == "concluida", a.c.concluida_em >= run.started,
+                a.c.estado == t.CONCLUIDA, a.c.concluida_em >= run.started,
                 a.c.concluida_em <= (run.finished or data.now)).group_by(a.c.tipo)).all()
             data.push_runs.append((run, Counter({tipo: n for tipo, n in done})))
         data.tickets = _tickets_by_status(conn)

@@ -72,7 +72,7 @@ def collect(engine: Engine, step: str, run_id: int | None, exit_code: int, count
         if step != "04" or run_id is None:
             return data
         started = conn.execute(select(t.execucao.c.iniciada_em).where(t.execucao.c.id == run_id)).scalar_one()
-        done = and_(t.acao_field.c.estado == "concluida", t.acao_field.c.concluida_em >= started)
+        done = and_(t.acao_field.c.estado == t.CONCLUIDA, t.acao_field.c.concluida_em >= started)
         for row in conn.execute(
             select(t.cliente.c.nome, t.cliente.c.doc_pessoal, t.acao_field.c.field_id)
             .join(t.cliente, t.cliente.c.id == t.acao_field.c.cliente_id)

@@ -7,7 +7,7 @@ money is Numeric(14, 2), coordinates Numeric(10, 7).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import (
     Boolean,
@@ -198,6 +198,15 @@ geocodificacao = Table(
     Column("criado_em", DateTime, nullable=False),
     **MYSQL,
 )
+
+# acao_field.estado: the outbox's states (lib/steps/push/outbox.py moves actions through them;
+# the reports count the `concluida` ones).
+OutboxState = Literal["nova", "enviando", "concluida", "incerta", "rejeitada"]
+NOVA: OutboxState = "nova"
+ENVIANDO: OutboxState = "enviando"
+CONCLUIDA: OutboxState = "concluida"
+INCERTA: OutboxState = "incerta"
+REJEITADA: OutboxState = "rejeitada"
 
 # Outbox of FieldControl writes: recorded before sending, receipt committed after (step 04).
 acao_field = Table(

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
@@ -27,19 +27,14 @@ from sqlalchemy.exc import IntegrityError
 import lib.db.schema as t
 from lib.clock import db_now
 from lib.db import pending
+from lib.db.schema import CONCLUIDA, ENVIANDO, INCERTA, NOVA, REJEITADA
+from lib.db.schema import OutboxState as State
 from lib.errors import AmbiguousWrite, BadResponse, ConfigError, RecordError, TransientError
 from lib.logs import redact
 
 log = logging.getLogger(__name__)
 
 STEP = "04"
-# acao_field.estado
-State = Literal["nova", "enviando", "concluida", "incerta", "rejeitada"]
-NOVA: State = "nova"
-ENVIANDO: State = "enviando"
-CONCLUIDA: State = "concluida"
-INCERTA: State = "incerta"
-REJEITADA: State = "rejeitada"
 OPEN: tuple[State, ...] = (ENVIANDO, INCERTA)
 RETRY_REJECTED_AFTER = timedelta(hours=6)
 SETTLE_SECONDS = 600.0  # FIELDCONTROL_ESPERA_INCERTA_SEGUNDOS
