@@ -70,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--isales-rpm", type=int, default=d.isales_rpm,
                    help="limite do iSales do sandbox por minuto, 0 = sem limite (padrão: %(default)s)")
     p.add_argument("--banco", metavar="URL", help="DATABASE_URL (padrão: um SQLite novo na pasta de trabalho)")
-    p.add_argument("--ate", choices=("03", "04"), default=d.ate, help="última etapa medida (padrão: %(default)s)")
+    p.add_argument("--ate", choices=("01", "02", "03", "04"), default=d.ate, help="última etapa medida (padrão: %(default)s)")
     p.add_argument("--mysql", metavar="URL", default=os.environ.get("TEST_MYSQL_URL") or None,
                    help="servidor MySQL/MariaDB onde o 03 também é medido contra um executemany (cria e apaga um "
                         "banco; padrão: TEST_MYSQL_URL)")

@@ -50,7 +50,7 @@ def _heading(report: dict[str, Any]) -> list[str]:
     return [f"{num(p['projetos'])} projetos (semente {p['seed']}), banco {p.get('banco', 'sqlite')}, "
             f"{m['cpus']} CPUs, Python {m['python']}",
             f"sandbox: latência do iSales {num(p['latencia_isales_ms'], 0)} ms ({p['workers']} workers), "
-            + ("só as etapas 01→03, " if p.get("ate") == "03" else
+            + (f"só as etapas 01→{p['ate']}, " if p.get("ate", "04") != "04" else
                f"FieldControl {num(p['fc_rps'], 0)} req/s (o real aceita 1 req/s), ")
             + f"geocodificador {num(p['geo_rps'], 0)} req/s (o Nominatim real: 1 req/s)"]
 

@@ -301,8 +301,8 @@ class Sandbox:
         if not isinstance(fields, dict) or "id" in fields:
             raise StateError("fields deve ser um objeto com os campos a alterar (o id não muda)")
         with self.state.lock:
-            stored = self._fc_object(collection, obj_id)
-            stored.update(copy.deepcopy(fields))
+            self._fc_object(collection, obj_id)
+            stored = self.state.fc.edit(collection, obj_id, copy.deepcopy(fields))
             if collection in ("orders", "tasks") and "updatedAt" not in fields:
                 stored["updatedAt"] = self._moment(None)
                 if collection == "tasks":
@@ -316,7 +316,7 @@ class Sandbox:
         """A person deletes one object in FieldControl (only that one: its sub-objects stay)."""
         with self.state.lock:
             self._fc_object(collection, obj_id)
-            del self.state.fc.data[collection][obj_id]
+            self.state.fc.delete(collection, obj_id)
             self.state.save()
 
     # -- faults and calls ----------------------------------------------------------------------

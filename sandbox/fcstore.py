@@ -10,10 +10,12 @@ import copy
 import hashlib
 import random
 import uuid
+from collections.abc import Iterable
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from . import documents as docs
+from .fcquery import key_value
 from .places import CITIES, address_point, find_city
 
 ACCOUNT_ID = "1"
@@ -26,6 +28,10 @@ SERVICES = [
 ]
 FIRST_TICKET_NUMBER = 4140
 FIRST_ORDER_NUMBER = 2100
+# What the API looks up by key, indexed so that a request costs O(matches) at 50,000 customers: the
+# `q` equality filters the integration sends, a customer's sub-resources and an order's tasks.
+INDEXES = {"customers": ("document_number",), "locations": ("customer_id",), "phones": ("customer_id",),
+           "emails": ("customer_id",), "orders": ("ticket_id",), "tasks": ("order_id",)}
 
 
 def now_iso() -> str:
@@ -47,8 +53,31 @@ def opaque_id(internal: str) -> str:
     return base64.b64encode(f"{internal}:{ACCOUNT_ID}".encode()).decode()
 
 
+class Collection:
+    """One collection as a list source (fcquery.Source): pages by position, look-ups by index."""
+
+    def __init__(self, store: FCStore, name: str) -> None:
+        self.store, self.name = store, name
+
+    def __len__(self) -> int:
+        return len(self.store.order[self.name])
+
+    def slice(self, start: int, stop: int) -> list[dict]:
+        objects = self.store.data[self.name]
+        return [objects[obj_id] for obj_id in self.store.order[self.name][start:stop]]
+
+    def scan(self) -> Iterable[dict]:
+        return self.store.data[self.name].values()
+
+    def lookup(self, key: str, value: str) -> list[dict] | None:
+        if key not in INDEXES.get(self.name, ()):
+            return None
+        return self.store.lookup(self.name, key, value)
+
+
 class FCStore:
-    """Plain dicts keyed by id, in creation order; callers hold the sandbox lock."""
+    """Plain dicts keyed by id, in creation order, plus the creation order as a list (pages by
+    offset) and the INDEXES; every change goes through this class. Callers hold the sandbox lock."""
 
     def __init__(self, seed: int) -> None:
         self.seed = seed
@@ -56,10 +85,62 @@ class FCStore:
         self.next_ticket = FIRST_TICKET_NUMBER
         self.next_order = FIRST_ORDER_NUMBER
         self.data: dict[str, dict[str, dict]] = {name: {} for name in COLLECTIONS}
+        self._rebuild()
         for name, duration, archived in SERVICES:
             sid = self._new_id()
-            self.data["services"][sid] = {"id": sid, "name": name, "duration": duration,
-                                          "archived": archived, "createdAt": "2023-02-01T12:00:00Z"}
+            self._put("services", {"id": sid, "name": name, "duration": duration,
+                                   "archived": archived, "createdAt": "2023-02-01T12:00:00Z"})
+
+    # -- order and indexes -----------------------------------------------------------------------
+    def _rebuild(self) -> None:
+        self.order: dict[str, list[str]] = {name: [] for name in COLLECTIONS}
+        self.seq: dict[str, int] = {}  # id → creation rank (index hits come back in creation order)
+        self.index: dict[tuple[str, str], dict[str, dict[str, None]]] = {
+            (name, key): {} for name, keys in INDEXES.items() for key in keys}
+        for name in COLLECTIONS:
+            for obj in self.data[name].values():
+                self._enter(name, obj)
+
+    def _keys(self, collection: str, obj: dict) -> list[tuple[str, str]]:
+        return [(key, value) for key in INDEXES.get(collection, ())
+                if (value := key_value(obj, key)) is not None]
+
+    def _enter(self, collection: str, obj: dict) -> None:
+        self.order[collection].append(obj["id"])
+        self.seq[obj["id"]] = len(self.seq)
+        self._index(collection, obj, self._keys(collection, obj))
+
+    def _index(self, collection: str, obj: dict, keys: list[tuple[str, str]], *, remove: bool = False) -> None:
+        for key, value in keys:
+            ids = self.index[(collection, key)].setdefault(value, {})
+            if remove:
+                ids.pop(obj["id"], None)
+            else:
+                ids[obj["id"]] = None
+
+    def _put(self, collection: str, obj: dict) -> dict:
+        self.data[collection][obj["id"]] = obj
+        self._enter(collection, obj)
+        return obj
+
+    def _change(self, collection: str, obj: dict, fields: dict) -> dict:
+        """`obj.update(fields)`, keeping the indexes right."""
+        before = self._keys(collection, obj)
+        obj.update(fields)
+        after = self._keys(collection, obj)
+        if before != after:
+            self._index(collection, obj, before, remove=True)
+            self._index(collection, obj, after)
+        return obj
+
+    def lookup(self, collection: str, key: str, value: str) -> list[dict]:
+        """The objects of `collection` whose `key` (an INDEXES key) is `value`, in creation order."""
+        objects = self.data[collection]
+        ids = sorted(self.index[(collection, key)].get(value, ()), key=self.seq.__getitem__)
+        return [objects[obj_id] for obj_id in ids]
+
+    def source(self, collection: str) -> Collection:
+        return Collection(self, collection)
 
     # -- persistence ---------------------------------------------------------------------------
     def dump(self) -> dict:
@@ -72,6 +153,7 @@ class FCStore:
         store.next_id, store.next_ticket = raw["next_id"], raw["next_ticket"]
         store.next_order = raw.get("next_order", FIRST_ORDER_NUMBER)  # files from before orders
         store.data = {name: dict(raw.get(name, {})) for name in COLLECTIONS}
+        store._rebuild()
         return store
 
     # -- ids -------------------------------------------------------------------------------------
@@ -104,11 +186,6 @@ class FCStore:
         """A copy of every object of `collection` (for callers outside the state lock)."""
         return copy.deepcopy(list(self.data[collection].values()))
 
-    def view(self, collection: str) -> list[dict]:
-        """The stored objects themselves, not copied: only under the state lock, read-only (list
-        routes filter and serialise a page at once; copying everything made them O(total))."""
-        return list(self.data[collection].values())
-
     # -- writes ----------------------------------------------------------------------------------
     def create_customer(self, body: dict, created_at: str | None = None) -> dict:
         cid = self._new_id()
@@ -118,16 +195,15 @@ class FCStore:
                     "primaryLocation": None, "archived": bool(body.get("archived", False)),
                     "createdAt": created_at or now_iso(), "address": None,
                     "contact": contact_of(body.get("contact"))}
-        self.data["customers"][cid] = customer
+        self._put("customers", customer)
         if body.get("address") is not None:
             self._set_customer_address(customer, body["address"], created_at)
         return customer
 
     def update_customer(self, cid: str, body: dict) -> dict:
-        customer = self.data["customers"][cid]
-        customer.update(name=body.get("name"), code=body.get("code"),
-                        documentNumber=body.get("documentNumber"),
-                        external={"id": (body.get("external") or {}).get("id")})
+        customer = self._change("customers", self.data["customers"][cid], {
+            "name": body.get("name"), "code": body.get("code"), "documentNumber": body.get("documentNumber"),
+            "external": {"id": (body.get("external") or {}).get("id")}})
         if "archived" in body:
             customer["archived"] = bool(body["archived"])
         if body.get("contact") is not None:  # [decided] a PUT without `contact` keeps it
@@ -152,8 +228,7 @@ class FCStore:
         location = {"id": lid, "name": body.get("name") or location_name(body["address"]),
                     "customer": {"id": cid}, "address": normalize_address(body["address"]),
                     "archived": False, "createdAt": created_at or now_iso()}
-        self.data["locations"][lid] = location
-        return location
+        return self._put("locations", location)
 
     def update_location(self, lid: str, body: dict) -> dict:
         location = self.data["locations"][lid]
@@ -166,22 +241,19 @@ class FCStore:
         phone = {"id": pid, "number": body.get("number"), "type": body.get("type"),
                  "primary": bool(body.get("primary", False)), "customer": {"id": cid},
                  "createdAt": now_iso()}
-        self.data["phones"][pid] = phone
-        return phone
+        return self._put("phones", phone)
 
     def create_email(self, cid: str, body: dict) -> dict:
         eid = self._new_id()
         email = {"id": eid, "address": body.get("address"), "type": body.get("type"),
                  "customer": {"id": cid}, "createdAt": now_iso()}
-        self.data["emails"][eid] = email
-        return email
+        return self._put("emails", email)
 
     def create_ticket(self, body: dict, created_at: str | None = None) -> dict:
         tid, identifier = self._new_ticket_id()
         ticket = {"id": tid, "identifier": identifier, "status": "pending",
                   "createdAt": created_at or now_iso(), **_ticket_fields(body), "cancelation": None}
-        self.data["tickets"][tid] = ticket
-        return ticket
+        return self._put("tickets", ticket)
 
     def update_ticket(self, tid: str, body: dict) -> dict:
         """PUT: the create body's fields replace the stored ones; id, identifier, status stay."""
@@ -200,16 +272,16 @@ class FCStore:
                  "external": {"id": (ticket.get("external") or {}).get("id")},
                  "customer": ticket.get("customer"), "service": ticket.get("service"),
                  "location": ticket.get("location"), "ticket": {"id": tid}}
-        self.data["orders"][oid] = order
+        self._put("orders", order)
         ticket["status"] = CONVERTED
         scheduling = scheduling or {"date": at[:10], "time": "08:00"}
         for _ in range(tasks):
             task_id = self._new_id()
-            self.data["tasks"][task_id] = {
+            self._put("tasks", {
                 "id": task_id, "status": status, "statusDescription": None,
                 "scheduling": dict(scheduling), "startedAt": None, "completedAt": None, "updatedAt": at,
                 "employee": {"id": employee_id or opaque_id("tecnico-1")}, "order": {"id": oid},
-                "archived": False}
+                "archived": False})
         return order
 
     def move_task(self, task_id: str, status: str, at: str, description: str | None) -> dict:
@@ -228,7 +300,18 @@ class FCStore:
         return task
 
     def tasks_of(self, order_id: str) -> list[dict]:
-        return [t for t in self.data["tasks"].values() if t["order"]["id"] == order_id]
+        return self.lookup("tasks", "order_id", order_id)
+
+    # -- what a person does by hand --------------------------------------------------------------
+    def edit(self, collection: str, obj_id: str, fields: dict) -> dict:
+        """`fields` replace the stored ones as given (no validation, no side effects)."""
+        return self._change(collection, self.data[collection][obj_id], fields)
+
+    def delete(self, collection: str, obj_id: str) -> None:
+        """Only that object (its sub-objects stay); O(collection), a hand action."""
+        obj = self.data[collection].pop(obj_id)
+        self.order[collection].remove(obj_id)
+        self._index(collection, obj, self._keys(collection, obj), remove=True)
 
 
 def contact_of(value: Any) -> dict:

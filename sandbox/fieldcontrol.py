@@ -8,7 +8,7 @@ import math
 from numbers import Real
 from typing import Any
 
-from .fcquery import QueryError, select
+from .fcquery import Items, QueryError, Source, select
 from .fcstore import CONVERTED, FCStore
 from .limits import SpacingLimiter
 from .state import State
@@ -179,9 +179,9 @@ class FieldControl:
             raise ValidationError([_err("body", "must be an object")])
         return body
 
-    def _list(self, req: Request, items: list[dict], resource: str) -> Response:
+    def _list(self, req: Request, source: Source, resource: str) -> Response:
         try:
-            return json_response(200, select(items, req.query, resource))
+            return json_response(200, select(source, req.query, resource))
         except QueryError as exc:
             return self._invalid([_err(exc.field, exc.message)])
 
@@ -201,11 +201,11 @@ class FieldControl:
     # -- services and customers --------------------------------------------------------------------
     def list_services(self, req: Request) -> Response:
         with self.state.lock:
-            return self._list(req, self.store.view("services"), "services")
+            return self._list(req, self.store.source("services"), "services")
 
     def list_customers(self, req: Request) -> Response:
         with self.state.lock:
-            return self._list(req, self.store.view("customers"), "customers")
+            return self._list(req, self.store.source("customers"), "customers")
 
     def get_customer(self, req: Request) -> Response:
         with self.state.lock:
@@ -233,8 +233,7 @@ class FieldControl:
                 cid = req.params["id"]
                 if self.store.get("customers", cid) is None:
                     return self._not_found("Customer")
-                items = [i for i in self.store.view(collection) if (i.get("customer") or {}).get("id") == cid]
-                return self._list(req, items, collection)
+                return self._list(req, Items(self.store.lookup(collection, "customer_id", cid)), collection)
         return handler
 
     def _location_body(self, cid: str, body: dict) -> None:
@@ -302,7 +301,7 @@ class FieldControl:
     # -- tickets -----------------------------------------------------------------------------------
     def list_tickets(self, req: Request) -> Response:
         with self.state.lock:
-            return self._list(req, self.store.view("tickets"), "tickets")
+            return self._list(req, self.store.source("tickets"), "tickets")
 
     def get_ticket(self, req: Request) -> Response:
         with self.state.lock:
@@ -354,7 +353,7 @@ class FieldControl:
     # -- orders and tasks (made by FieldControl staff; read-only in the API) ------------------------
     def list_orders(self, req: Request) -> Response:
         with self.state.lock:
-            return self._list(req, self.store.view("orders"), "orders")
+            return self._list(req, self.store.source("orders"), "orders")
 
     def get_order(self, req: Request) -> Response:
         with self.state.lock:
@@ -365,4 +364,4 @@ class FieldControl:
         with self.state.lock:
             if self.store.get("orders", req.params["id"]) is None:
                 return self._not_found("Order")
-            return self._list(req, self.store.tasks_of(req.params["id"]), "tasks")
+            return self._list(req, Items(self.store.tasks_of(req.params["id"])), "tasks")
