@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench import report  # noqa: E402
+from bench import report, scale  # noqa: E402
 from bench.benchmark import Options, problems, run_benchmark  # noqa: E402
 
 DESCRIPTION = """\
@@ -30,7 +30,9 @@ poucos minutos — o que vale é a razão ao piso, e a projeção a 1 req/s é i
 EPILOG = """\
 exemplos:
   python -m bench                                 # 1.000 projetos, ~9 minutos (~5 com --edicoes 0)
-  python -m bench --projetos 50000 --fc-rps 200   # escala (à mão: dezenas de minutos)
+  python -m bench --escala --mysql URL            # escala: 10.000 e 50.000 projetos, a tabela da issue 14
+                                                  #   (≈ 1 h 30 numa máquina de 2 núcleos sem outra carga)
+  python -m bench --projetos 50000 --fc-rps 200   # uma execução grande à mão
   python -m bench --projetos 50000 --ate 03       # só 01→03: memória e banco em escala
   python -m bench --tabela bench/results/latest.json --markdown
 
@@ -51,14 +53,22 @@ def positive(kind):
     return parse
 
 
+def _sizes(text: str) -> tuple[int, ...]:
+    sizes = tuple(positive(int)(part.strip()) for part in text.split(",") if part.strip())
+    if not sizes:
+        raise argparse.ArgumentTypeError("informe ao menos um tamanho")
+    return sizes
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bench", description=DESCRIPTION, epilog=EPILOG,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     d = Options()
     p.add_argument("--projetos", type=positive(int), default=d.projetos, help="projetos gerados no iSales (padrão: %(default)s)")
     p.add_argument("--seed", type=int, default=d.seed, help="semente dos dados gerados (padrão: %(default)s)")
-    p.add_argument("--fc-rps", type=positive(float), default=d.fc_rps,
-                   help="requisições/s aceitas pelo FieldControl do sandbox e usadas pelo 04 (padrão: %(default)s; o real: 1)")
+    p.add_argument("--fc-rps", type=positive(float), default=None,
+                   help=f"requisições/s aceitas pelo FieldControl do sandbox e usadas pelo 04 (padrão: {d.fc_rps:g}; com "
+                        f"--escala, {scale.SCALE_FC_RPS:g}; o real: 1)")
     p.add_argument("--latencia-isales-ms", type=float, default=d.latencia_isales_ms,
                    help="latência de cada resposta do iSales (padrão: %(default)s)")
     p.add_argument("--latencia-fc-ms", type=float, default=d.latencia_fc_ms,
@@ -92,6 +102,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="grava o resultado em bench/results (versionado: a medição citada no README)")
     p.add_argument("--markdown", action="store_true", help="imprime também a tabela em Markdown (para o README)")
     p.add_argument("--tabela", type=Path, metavar="JSON", help="só mostra a tabela de um resultado salvo")
+    p.add_argument("--escala", action="store_true",
+                   help="a execução de escala: 00→04 com cada um dos --tamanhos (sem latência no iSales, 8 workers, "
+                        "sem a fase de edições) e a tabela da issue 14 (memória por etapa, 03 contra o executemany, "
+                        "04 ao piso); grava escala-latest.json. Usa só --fc-rps, --seed, --mysql, --tamanhos, "
+                        "--saida, --registrar")
+    p.add_argument("--tamanhos", type=_sizes, default=",".join(str(n) for n in scale.SIZES), metavar="N,N",
+                   help="projetos de cada execução de --escala (padrão: %(default)s)")
     return p
 
 
@@ -103,11 +120,21 @@ def main(argv: list[str] | None = None) -> int:
         except (OSError, ValueError) as exc:
             print(f"não foi possível ler {args.tabela}: {exc}", file=sys.stderr)
             return 2
-        print(report.render(saved))
-        if args.markdown:
+        print(scale.render(saved) if saved.get("tipo") == "escala" else report.render(saved))
+        if args.markdown and saved.get("tipo") != "escala":
             print("\n" + report.markdown(saved))
         return 0
-    opts = Options(projetos=args.projetos, seed=args.seed, fc_rps=args.fc_rps,
+    if args.escala:
+        result = scale.run_scale(args.tamanhos, fc_rps=args.fc_rps or scale.SCALE_FC_RPS, seed=args.seed,
+                                 mysql=args.mysql, echo=lambda line: print(line, flush=True))
+        print(scale.render(result))
+        path = report.save(result, report.output_folder(args.saida, args.registrar), prefix="escala")
+        print(f"\nresultado gravado em {path}")
+        found = [f"{size} projetos: {problem}" for size, run in result["execucoes"].items() for problem in problems(run)]
+        for problem in found:
+            print(f"PROBLEMA: {problem}", file=sys.stderr)
+        return 1 if found else 0
+    opts = Options(projetos=args.projetos, seed=args.seed, fc_rps=args.fc_rps or Options().fc_rps,
                    latencia_isales_ms=args.latencia_isales_ms, latencia_fc_ms=args.latencia_fc_ms,
                    workers=args.workers, geo_rps=args.geo_rps, isales_rpm=args.isales_rpm, banco=args.banco,
                    ate=args.ate, pasta=args.pasta.resolve() if args.pasta else None, edicoes=args.edicoes,

@@ -63,7 +63,7 @@ def _step_rows(steps: dict[str, Any]) -> list[list[str]]:
 STEP_HEAD = ["etapa", "tempo (s)", "CPU (s)", "RSS máx (MB)", "código", "chamadas", "itens", "itens/s"]
 
 
-def _text_table(head: list[str], rows: list[list[str]]) -> list[str]:
+def text_table(head: list[str], rows: list[list[str]]) -> list[str]:
     widths = [max(len(str(row[i])) for row in [head, *rows]) for i in range(len(head))]
     lines = ["  " + "  ".join(str(cell).ljust(widths[i]) for i, cell in enumerate(head))]
     lines += ["  " + "  ".join(str(cell).ljust(widths[i]) for i, cell in enumerate(row)) for row in rows]
@@ -207,7 +207,7 @@ def render(report: dict[str, Any]) -> str:
     for key, title in (("primeira_execucao", "primeira execução (carga inicial)"),
                        ("segunda_execucao", "segunda execução, sem mudanças no iSales")):
         if report.get(key):
-            lines += ["", title, *_text_table(STEP_HEAD, _step_rows(report[key]))]
+            lines += ["", title, *text_table(STEP_HEAD, _step_rows(report[key]))]
     for title, part in (("razões ao piso (tempo medido ÷ o mínimo que a API impõe)", _ratio_lines(report)),
                         ("segunda execução sem mudanças", _second_lines(report)),
                         ("banco local", _db_lines(report)),
@@ -249,10 +249,12 @@ def markdown(report: dict[str, Any]) -> str:
 
 
 def save(report: dict[str, Any], folder: Path = RESULTS, prefix: str = "bench") -> Path:
-    """<prefix>-<data>-<projetos>.json and latest.json (fidelity: fidelidade-latest.json) in `folder`,
+    """<prefix>-<data>-<projetos>.json and latest.json (others: <prefix>-latest.json) in `folder`,
     written atomically; returns the first path."""
     stamp = report["gerado_em"].replace("-", "").replace(":", "").replace("T", "-").rstrip("Z")
-    path = Path(folder) / f"{prefix}-{stamp}-{report['parametros']['projetos']}.json"
+    params = report["parametros"]
+    size = params["projetos"] if "projetos" in params else "-".join(str(n) for n in params["tamanhos"])
+    path = Path(folder) / f"{prefix}-{stamp}-{size}.json"
     text = dumps(report) + "\n"
     write_atomic(path, text)
     write_atomic(Path(folder) / ("latest.json" if prefix == "bench" else f"{prefix}-latest.json"), text)

@@ -218,3 +218,29 @@ def test_customer_lookups_per_new_customer():
     assert (first["procuras_por_documento"], first["paginas_da_conta"], first["releituras_por_id"]) == (0, 2, 2)
     assert steady["clientes"] == {"criados": 5} and steady["procuras_por_documento"] == 10
     assert steady["consultas_por_cliente_novo"] == 2.0
+
+
+def test_scale_run_reports_the_issue_figures(tmp_path):
+    """`python -m bench --escala` at two tiny sizes: every figure of issue 14's table, per size where
+    the issue asks for it, in escala-latest.json under --saida (structure only, no timing)."""
+    out = tmp_path / "resultados"
+    proc = run_module("-m", "bench", "--escala", "--tamanhos", "12,24", "--fc-rps", "300", "--saida", str(out),
+                      timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    scale = json.loads((out / "escala-latest.json").read_text(encoding="utf-8"))
+    assert len(list(out.glob("escala-*-12-24.json"))) == 1
+    assert list(scale["execucoes"]) == ["12", "24"]
+    for run in scale["execucoes"].values():
+        assert list(run["primeira_execucao"]) == ["00", "01", "02", "03", "04"] and not run.get("erro")
+        assert run["parametros"]["latencia_isales_ms"] == 0 and run["parametros"]["edicoes"] == 0
+    figures = scale["figuras"]
+    for size in ("12", "24"):
+        assert set(figures["rss_max_mb"][size]) == {"01", "02", "03", "04"}
+        assert all(mb > 10 for mb in figures["rss_max_mb"][size].values())
+    assert set(figures["rss_crescimento"]) == {"01", "02", "03", "04"}
+    assert figures["chamadas_por_projeto_novo"] > figures["escritas_por_projeto_novo"] > 1
+    assert figures["carga_inicial_1000_a_1_req_s"] > 0 and 0 < figures["enviados_por_projeto"] <= 1
+    assert figures["etapa_03"]["sqlite"]["razao_executemany"] > 0
+    send = figures["envio_04"]
+    assert send["projetos"] == 24 and send["razao"] > 0 and send["cpu_sandbox_s"] >= 0
+    assert "04 de ponta a ponta com 24 projetos" in proc.stdout and "pico de RSS a 12 projetos" in proc.stdout
