@@ -227,6 +227,10 @@ acao_field = Table(
     Column("concluida_em", DateTime),
     Column("execucao_id", Integer),
     Index("ix_acao_field_estado", "estado"),
+    # step 04 reads the outbox by batch of clients: their actions, addresses and events
+    Index("ix_acao_field_cliente_id", "cliente_id"),
+    Index("ix_acao_field_endereco_id", "endereco_id"),
+    Index("ix_acao_field_historico_id", "historico_id"),
     **MYSQL,
 )
 

@@ -6,20 +6,20 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from lib.run import Summary
-from lib.steps.push.outbox import ENVIANDO, INCERTA, Outbox, Outcome, Spec
+from lib.steps.push.outbox import ENVIANDO, INCERTA, Keys, Outbox, Outcome, Spec
 
 
 def spec(sent: list, chave: str = "ticket:1") -> Spec:
     return Spec(chave=chave, tipo="ticket", kind="ticket_instalacao", label="projeto 4711 (Maria): OS",
                 request="POST /tickets", payload={"name": "Maria"},
                 send=lambda: sent.append(chave) or SimpleNamespace(id="T1"), receipt=lambda conn, value: None,
-                find=lambda: None, isales_id="4711")
+                find=lambda: None, isales_id="4711", historico_id=1)
 
 
 def outbox(engine) -> Outbox:
     box = Outbox(engine, None, Summary())
     with engine.connect() as conn:
-        box.load(conn)
+        box.load(conn, Keys(historico_ids={1}))
     return box
 
 

@@ -3,7 +3,9 @@ runs in this process against the FieldControl simulator and a real database (SQL
 
 from __future__ import annotations
 
+import re
 from argparse import Namespace
+from collections import Counter
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -21,6 +23,7 @@ from lib.steps import push
 from lib.steps.push import Decision, qualify, step, ticket_message
 from lib.steps.push.client import ClientSync
 from lib.steps.push.outbox import Outbox
+from lib.steps.push.plan import Plan
 from tests.conftest import gaps, sandbox_env
 from tests.steps import push_seed as seed
 
@@ -530,34 +533,36 @@ def test_dry_run_changes_nothing(lite, sandbox, capsys):
 
 
 def test_one_plan_per_run_and_the_run_sends_what_the_dry_run_printed(lite, sandbox, monkeypatch, capsys):
-    """The outbox is read once per run and the plan made once; --dry-run prints that plan (each client
-    walked once) and the real run sends exactly the actions it lists, in its order."""
+    """The plan is made once per run; --dry-run prints it as it is made (each client walked once) and
+    the real run sends exactly the actions it lists, in its order."""
     engine, env = lite
     with engine.begin() as conn:
         seed.add_project(conn, 5700)
         seed.add_project(conn, 5701, statuses=("instalacao", "cancelado"), nome="Bia Rocha")
         seed.add_project(conn, 5702, statuses=("aumento",), nome="Ana Lima")
         seed.add_project(conn, 5703, coords=False, nome="Caio Prado")
-    loads, plans, walks = [], [], []
-    load, make_plan, sync_client = Outbox.load, step.make_plan, ClientSync.sync_client
-    monkeypatch.setattr(Outbox, "load", lambda self, conn: (loads.append(1), load(self, conn))[1])
+    plans, walks, taken = [], [], []
+    make_plan, sync_client, take = step.make_plan, ClientSync.sync_client, Plan.take
     monkeypatch.setattr(step, "make_plan", lambda *args: (plans.append(make_plan(*args)), plans[-1])[1])
     monkeypatch.setattr(ClientSync, "sync_client",
                         lambda self, client, decisions: (walks.append(client.id), sync_client(self, client, decisions)))
+    monkeypatch.setattr(Plan, "take", lambda self: (taken.append(take(self)), taken[-1])[1])
     summary = run04(engine, env, dry_run=True)
     printed = capsys.readouterr().out
-    assert (len(loads), len(plans)) == (1, 1) and len(walks) == len(set(walks)) == 4
-    dry = plans[0]
-    assert printed.count("\n[") == len(dry.entries)  # the heading, then one block per entry
-    assert all(entry.text() in printed for entry in dry.entries)
-    assert summary.counts["cliente"] == {"previstos": 2} and dry.requests > len(dry.sends()) > 0
-    loads.clear(), plans.clear()
+    assert len(plans) == 1 and len(walks) == len(set(walks)) == 4
+    entries = [entry for batch, _notes in taken for entry in batch]
+    assert printed.count("\n[") == len(entries)  # the heading, then one block per entry
+    assert all(entry.text() in printed for entry in entries)
+    dry_sends = [entry.chave for entry in entries if entry.sends and entry.chave]
+    assert summary.counts["cliente"] == {"previstos": 2} and plans[0].requests > len(dry_sends) > 0
+    plans.clear(), taken.clear()
     run04(engine, env)
-    assert (len(loads), len(plans)) == (1, 1) and plans[0].sends() == dry.sends()
+    assert len(plans) == 1 and [entry.chave for batch, _notes in taken for entry in batch
+                                if entry.sends and entry.chave] == dry_sends
     with engine.connect() as conn:
         sent = [row.chave for row in conn.execute(select(t.acao_field.c.chave)
                                                   .where(t.acao_field.c.payload.isnot(None)).order_by(t.acao_field.c.id))]
-    assert sent == dry.sends()
+    assert sent == dry_sends
 
 
 def test_waiting_events_are_told_once_per_run(lite, sandbox, caplog):
@@ -575,6 +580,63 @@ def test_waiting_events_are_told_once_per_run(lite, sandbox, caplog):
     summary = run04(engine, env)
     assert [r.getMessage() for r in caplog.records if "aguardam" in r.getMessage()] == told
     assert summary.counts["evento"] == {"pendentes": 1} and summary.counts["cliente"] == {"pendentes": 1}
+
+
+def test_the_run_holds_one_batch_of_clients_and_their_actions(engine, env, sandbox, monkeypatch):
+    """Issue 14 §2: 04 reads the clients a batch at a time and holds the outbox actions of that batch
+    only (and the open actions of earlier runs a page at a time), not every client and every action."""
+    with engine.begin() as conn:
+        projects = [seed.add_project(conn, 6400 + n, nome=f"Cliente {n}") for n in range(7)]
+    run04(engine, env)
+    with engine.begin() as conn:
+        for project in projects:
+            seed.add_event(conn, project["os_id"], "cancelado")
+        # three tickets of a run cut off after sending them, before their receipts: looked up first
+        cut = [project["events"][0] for project in projects[:3]]
+        conn.execute(t.acao_field.update().where(t.acao_field.c.historico_id.in_(cut)).values(
+            estado="incerta", field_id=None, atualizada_em=db_now() - timedelta(seconds=601)))
+        conn.execute(t.os_status_historico.update().where(t.os_status_historico.c.id.in_(cut)).values(
+            enviado_field=False, ticket_tipo=None, ticket_field_id=None, enviado_em=None))
+    held = {"clients": 0, "actions": 0}
+    clients_of, keep = push.records._clients, Outbox._keep
+
+    def counted_clients(conn, os_rows):
+        found = clients_of(conn, os_rows)
+        held["clients"] = max(held["clients"], len(found[0]))
+        return found
+
+    def counted_keep(self, action):
+        keep(self, action)
+        held["actions"] = max(held["actions"], len(self.actions))
+
+    monkeypatch.setattr(push.records, "_clients", counted_clients)
+    monkeypatch.setattr(Outbox, "_keep", counted_keep)
+    monkeypatch.setattr(push.records, "BATCH", 2, raising=False)
+    monkeypatch.setattr(push.outbox, "PAGE", 2, raising=False)
+    summary = run04(engine, env)
+    with engine.connect() as conn:
+        per_client = Counter(action["cliente_id"] for action in seed.actions(conn).values())
+    assert summary.counts["ticket_instalacao"] == {"criados": 3}  # the open ones, found in FieldControl
+    assert summary.counts["ticket_cancelamento"] == {"criados": 7}
+    assert held["clients"] == 2
+    assert held["actions"] <= sum(sorted(per_client.values())[-2:]) < sum(per_client.values())
+
+
+def test_the_estimate_counts_the_customer_look_ups_the_run_makes(lite, sandbox, caplog):
+    """Past FEW_LOOKUPS new customers the run reads the account once instead of two look-ups each:
+    the estimate logged before sending says so (it counted two per customer)."""
+    engine, env = lite
+    with engine.begin() as conn:
+        for n in range(7):
+            seed.add_project(conn, 6500 + n, nome=f"Cliente {n}")
+    sandbox.reset_calls()
+    caplog.set_level("INFO", logger="lib.steps.push")
+    run04(engine, env)
+    estimate = next(int(re.search(r"cerca de (\d+) requisição", r.getMessage()).group(1))
+                    for r in caplog.records if "requisição(ões) previstas" in r.getMessage())
+    sent = [c for c in sandbox.calls("fieldcontrol") if c["route"] != "/orders"]  # the status phase comes after
+    assert [c["route"] for c in sent].count("/customers") == 7 + 1  # 7 created, the account read once
+    assert estimate == len(sent)
 
 
 def test_ids_limit_the_run(lite, sandbox):

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import lib.db.schema as t
 from lib.clock import db_now
-from lib.steps.push.outbox import Outbox, Outcome, Spec, canonical
+from lib.steps.push.outbox import Keys, Outbox, Outcome, Spec, canonical
 from lib.steps.push.plan import Plan
 
 
@@ -23,10 +23,10 @@ def loaded(engine, rows: list[dict]) -> Outbox:
     with engine.begin() as conn:
         for row in rows:
             conn.execute(t.acao_field.insert().values(**{"tipo": "phone", "tentativas": 1, "criada_em": now,
-                                                         "atualizada_em": now, **row}))
+                                                         "atualizada_em": now, "cliente_id": 1, **row}))
     outbox = Outbox(engine, None, summary=None)
     with engine.connect() as conn:
-        outbox.load(conn)
+        outbox.load(conn, Keys(cliente_ids={1}))
     return outbox
 
 

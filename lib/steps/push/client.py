@@ -41,23 +41,34 @@ def main_contact(cliente: records.Row) -> dict:
 
 class ClientSync:
     """Decides the actions of each client and hands them to `act`: a `Send` (the real run) or a `Plan`
-    (the plan writes them down); `outbox` is read for what was done before. `needed` collects every
-    action key seen."""
+    (the plan writes them down); `outbox` is read for what was done before. Every action key seen is
+    marked needed in `obsolete` (the real run's: its pending items stay open)."""
 
     def __init__(self, outbox: Outbox, act: Send | Plan, remote: Remote, receipts: Receipts, rows: records.Rows,
-                 services: dict[str, str]):
+                 services: dict[str, str], obsolete: ob.Obsolete | None = None):
         self.outbox, self.act, self.remote, self.receipts, self.rows = outbox, act, remote, receipts, rows
         self.services = services
         self.summary = act.summary
+        self.obsolete = obsolete
         self._put_waiting: set[int] = set()  # clients whose update (PUT) did not go through this run
         self._planned_primary: dict[int, str] = {}  # plan: addresses that get their location with the customer
-        self.needed: set[str] = set()
         self.follower = EditFollower(outbox, act, remote, self._perform, services)
+
+    def end_batch(self) -> None:
+        """What was kept about the clients of a batch is dropped with it (each client is in one batch)."""
+        self._put_waiting.clear()
+        self._planned_primary.clear()
+        self.rows.clear()
+        self.remote.end_batch()
+
+    def _need(self, chave: str) -> None:
+        if self.obsolete is not None:
+            self.obsolete.need(chave)
 
     # -- helpers ------------------------------------------------------------------------------------
     def _perform(self, spec: Spec, problem: str | None = None, **kwargs: Any) -> ob.Result:
         """`problem`: a local reason keeps the action from being sent (a pending item, no request)."""
-        self.needed.add(spec.chave)
+        self._need(spec.chave)
         if problem:
             self.act.block(spec, problem)
             return ob.Result(Outcome.REJECTED)
@@ -260,16 +271,23 @@ class ClientSync:
             sent["ticket_identificador"] = identifier
 
     def reread(self, client: records.Client) -> records.Client | None:
-        """The client as the database holds it just before its actions are sent (the real run's walk)."""
+        """The client as the database holds it just before its actions are sent (the real run's walk);
+        the outbox actions of what it gained since its batch was read (a new address, event) join the batch's."""
         with self.rows.engine.connect() as conn:
-            return records.reread(conn, client)
+            fresh = records.reread(conn, client)
+            if fresh is not None:
+                self.outbox.load(conn, records.keys_of([fresh]), add=True)
+            return fresh
 
     def sync_client(self, client: records.Client, plans: list) -> None:
         """Customer, its update, contacts and locations, then each project's events in id order."""
         active = [p for p, decisions in plans if p.last_sent is not None or any(d.ticket for d in decisions)]
         active_ids = {p.id for p in active}
         # every qualifying event keeps its key, even when an earlier failure stops its project this run
-        self.needed.update(ob.ticket_key(d.event_id) for _p, decisions in plans for d in decisions if d.ticket)
+        for _p, decisions in plans:
+            for decision in decisions:
+                if decision.ticket:
+                    self._need(ob.ticket_key(decision.event_id))
         customer_id = None
         if active:
             first = next((p for p, ds in plans if any(d.ticket for d in ds)), active[0])

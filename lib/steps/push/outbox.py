@@ -14,8 +14,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
@@ -29,6 +29,7 @@ from lib.clock import db_now
 from lib.db import pending
 from lib.db.schema import CONCLUIDA, ENVIANDO, INCERTA, NOVA, REJEITADA
 from lib.db.schema import OutboxState as State
+from lib.db.values import chunks
 from lib.errors import AmbiguousWrite, BadResponse, ConfigError, RecordError, TransientError
 from lib.logs import redact
 
@@ -40,6 +41,7 @@ RETRY_REJECTED_AFTER = timedelta(hours=6)
 SETTLE_SECONDS = 600.0  # FIELDCONTROL_ESPERA_INCERTA_SEGUNDOS
 CLOCK_GRAIN = timedelta(seconds=1)  # db_now() drops the fraction: one more second so the wait is never short
 MAX_KEY = 191
+PAGE = 500  # open actions of earlier runs read at a time
 
 
 # --------------------------------------------------------------------------- keys
@@ -179,6 +181,16 @@ class Spec:
     done_outcome: str = "criados"
 
 
+@dataclass
+class Keys:
+    """What the outbox actions of some clients are recorded under: the clients' ids, their addresses'
+    and their projects' history rows (customer/phone/e-mail, location, ticket actions)."""
+
+    cliente_ids: set[int] = field(default_factory=set)
+    endereco_ids: set[int] = field(default_factory=set)
+    historico_ids: set[int] = field(default_factory=set)
+
+
 class Outbox:
     """The acao_field rows of a run (cached) and the protocol that sends each one effectively once."""
 
@@ -190,6 +202,7 @@ class Outbox:
         self.actions: dict[str, Action] = {}
         self.of_client: dict[int | None, set[str]] = {}
         self.settling: dict[str, str] = {}  # chave → label: ambiguous writes waiting for their settle period
+        self._read = Keys()  # the ids whose actions are held
 
     @property
     def db(self) -> Engine:
@@ -202,15 +215,38 @@ class Outbox:
         self.actions[action.chave] = action
         self.of_client.setdefault(action.cliente_id, set()).add(action.chave)
 
-    def load(self, conn: Connection) -> None:
-        for row in conn.execute(select(t.acao_field)):
-            self._keep(_action(row))
+    def load(self, conn: Connection, keys: Keys, *, keep: Iterable[Action] = (), add: bool = False) -> None:
+        """Hold the actions of one batch only (the previous batch's are dropped, unless `add`): those of
+        `keys` — every key a client's actions can have — and `keep`. With `add`, only ids not read yet
+        are read."""
+        if not add:
+            self.actions, self.of_client, self._read = {}, {}, Keys()
+        for name in ("cliente_id", "endereco_id", "historico_id"):
+            done: set[int] = getattr(self._read, f"{name}s")
+            wanted = [value for value in getattr(keys, f"{name}s") if value not in done]
+            done.update(wanted)
+            for chunk in chunks(wanted):
+                for found in conn.execute(select(t.acao_field).where(t.acao_field.c[name].in_(chunk))):
+                    self._keep(_action(found))
+        for action in keep:
+            if action.chave not in self.actions:
+                self._keep(action)
 
     def get(self, chave: str) -> Action | None:
         return self.actions.get(chave)
 
-    def open_actions(self) -> list[Action]:
-        return sorted((a for a in self.actions.values() if a.estado in OPEN), key=lambda a: a.id)
+    def open_pages(self, size: int | None = None) -> Iterator[list[Action]]:
+        """The actions left `enviando`/`incerta` by earlier runs, in id order, `size` (PAGE) at a time."""
+        last, size = 0, size or PAGE
+        while True:
+            with self.db.connect() as conn:
+                page = [_action(row) for row in conn.execute(
+                    select(t.acao_field).where(t.acao_field.c.estado.in_(OPEN), t.acao_field.c.id > last)
+                    .order_by(t.acao_field.c.id).limit(size))]
+            if not page:
+                return
+            yield page
+            last = page[-1].id
 
     def done(self, tipo: str, cliente_id: int | None) -> list[Action]:
         """The concluded actions of one kind of a client, in the order they were concluded."""
@@ -465,15 +501,28 @@ class Outbox:
             raise
         return self._finish(spec, Outcome.CREATED, value)
 
-    def resolve_obsolete(self, needed: Iterable[str], isales_ids: set[str] | None) -> int:
-        """Close open pending items of actions no longer needed (address edited, project cancelled…)."""
-        needed_keys = {pending_key(chave) for chave in needed}
-        with self.engine.begin() as conn:
-            stale = [item["chave"] for item in pending.open_items(conn, STEP)
-                     if item["chave"].startswith("acao:") and item["chave"] not in needed_keys
-                     and (isales_ids is None or item["isales_id"] in isales_ids)]
+
+class Obsolete:
+    """The open pending items of actions (`acao:<chave>`) when the run starts; the run marks each action
+    it still needs, and at the end the others still open are closed (address edited, project
+    cancelled…). Only those items are held, never every key of the run: an item opened during the run
+    is for an action the run needed."""
+
+    def __init__(self, outbox: Outbox, isales_ids: set[str] | None):
+        self.outbox = outbox
+        with outbox.db.connect() as conn:
+            self.unseen = {item["chave"] for item in pending.open_items(conn, STEP)
+                           if item["chave"].startswith("acao:")
+                           and (isales_ids is None or item["isales_id"] in isales_ids)}
+
+    def need(self, chave: str) -> None:
+        self.unseen.discard(pending_key(chave))
+
+    def resolve(self) -> int:
+        with self.outbox.db.begin() as conn:
+            stale = [item["chave"] for item in pending.open_items(conn, STEP) if item["chave"] in self.unseen]
             if stale:
-                pending.resolve(conn, STEP, stale, run_id=self.run_id)
+                pending.resolve(conn, STEP, stale, run_id=self.outbox.run_id)
         for key in stale:
             log.info("pendência %s encerrada: a ação não é mais necessária", key)
         return len(stale)

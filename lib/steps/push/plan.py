@@ -68,20 +68,32 @@ class Plan:
         self.clients: list[ClientPlan] = []
         self.lookups: Counter[str] = Counter()  # look-ups before a first send, by tipo
         self.notes: list[str] = []  # what the run would tell (logged by --dry-run; the real run tells it as it goes)
+        self.requests = 0  # requests of every entry so far, taken ones included
+        self.projects = self.client_count = 0  # projects and clients walked so far
 
-    def start(self, cliente_id: int | None, label: str) -> None:
+    def start(self, cliente_id: int | None, label: str, projects: int = 1) -> None:
         self.clients.append(ClientPlan(cliente_id, label))
+        self.projects += projects
+        self.client_count += 1
 
     def _add(self, entry: Entry) -> None:
         self.clients[-1].entries.append(entry)
+        self.requests += entry.requests
 
     @property
     def entries(self) -> list[Entry]:
         return self.opening + [entry for client in self.clients for entry in client.entries]
 
-    @property
-    def requests(self) -> int:
-        return sum(entry.requests for entry in self.entries)
+    def take(self) -> tuple[list[Entry], list[str]]:
+        """The entries and notes written down since the last take, dropped from the plan (a run holds
+        one batch of clients; the counts stay)."""
+        taken = self.entries, self.notes
+        self.opening, self.clients, self.notes = [], [], []
+        return taken
+
+    def drop(self) -> None:
+        """Keep the counts only (the real run's estimate)."""
+        self.take()
 
     def sends(self) -> list[str]:
         """The keys of the actions the run would send, in order."""
@@ -90,6 +102,7 @@ class Plan:
     # -- the calls of ClientSync and Reconciler ---------------------------------------------------
     def reconcile(self, spec: Spec) -> bool:
         self.opening.append(Entry(spec.kind, spec.label, (UNCERTAIN_BEFORE,), requests=1, chave=spec.chave))
+        self.requests += 1
         return False
 
     def perform(self, spec: Spec, *, redo: bool = False) -> Result:

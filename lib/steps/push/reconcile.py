@@ -33,18 +33,23 @@ class Reconciler:
         self.outbox, self.act, self.remote, self.receipts, self.rows = outbox, act, remote, receipts, rows
         self.scope_all = scope_all
 
-    def reconcile_open(self, clients: list[records.Client]) -> None:
-        actions = self.outbox.open_actions()
-        if not actions:
-            return
-        by_id: dict[int | None, records.Client] = {client.id: client for client in clients}
-        events = {event["id"]: (project, event) for client in clients for project in client.projects
-                  for event in project.events}
-        for action in actions:
-            client = by_id.get(action.cliente_id)
-            if client is None and not self.scope_all:
-                continue
-            self.act.reconcile(self._spec(action, client, events))
+    def reconcile_open(self, source: records.Source) -> None:
+        """The open actions a page at a time, each page with its clients and their outbox actions."""
+        for page in self.outbox.open_pages():
+            clients = source.clients_of({action.cliente_id for action in page})
+            keys = records.keys_of(clients)
+            keys.cliente_ids.update(a.cliente_id for a in page if a.cliente_id is not None)
+            with self.rows.engine.connect() as conn:
+                self.outbox.load(conn, keys, keep=page)
+            by_id: dict[int | None, records.Client] = {client.id: client for client in clients}
+            events = {event["id"]: (project, event) for client in clients for project in client.projects
+                      for event in project.events}
+            for action in page:
+                client = by_id.get(action.cliente_id)
+                if client is None and not self.scope_all:
+                    continue
+                self.act.reconcile(self._spec(action, client, events))
+            self.rows.clear()
 
     def _spec(self, action: Action, client: records.Client | None, events: dict) -> Spec:
         cliente = client.cliente if client else self.rows.row("cliente", action.cliente_id)

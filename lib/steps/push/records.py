@@ -6,7 +6,7 @@ writes (FieldControl ids, sent events, dispensed events), every field change log
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +18,7 @@ from lib import fieldcontrol as fcm
 from lib.clock import db_now
 from lib.db.values import change_log_rows, changed_fields, check_fits, chunks
 from lib.status import TICKET_OF_STATUS
-from lib.steps.push.outbox import digest
+from lib.steps.push.outbox import Keys, digest
 
 log = logging.getLogger(__name__)
 
@@ -95,22 +95,85 @@ class Client:
         return f"{word} {', '.join(ids)} ({self.cliente.get('nome') or 'sem nome'})"
 
 
-def load_clients(conn: Connection, ids: list[str] | None) -> tuple[list[Client], list[str]]:
-    """Clients with a project that has unresolved events or was sent before; and warnings."""
-    query = select(t.os)
-    os_rows: list[Row] = []
-    if ids:
-        for chunk in chunks(ids):
-            os_rows += [dict(r) for r in conn.execute(query.where(t.os.c.isales_id.in_(chunk))).mappings()]
-    else:
-        os_rows = [dict(r) for r in conn.execute(query).mappings()]
-    clients, warnings = _clients(conn, os_rows)
-    unknown = sorted(set(ids or ()) - {str(row["isales_id"]) for row in os_rows}, key=int)
-    if unknown:
-        warnings.insert(0, f"{'projeto' if len(unknown) == 1 else 'projetos'} {', '.join(unknown)} de --ids "
-                           f"{'não está' if len(unknown) == 1 else 'não estão'} no banco local: nada a enviar "
-                           "(confira o número, ou rode 01, 02 e 03 com --ids antes)")
-    return clients, warnings
+BATCH = 500  # clients read from the database at a time (step 04 holds one batch, issue 14 §2)
+
+
+class Source:
+    """The clients of a run, a batch at a time (keyset pages of `cliente.id`): every client with a
+    project that has unresolved events or was sent before — of all projects, or of those of --ids.
+    `warnings`: --ids that are not in the database, projects without a client."""
+
+    def __init__(self, engine: Engine, ids: list[str] | None, size: int | None = None):
+        self.engine, self.size = engine, size or BATCH
+        self.warnings: list[str] = []
+        self._projects_of: dict[int, list[int]] | None = None  # --ids: each client's os ids among them
+        with engine.connect() as conn:
+            if ids:
+                found: set[str] = set()
+                self._projects_of = {}
+                orphans: list[Row] = []
+                for chunk in chunks(ids):
+                    for row in conn.execute(select(t.os).where(t.os.c.isales_id.in_(chunk))).mappings():
+                        found.add(str(row["isales_id"]))
+                        if row["cliente_id"] is None:
+                            orphans.append(dict(row))
+                        else:
+                            self._projects_of.setdefault(row["cliente_id"], []).append(row["id"])
+                unknown = sorted(set(ids) - found, key=int)
+                if unknown:
+                    self.warnings.append(
+                        f"{'projeto' if len(unknown) == 1 else 'projetos'} {', '.join(unknown)} de --ids "
+                        f"{'não está' if len(unknown) == 1 else 'não estão'} no banco local: nada a enviar "
+                        "(confira o número, ou rode 01, 02 e 03 com --ids antes)")
+            else:
+                orphans = [dict(r) for r in conn.execute(select(t.os).where(t.os.c.cliente_id.is_(None))).mappings()]
+            self.warnings += _clients(conn, orphans)[1]
+
+    def batches(self) -> Iterator[list[Client]]:
+        """The clients, `size` client ids at a time (each batch read in a connection of its own)."""
+        if self._projects_of is not None:
+            order = sorted(self._projects_of)
+            for start in range(0, len(order), self.size):
+                yield self.clients_of(order[start:start + self.size])
+            return
+        last = 0  # ids start at 1
+        while True:
+            with self.engine.connect() as conn:
+                page = [row[0] for row in conn.execute(
+                    select(t.os.c.cliente_id).where(t.os.c.cliente_id > last).distinct()
+                    .order_by(t.os.c.cliente_id).limit(self.size))]
+                if not page:
+                    return
+                clients = self._load(conn, t.os.c.cliente_id, page)
+            yield clients
+            last = page[-1]
+
+    def clients_of(self, cliente_ids: Iterable[int | None]) -> list[Client]:
+        """The clients of the run among `cliente_ids` (as the database holds them now)."""
+        with self.engine.connect() as conn:
+            if self._projects_of is None:
+                return self._load(conn, t.os.c.cliente_id, cliente_ids)
+            os_ids = [os_id for cliente_id in cliente_ids for os_id in self._projects_of.get(cliente_id or 0, ())]
+            return self._load(conn, t.os.c.id, os_ids)
+
+    @staticmethod
+    def _load(conn: Connection, column: Any, values: Iterable[Any]) -> list[Client]:
+        os_rows: list[Row] = []
+        for chunk in chunks(values):
+            os_rows += [dict(r) for r in conn.execute(select(t.os).where(column.in_(chunk))).mappings()]
+        return _clients(conn, os_rows)[0]
+
+
+def keys_of(clients: Iterable[Client]) -> Keys:
+    """What the outbox actions of these clients can be recorded under (outbox.load)."""
+    keys = Keys()
+    for client in clients:
+        keys.cliente_ids.add(client.id)
+        keys.endereco_ids.update(client.enderecos)
+        for project in client.projects:
+            keys.historico_ids.update(row["id"] for row in (*project.events, project.last_sent, project.sent_before)
+                                      if row)
+    return keys
 
 
 def reread(conn: Connection, client: Client) -> Client | None:
@@ -158,11 +221,15 @@ def _clients(conn: Connection, os_rows: list[Row]) -> tuple[list[Client], list[s
 
 
 class Rows:
-    """Rows read once per run by id (the rows of clients outside this run's list)."""
+    """Rows read by id, kept for one batch of clients (the rows of clients outside the batch)."""
 
     def __init__(self, engine: Engine):
         self.engine = engine
         self._rows: dict[tuple[str, int], Row | None] = {}
+
+    def clear(self) -> None:
+        """Forget what was read (at the end of each batch of clients)."""
+        self._rows.clear()
 
     def row(self, table: str, row_id: int | None) -> Row | None:
         if row_id is None:

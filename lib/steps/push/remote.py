@@ -1,6 +1,7 @@
 """FieldControl as step 04 looks at it: the client, made at the first remote call; each customer's
-locations, phones and e-mails, listed once per run (dropped before any write to them); and the finders
-that look up an object before it is created or sent again, skipping ids the outbox already claims.
+locations, phones and e-mails, listed once per run (dropped before any write to them, and with their
+client's batch); and the finders that look up an object before it is created or sent again, skipping
+ids the outbox already claims.
 """
 
 from __future__ import annotations
@@ -24,6 +25,18 @@ LOOKUP_REQUESTS = 2
 FEW_LOOKUPS = 5  # up to this many customers to look up, each is looked up alone (no page is read)
 
 
+def lookup_requests(wanted: int, known: int) -> int:
+    """The requests the look-ups of `wanted` new customers will take (the estimate: the run decides on
+    the first page's totalCount, see _customer_directory): one by one up to FEW_LOOKUPS; else the
+    account's pages — it holds at least the `known` customers with a local FieldControl id — when
+    they cost less than looking each one up (after that first page)."""
+    one_by_one = LOOKUP_REQUESTS * wanted
+    if wanted <= FEW_LOOKUPS:
+        return one_by_one
+    pages = max(1, -(-known // fcm.PAGE_SIZE))
+    return pages if pages <= one_by_one else 1 + one_by_one
+
+
 class Remote:
     """The finders of step 04; `connect` makes the client (None in a dry run, which calls nothing)."""
 
@@ -33,6 +46,7 @@ class Remote:
         self._connect = connect
         self._fc: FieldControl | None = None
         self._lists: dict[tuple[str, str], list] = {}
+        self._kept: set[tuple[str, str]] = set()
         self.expected_lookups = 0  # customers this run looks up before creating them (set by the run)
         self._directory: dict[str, list[fcm.Customer]] | None = None  # the account's customers by document
         self._directory_decided = False
@@ -45,6 +59,15 @@ class Remote:
                 raise RuntimeError("no FieldControl client in a dry run")
             self._fc = self._connect()
         return self._fc
+
+    def keep_lists(self) -> None:
+        """The lists read so far (the open actions' look-ups, before the batches) stay for the run: their
+        customers' turn may come in a later batch."""
+        self._kept = set(self._lists)
+
+    def end_batch(self) -> None:
+        """Forget the lists read for a batch of clients (each customer belongs to one client, one batch)."""
+        self._lists = {key: value for key, value in self._lists.items() if key in self._kept}
 
     def _list(self, customer_id: str, what: str) -> list:
         key = (customer_id, what)

@@ -49,21 +49,30 @@ class Follow:
     orders_read: int = 0
 
 
-def sent_tickets(conn: Connection, ids: Iterable[str] | None = None) -> dict[str, SentTicket]:
-    """Every ticket the integration sent (its history row), by FieldControl id."""
+def sent_tickets(conn: Connection, ids: Iterable[str] | None = None, *,
+                 ticket_ids: Iterable[str] | None = None) -> dict[str, SentTicket]:
+    """The tickets the integration sent (their history rows), by FieldControl id: of the projects of
+    `ids`, or those among `ticket_ids`, or every one."""
     hist = t.os_status_historico
     query = (select(hist.c.id, hist.c.os_id, hist.c.ticket_field_id, hist.c.ticket_tipo, hist.c.ticket_identificador,
                     t.os.c.isales_id)
              .join(t.os, t.os.c.id == hist.c.os_id)
              .where(hist.c.enviado_field.is_(True), hist.c.ticket_field_id.isnot(None), hist.c.origem == "isales"))
     rows = []
-    if ids is not None:
-        for chunk in chunks(list(ids)):
-            rows += list(conn.execute(query.where(t.os.c.isales_id.in_(chunk))))
+    if ids is not None or ticket_ids is not None:
+        column = t.os.c.isales_id if ids is not None else hist.c.ticket_field_id
+        for chunk in chunks(list(ids if ids is not None else ticket_ids or ())):
+            rows += list(conn.execute(query.where(column.in_(chunk))))
     else:
         rows = list(conn.execute(query))
     return {row.ticket_field_id: SentTicket(row.ticket_field_id, row.id, row.os_id, str(row.isales_id),
                                             row.ticket_tipo, row.ticket_identificador) for row in rows}
+
+
+def any_sent(conn: Connection) -> bool:
+    hist = t.os_status_historico
+    return conn.execute(select(hist.c.id).where(hist.c.enviado_field.is_(True), hist.c.ticket_field_id.isnot(None),
+                                                hist.c.origem == "isales").limit(1)).first() is not None
 
 
 def read_mark(conn: Connection, key: str = MARK) -> str | None:
@@ -108,17 +117,21 @@ class StatusFollower:
     def run(self, ids: list[str] | None = None) -> Follow:
         result = Follow()
         with self.engine.connect() as conn:
-            ours = sent_tickets(conn, ids)
+            # with --ids, the tickets of those projects; else only the tickets of the orders listed (never
+            # every ticket ever sent: that grows with the account)
+            ours = sent_tickets(conn, ids) if ids else {}
             mark = read_mark(conn)
             first_sent = conn.execute(select(func.min(t.os_status_historico.c.enviado_em))
                                       .where(t.os_status_historico.c.enviado_field.is_(True))).scalar()
-        if not ours:
-            return result
+            if not (ours if ids else any_sent(conn)):
+                return result
         if ids:  # a few projects: ask for each ticket's order (q=ticket_id), whatever the mark says
             orders = [order for ticket_id in ours for order in self.fc.orders(ticket_id=ticket_id)]
         else:
             since = fcm.parse_time(mark) or ((first_sent or db_now()) - FIRST_LOOK_BACK)
             orders = self.fc.orders(updated_since=since)
+            with self.engine.connect() as conn:
+                ours = sent_tickets(conn, ticket_ids={order.ticket_id for order in orders if order.ticket_id})
         marked = newest = fcm.parse_time(mark)
         for order in orders:
             sent = ours.get(order.ticket_id or "")
