@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -24,6 +25,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import lib.db.schema as t  # noqa: E402
+from bench import launcher  # noqa: E402
 from bench.rawinsert import TABLES, build_rows  # noqa: E402
 from lib import config  # noqa: E402
 from lib.db import migrate, runs  # noqa: E402
@@ -31,7 +33,8 @@ from lib.db.engine import make_engine  # noqa: E402
 from lib.jsonfiles import stream_envelope, write_envelope  # noqa: E402
 from lib.run import RunContext, Summary  # noqa: E402
 from lib.steps import local_sync  # noqa: E402
-from lib.steps.local_input import read_projects  # noqa: E402
+from lib.steps.local_input import File02  # noqa: E402
+from sandbox.data import COL_AUMENTO, COL_CANCELADO, COL_INSTALACAO  # noqa: E402
 from sandbox.documents import cpf_check_digits  # noqa: E402
 
 
@@ -65,7 +68,8 @@ def fresh_database(kind: str, workdir: Path, mysql_url: str | None) -> Iterator[
 
 
 def time_step03(file_02: Path, url: str, workdir: Path) -> dict[str, Any]:
-    """Step 03's body on `url`: seconds reading the file and writing the database."""
+    """Step 03's body on `url`: seconds reading the file (every pass, typing included: the step
+    reads it in passes between its writes, so this is the time its reads took) and the rest."""
     engine = make_engine(url)
     try:
         settings = config.load(environ={"DATA_DIR": str(workdir / "data")})
@@ -74,12 +78,15 @@ def time_step03(file_02: Path, url: str, workdir: Path) -> dict[str, Any]:
         started = time.perf_counter()
         envelope = stream_envelope(file_02, "02", produced_by="02_tratar_dados_clientes.py",
                                    arrays=("projetos", "movimentos"))
-        batch = read_projects(envelope.data())
-        read = time.perf_counter()
-        local_sync.sync_input(ctx, batch)
+        source = File02(envelope.data())
+        scanned = time.perf_counter()
+        local_sync.sync_input(ctx, source)
         done = time.perf_counter()
-        return {"projetos": len(batch.projects), "leitura_s": round(read - started, 3),
-                "gravacao_s": round(done - read, 3), "resumo": ctx.summary.as_dict()}
+        read = scanned - started + source.read_s
+        written = ctx.summary.counts.get("os", {})
+        return {"projetos": written.get("criados", 0) + written.get("atualizados", 0) + written.get("sem_alteracao", 0),
+                "leitura_s": round(read, 3), "gravacao_s": round(done - started - read, 3),
+                "resumo": ctx.summary.as_dict()}
     finally:
         engine.dispose()
 
@@ -117,6 +124,26 @@ def compare(file_02: Path, workdir: Path, kinds: tuple[str, ...] = ("sqlite",),
             "projetos_por_s_com_leitura": round(step["projetos"] / total, 1) if total else None,
             "razao": round(step["gravacao_s"] / many["tempo_s"], 2) if many["tempo_s"] else None,
         }
+    return result
+
+
+def peak_rss(file_02: Path, workdir: Path) -> dict[str, Any]:
+    """Peak RSS of 03_sync_dados_local.py run as a user runs it (a subprocess of its own, after
+    00_schema_banco.py) on `file_02` and a fresh SQLite database; wait4 reports it."""
+    data = workdir / "rss" / "data"
+    data.mkdir(parents=True)
+    env = {key: os.environ[key] for key in ("PATH", "HOME", "LANG") if key in os.environ}
+    env.update(DATA_DIR=str(data), DATABASE_URL=f"sqlite:///{data / 'sync.db'}", PYTHONUNBUFFERED="1",
+               ISALES_COLUNA_INSTALACAO=str(COL_INSTALACAO), ISALES_COLUNA_AUMENTO=str(COL_AUMENTO),
+               ISALES_COLUNA_CANCELADO=str(COL_CANCELADO))  # the sandbox's, as the bench's 02 files have
+    result: dict[str, Any] = {}
+    for script, args in (("00_schema_banco.py", []), ("03_sync_dados_local.py", ["--arquivo", str(file_02)])):
+        answer = launcher.run({"argv": [sys.executable, str(ROOT / script), *args], "cwd": str(workdir),
+                               "env": env, "log": str(workdir / "rss" / f"{script}.log")})
+        if answer["code"] not in (0, 3):
+            raise RuntimeError(f"{script} terminou com código {answer['code']}: veja {workdir / 'rss'}")
+        result = {"codigo": answer["code"], "pico_rss_mb": round(answer["maxrss_kb"] / 1024, 1),
+                  "cpu_s": round(answer["cpu"], 2)}
     return result
 
 
@@ -178,12 +205,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--arquivo", type=Path, help="um arquivo 02 (padrão: um sintético com --projetos)")
     p.add_argument("--projetos", type=int, default=5000, help="projetos do arquivo sintético (padrão: %(default)s)")
     p.add_argument("--mysql", metavar="URL", help="servidor MySQL/MariaDB: mede também nele (cria e apaga um banco)")
+    p.add_argument("--memoria", action="store_true",
+                   help="mede também o pico de RSS do 03_sync_dados_local.py rodado como processo próprio (SQLite)")
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="bench03-") as folder:
         workdir = Path(folder)
         file_02 = args.arquivo or synthetic_02(workdir / "02.json", args.projetos)
         kinds = ("sqlite", "mysql") if args.mysql else ("sqlite",)
-        print(json.dumps(compare(file_02, workdir, kinds, args.mysql), ensure_ascii=False, indent=1))
+        result = compare(file_02, workdir, kinds, args.mysql)
+        if args.memoria:
+            result["memoria"] = peak_rss(file_02, workdir)
+        print(json.dumps(result, ensure_ascii=False, indent=1))
     return 0
 
 

@@ -1,5 +1,5 @@
-"""Step 03's reading of data/02_projetos_tratados.json: typed project records, the client merge
-rule (one client per document) and the address identity key (docs/design.md §5–6)."""
+"""Step 03's reading of data/02_projetos_tratados.json: typed project records, read one at a time in
+passes over the file, and the address identity key (docs/design.md §5–6)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,14 @@ import functools
 import hashlib
 import json
 import re
+import time
 import unicodedata
+from collections import Counter
+from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from itertools import chain
-from typing import Any
+from typing import Any, NamedTuple
 
 from lib import status as status_module
 from lib.config import ColumnSettings
@@ -57,8 +59,7 @@ class ProjectInput:
 
     @property
     def label(self) -> str:
-        nome = self.cliente.get("nome")
-        return f"projeto {self.isales_id}" + (f" ({_short(nome)})" if nome else "")
+        return project_label(self.isales_id, self.cliente.get("nome"))
 
 
 @dataclass
@@ -76,6 +77,9 @@ class Movement:
 
 @dataclass
 class Input02:
+    """An 02 envelope typed at once (tests, the bench's reference rows): step 03 itself reads the
+    file in passes (File02)."""
+
     projects: list[ProjectInput]
     movements: list[Movement]
     invalid: list[tuple[str | None, str]]  # (isales_id or None, pt-BR reason) of unreadable records
@@ -84,46 +88,160 @@ class Input02:
     pending_upstream: int
 
 
-def read_projects(data: dict[str, Any], columns: ColumnSettings | None = None) -> Input02:
-    """Type the projects and movements of an 02 envelope (its arrays may be streamed from the file:
-    only the typed records are kept); a record that cannot be read is listed in `invalid` (it
-    becomes a pending item) and the others go on. With `columns`, a status that contradicts its
-    column is such a record; an id listed twice makes all its entries invalid."""
-    projetos, movimentos = data.get("projetos"), data.get("movimentos") or []
-    if not isinstance(projetos, (list, StreamedArray)) or not isinstance(movimentos, (list, StreamedArray)):
-        raise InputFileError("arquivo 02 sem a lista 'projetos' (ou com 'movimentos' inválido): "
-                             "rode 02_tratar_dados_clientes.py novamente")
-    origem = data["origem"] if isinstance(data.get("origem"), dict) else {}
-    result = Input02([], [], [], [], _moment_or_none(origem.get("gerado_em_01")),
-                     len(data.get("pendencias") or []))
-    twice = record_checks.repeated(chain(((f"projetos[{i}]", raw) for i, raw in enumerate(projetos)),
-                                         ((f"movimentos[{i}]", raw) for i, raw in enumerate(movimentos))),
-                                   "no arquivo 02")  # a first pass over a streamed array keeps only ids
-    result.invalid += list(twice.items())
-    for raw in projetos:
-        if _raw_id(raw) in twice:
-            continue
-        try:
-            result.projects.append(parse_project(raw, columns))
-        except RecordError as exc:
-            result.invalid.append((_raw_id(raw), exc.message))
+class Unreadable(NamedTuple):
+    """A project of the 02 file that cannot be typed: it becomes a pending item, and its column,
+    when that can be read, is still a move of a stored project."""
+
+    isales_id: str | None
+    reason: str
+    movement: Movement | None
+
+
+@dataclass
+class Survey:
+    """What a first pass over the 02 file keeps: ids, counts and the (three-field) movements, never
+    a project record."""
+
+    repeated: dict[str, str]  # isales_id listed more than once → pt-BR reason (none of its entries is used)
+    project_ids: list[str]  # the projects' ids (of --ids when given)
+    docs: Counter[str]  # doc_pessoal → how many projects carry it (an unreadable one may count)
+    movements: list[Movement]
+    invalid_moves: list[tuple[str | None, str]]
+    seen: set[str]  # ids of --ids present in the file
+
+    @property
+    def shared_docs(self) -> set[str]:
+        return {doc for doc, cards in self.docs.items() if cards > 1}
+
+
+_END = object()
+
+
+class File02:
+    """The projects and movements of an 02 envelope (its arrays may be streamed from the file),
+    typed one record at a time and read again by every pass. With `columns`, a status that
+    contradicts its column makes the record unreadable; an id listed twice makes all its entries
+    unreadable. `read_s` adds up the time spent reading and typing the file."""
+
+    def __init__(self, data: dict[str, Any], columns: ColumnSettings | None = None) -> None:
+        projetos, movimentos = data.get("projetos"), data.get("movimentos") or []
+        if not isinstance(projetos, (list, StreamedArray)) or not isinstance(movimentos, (list, StreamedArray)):
+            raise InputFileError("arquivo 02 sem a lista 'projetos' (ou com 'movimentos' inválido): "
+                                 "rode 02_tratar_dados_clientes.py novamente")
+        origem = data["origem"] if isinstance(data.get("origem"), dict) else {}
+        self.projetos, self.movimentos, self.columns = projetos, movimentos, columns
+        self.observed_at = _moment_or_none(origem.get("gerado_em_01"))
+        self.pending_upstream = len(data.get("pendencias") or [])
+        self.read_s = 0.0
+
+    def __len__(self) -> int:
+        return len(self.projetos)
+
+    def _timed(self, records: Iterable[Any]) -> Iterator[Any]:
+        """`records`, adding the time each one takes to come (read, and typed when they are) to read_s."""
+        records = iter(records)
+        while True:
+            started = time.perf_counter()
+            record = next(records, _END)
+            self.read_s += time.perf_counter() - started
+            if record is _END:
+                return
+            yield record
+
+    def survey(self, wanted: set[str] | None = None) -> Survey:
+        """One pass over both arrays: the ids listed twice, the projects' ids and documents, and the
+        movements typed (those of `wanted` only, when given)."""
+        result = Survey({}, [], Counter(), [], [], set())
+        moves: list[Movement | tuple[str | None, str]] = []
+
+        def entries() -> Iterator[tuple[str, Any]]:
+            for i, raw in enumerate(self._timed(self.projetos)):
+                key = _raw_id(raw)
+                if key is not None and (wanted is None or key in wanted):
+                    result.seen.add(key)
+                    result.project_ids.append(key)
+                    doc = _raw_doc(raw)
+                    if doc is not None:
+                        result.docs[doc] += 1
+                yield f"projetos[{i}]", raw
+            for i, raw in enumerate(self._timed(self.movimentos)):
+                key = _raw_id(raw)
+                if wanted is None or key in wanted:
+                    if key is not None:
+                        result.seen.add(key)
+                    try:
+                        moves.append(parse_movement(raw, self.columns))
+                    except RecordError as exc:
+                        moves.append((key, exc.message))
+                yield f"movimentos[{i}]", raw
+
+        # a first pass over a streamed array keeps only ids
+        result.repeated = record_checks.repeated(entries(), "no arquivo 02")
+        result.project_ids = [key for key in result.project_ids if key not in result.repeated]
+        for move in moves:
+            if isinstance(move, Movement):
+                if move.isales_id not in result.repeated:
+                    result.movements.append(move)
+            elif move[0] not in result.repeated:
+                result.invalid_moves.append(move)
+        if wanted is None:
+            result.seen.clear()  # only --ids asks which ids are present
+        return result
+
+    def projects(self, skip: Container[str] = (), *, wanted: set[str] | None = None,
+                 docs: Container[str] | None = None) -> Iterator[ProjectInput | Unreadable]:
+        """The projects in file order, typed (or Unreadable), but those of `skip`, those outside
+        `wanted` (when given) and, when `docs` is given, those of other documents (not typed)."""
+        return self._timed(self._projects(skip, wanted, docs))
+
+    def _projects(self, skip: Container[str], wanted: set[str] | None,
+                  docs: Container[str] | None) -> Iterator[ProjectInput | Unreadable]:
+        for raw in self.projetos:
+            key = _raw_id(raw)
+            if key in skip or (wanted is not None and key not in wanted):
+                continue
+            if docs is not None and _raw_doc(raw) not in docs:
+                continue
             try:
-                result.unreadable_moves.append(parse_movement(raw, columns))
-            except RecordError:
-                pass
-    for raw in movimentos:
-        if _raw_id(raw) in twice:
-            continue
-        try:
-            result.movements.append(parse_movement(raw, columns))
-        except RecordError as exc:
-            result.invalid.append((_raw_id(raw), exc.message))
+                yield parse_project(raw, self.columns)
+            except RecordError as exc:
+                try:
+                    movement: Movement | None = parse_movement(raw, self.columns)
+                except RecordError:
+                    movement = None
+                yield Unreadable(key, exc.message, movement)
+
+
+def read_projects(data: dict[str, Any], columns: ColumnSettings | None = None) -> Input02:
+    """Type all the projects and movements of an 02 envelope at once (see File02)."""
+    source = File02(data, columns)
+    survey = source.survey()
+    result = Input02([], survey.movements, list(survey.repeated.items()) + survey.invalid_moves, [],
+                     source.observed_at, source.pending_upstream)
+    for item in source.projects(survey.repeated):
+        if isinstance(item, Unreadable):
+            result.invalid.append((item.isales_id, item.reason))
+            if item.movement is not None:
+                result.unreadable_moves.append(item.movement)
+        else:
+            result.projects.append(item)
     return result
 
 
 def _raw_id(raw: Any) -> str | None:
     """The record's id in canonical form, or None (no key to keep a pending item by)."""
     return record_checks.isales_id(raw.get("isales_id")) if isinstance(raw, dict) else None
+
+
+def _raw_doc(raw: Any) -> str | None:
+    """The client's document as parse_project reads it, or None (without raising)."""
+    cliente = raw.get("cliente") if isinstance(raw, dict) else None
+    if not isinstance(cliente, dict):
+        return None
+    try:
+        return _text(cliente.get("doc_pessoal"), "", "")
+    except RecordError:
+        return None
 
 
 def _common(raw: Any, columns: ColumnSettings | None) -> tuple[str, int, str]:
@@ -194,6 +312,11 @@ def parse_project(raw: Any, columns: ColumnSettings | None = None) -> ProjectInp
     listagem = _text(raw.get("listagem"), record, "listagem")
     return ProjectInput(isales_id, coluna, status, obtido_em, cliente, endereco, os_values, pagamento, warnings,
                         _authoritative(raw.get("bruto")), client_signature(cliente), listagem)
+
+
+def project_label(isales_id: str, nome: str | None) -> str:
+    """How a project is named in messages: its id and its client's name."""
+    return f"projeto {isales_id}" + (f" ({_short(nome)})" if nome else "")
 
 
 def client_signature(cliente: dict[str, Any]) -> str:
@@ -308,54 +431,6 @@ def _acesso(value: Any, record: str) -> str | None:
         items = [str(item).strip() for item in value if item is not None and str(item).strip()]
         return "; ".join(items) or None
     return _text(value, record, "os.acesso")
-
-
-def merge_clients(projects: list[ProjectInput], signatures: dict[str, str | None] | None = None) -> None:
-    """Give every project of one document the client values it should write.
-
-    Each card holds its own copy of the client's data in iSales. Only cards whose copy changed
-    since their last sync (`signatures`: isales_id → stored fingerprint; a new card counts as
-    changed) may update the client, the latest `obtido_em` (then the highest isales_id) winning
-    field by field; an empty value never erases a given one. So an edit made on one card is not
-    undone by another card's unchanged copy, and the same input twice writes nothing.
-    """
-    signatures = signatures or {}
-    groups: dict[str, list[ProjectInput]] = {}
-    for project in projects:
-        groups.setdefault(project.cliente["doc_pessoal"], []).append(project)
-    for doc, group in groups.items():
-        changed = [p for p in group if signatures.get(p.isales_id) != p.client_signature]
-        merged: dict[str, Any] = {"doc_pessoal": doc}
-        for project in sorted(changed, key=_recency):
-            merged.update({name: value for name, value in project.cliente.items() if value is not None})
-        for project in group:
-            project.cliente = dict(merged)
-
-
-def merge_addresses(projects: list[ProjectInput]) -> None:
-    """Projects of one client at one address (same key) share one `endereco` row: give them the
-    same values by the client rule, so that they do not overwrite each other on every run."""
-    groups: dict[tuple, list[ProjectInput]] = {}
-    for project in projects:
-        if project.endereco is not None:
-            key = (project.cliente["doc_pessoal"], address_key(project.endereco))
-            groups.setdefault(key, []).append(project)
-    for group in groups.values():
-        if len(group) < 2:
-            continue
-        merged: dict[str, Any] = {}
-        for project in sorted(group, key=_recency):
-            values = project.endereco or {}
-            if values.get("latitude") is not None:  # coordinates and their source go together
-                merged.update(latitude=None, longitude=None, fonte_coordenadas=None)
-            merged.update({name: value for name, value in values.items() if value is not None})
-        for project in group:
-            project.endereco = dict(merged)
-
-
-def _recency(project: ProjectInput) -> tuple:
-    number = int(project.isales_id) if project.isales_id.isdigit() else -1
-    return (project.obtido_em or datetime.min, number, project.isales_id)
 
 
 def address_key(values: dict[str, Any]) -> tuple[str, ...]:

@@ -7,6 +7,7 @@ fixes the CRM (lib/names.py has the rule)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
@@ -15,8 +16,31 @@ import lib.db.schema as t
 from lib.db.values import chunks
 from lib.documents import mask_document
 from lib.names import same_person
-from lib.steps.local_input import ProjectInput
+from lib.steps.local_input import Movement, ProjectInput, project_label
 from lib.steps.local_state import RunIndex
+
+
+class Card(NamedTuple):
+    """What the rule needs of a project: its id, document and own name (before the client merge)."""
+
+    isales_id: str
+    doc: str
+    nome: str | None
+    coluna_id: int
+    status: str
+
+    @classmethod
+    def of(cls, project: ProjectInput) -> Card:
+        return cls(project.isales_id, project.cliente["doc_pessoal"], project.cliente.get("nome"),
+                   project.coluna_id, project.status)
+
+    @property
+    def label(self) -> str:
+        return project_label(self.isales_id, self.nome)
+
+    @property
+    def movement(self) -> Movement:
+        return Movement(self.isales_id, self.coluna_id, self.status)
 
 
 def stored_names(conn: Connection, index: RunIndex, docs: Iterable[str]) -> dict[str, tuple[str, list[str]]]:
@@ -33,7 +57,7 @@ def stored_names(conn: Connection, index: RunIndex, docs: Iterable[str]) -> dict
     return {doc: (nome, projects.get(cliente_id, [])) for cliente_id, (doc, nome) in names.items()}
 
 
-def other_people(projects: list[ProjectInput], stored: dict[str, tuple[str, list[str]]]) -> dict[str, str]:
+def other_people(cards: Iterable[Card], stored: dict[str, tuple[str, list[str]]]) -> dict[str, str]:
     """isales_id → pt-BR reason, for every project whose name is clearly another person's.
 
     With a stored client, its name is the reference: only the projects that disagree with it are
@@ -41,33 +65,33 @@ def other_people(projects: list[ProjectInput], stored: dict[str, tuple[str, list
     customer (step 04 follows it). Without a stored client, nobody can tell whose document it is:
     when the projects of this input disagree among themselves, all of them are refused.
     """
-    groups: dict[str, list[ProjectInput]] = {}
-    for project in projects:
-        groups.setdefault(project.cliente["doc_pessoal"], []).append(project)
+    groups: dict[str, list[Card]] = {}
+    for card in cards:
+        groups.setdefault(card.doc, []).append(card)
     refused: dict[str, str] = {}
     for doc, group in groups.items():
-        named = [p for p in group if p.cliente.get("nome")]
+        named = [card for card in group if card.nome]
         kind = "CPF" if len(doc) == 11 else "CNPJ"
         if doc in stored:
             name, owners = stored[doc]
-            for project in named:
-                others = [i for i in owners if i != project.isales_id]
+            for card in named:
+                others = [i for i in owners if i != card.isales_id]
                 if not others and len(group) == 1:
                     continue  # the client's only card, alone in this input: a new name is an edit
-                if not same_person(project.cliente["nome"], name):
+                if not same_person(card.nome, name):
                     where = f"projeto(s) {', '.join(others or owners)}" if others or owners else "já gravado"
-                    refused[project.isales_id] = (
-                        f"{project.label}: o {kind} {mask_document(doc)} já é do cliente {name!r} ({where}), "
-                        f"e {project.cliente['nome']!r} é claramente outra pessoa; os dados deste projeto não foram "
+                    refused[card.isales_id] = (
+                        f"{card.label}: o {kind} {mask_document(doc)} já é do cliente {name!r} ({where}), "
+                        f"e {card.nome!r} é claramente outra pessoa; os dados deste projeto não foram "
                         "gravados e nenhum nome foi trocado (nem no FieldControl): corrija o nome ou o documento no iSales "
                         "e rode de novo")
             continue
-        if all(same_person(a.cliente["nome"], b.cliente["nome"]) for a in named for b in named):
+        if len(named) < 2 or all(same_person(a.nome, b.nome) for a in named for b in named):
             continue
-        for project in named:
-            others = [f"{p.isales_id} ({p.cliente['nome']})" for p in named if p is not project]
-            refused[project.isales_id] = (
-                f"{project.label}: o {kind} {mask_document(doc)} aparece também no(s) projeto(s) "
+        for card in named:
+            others = [f"{p.isales_id} ({p.nome})" for p in named if p is not card]
+            refused[card.isales_id] = (
+                f"{card.label}: o {kind} {mask_document(doc)} aparece também no(s) projeto(s) "
                 f"{', '.join(others)}, com nome de outra pessoa; nenhum deles foi gravado e nenhum nome foi "
                 "escolhido: corrija o nome ou o documento no iSales e rode de novo")
     return refused

@@ -4,10 +4,10 @@ once, and the full existing rows of one batch of projects, read in a few queries
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
@@ -18,10 +18,9 @@ from lib.db.values import chunks
 Row = dict[str, Any]
 
 
-@dataclass
-class OsKey:
+class OsKey(NamedTuple):
     """What the run needs of an existing os before its batch: its id, the client fingerprint its
-    card carried last time (merge_clients) and when its details were fetched (stale input)."""
+    card carried last time (the client merge) and when its details were fetched (stale input)."""
 
     id: int
     cliente_assinatura: str | None
@@ -31,7 +30,7 @@ class OsKey:
 @dataclass
 class RunIndex:
     """Which clients (by document) and projects (by isales_id) of the run exist, read once at the
-    start and updated as batches commit. A batch reads the full rows of these ids only: a row that
+    start (ids only), and the clients that a batch created for a later one. A batch reads the full rows of these ids only: a row that
     appeared meanwhile is not adopted behind the run's back (its insert fails and is pending)."""
 
     clientes: dict[str, int] = field(default_factory=dict)  # doc_pessoal → cliente id
@@ -50,12 +49,13 @@ class RunIndex:
                 index.oss[row.isales_id] = OsKey(row.id, row.cliente_assinatura, row.detalhes_em)
         return index
 
-    def absorb(self, snap: Snapshot) -> None:
-        """Remember what a committed batch created or changed."""
+    def absorb(self, snap: Snapshot, docs: Container[str]) -> None:
+        """Remember the clients of `docs` that a committed batch created: a later batch may carry
+        them again. A project is not remembered: the file lists each one once (an id listed twice
+        is refused), so no later batch asks for it, and the run's memory does not grow with it."""
         for doc, row in snap.clientes.items():
-            self.clientes[doc] = row["id"]
-        for isales_id, row in snap.oss.items():
-            self.oss[isales_id] = OsKey(row["id"], row.get("cliente_assinatura"), row.get("detalhes_em"))
+            if doc in docs:
+                self.clientes[doc] = row["id"]
 
 
 @dataclass

@@ -29,16 +29,8 @@ from lib.jsonfiles import FILE_02, stream_envelope
 from lib.logs import clip, progress
 from lib.run import RunContext
 from lib.steps import local_people
-from lib.steps.local_input import (
-    PAGAMENTO_FIELDS,
-    Input02,
-    Movement,
-    ProjectInput,
-    address_key,
-    merge_addresses,
-    merge_clients,
-    read_projects,
-)
+from lib.steps.local_input import PAGAMENTO_FIELDS, File02, Movement, ProjectInput, Survey, Unreadable, address_key
+from lib.steps.local_merge import ClientMerge
 from lib.steps.local_state import Row, RunIndex, Snapshot
 
 log = logging.getLogger("sync.03")
@@ -191,7 +183,7 @@ def run(ctx: RunContext[LocalSettings]) -> None:
     """The body of 03_sync_dados_local.py (see run.run_step)."""
     path = Path(getattr(ctx.args, "arquivo", None) or ctx.data_dir / FILE_02)
     envelope = stream_envelope(path, "02", produced_by="02_tratar_dados_clientes.py", arrays=("projetos", "movimentos"))
-    sync_input(ctx, read_projects(envelope.data(), ctx.settings.colunas), ids=getattr(ctx.args, "ids", None))
+    sync_input(ctx, File02(envelope.data(), ctx.settings.colunas), ids=getattr(ctx.args, "ids", None))
 
 
 BATCH_SIZE = 500  # projects per transaction
@@ -206,76 +198,92 @@ class Item(NamedTuple):
     work: Callable[[Writer, Snapshot], None]
 
 
-def sync_input(ctx: RunContext[Settings], batch: Input02, ids: list[str] | None = None) -> None:
-    """Upsert every project and movement of `batch` (only those of `ids` when given)."""
+def sync_input(ctx: RunContext[Settings], source: File02, ids: list[str] | None = None) -> None:
+    """Upsert every project and movement of `source` (only those of `ids` when given), reading the
+    file in passes and holding at most one batch of projects: a first pass keeps ids, documents
+    and movements; a second types only the projects of documents that several cards carry (their
+    merged values and names); the last one writes the projects batch by batch."""
     engine, summary = ctx.engine, ctx.summary
     wanted = set(ids) if ids else None
-    # one entry per isales_id: read_projects refuses an id listed twice (record_checks.repeated)
-    projects = [p for p in batch.projects if wanted is None or p.isales_id in wanted]
-    known = {p.isales_id for p in projects}
-    movements = [m for m in batch.movements + batch.unreadable_moves
-                 if m.isales_id not in known and (wanted is None or m.isales_id in wanted)]
-    if wanted is not None:
-        absent = wanted - known - {m.isales_id for m in movements} - {i for i, _ in batch.invalid}
-        if absent:
-            summary.warn(f"projeto(s) {', '.join(sorted(absent))} de --ids não estão em {FILE_02}: "
-                         "rode 01 e 02 com --ids antes")
-    if batch.pending_upstream:
+    survey = source.survey(wanted)
+    if wanted is not None and (absent := wanted - survey.seen):
+        summary.warn(f"projeto(s) {', '.join(sorted(absent))} de --ids não estão em {FILE_02}: "
+                     "rode 01 e 02 com --ids antes")
+    if source.pending_upstream:
         log.info("%d projeto(s) ficaram pendentes na etapa 02 e não são gravados agora "
-                 "(mudanças de coluna deles são registradas)", batch.pending_upstream)
-    for isales_id, reason in batch.invalid:
-        if wanted is not None and isales_id not in wanted:
-            continue
-        _pending(engine, ctx, isales_id, reason)
+                 "(mudanças de coluna deles são registradas)", source.pending_upstream)
+    for isales_id, reason in [*survey.repeated.items(), *survey.invalid_moves]:
+        if wanted is None or isales_id in wanted:
+            _pending(engine, ctx, isales_id, reason)
     with engine.connect() as conn:
-        index = RunIndex.load(conn, [p.cliente["doc_pessoal"] for p in projects],
-                              [p.isales_id for p in projects] + [m.isales_id for m in movements])
-        stored = local_people.stored_names(conn, index, {p.cliente["doc_pessoal"] for p in projects})
-    others = local_people.other_people(projects, stored)  # before merge_clients: each card's own name
-    for isales_id, reason in others.items():
-        _pending(engine, ctx, isales_id, reason)
+        index = RunIndex.load(conn, survey.docs, survey.project_ids + [m.isales_id for m in survey.movements])
+    shared = survey.shared_docs
+    merge = ClientMerge(lambda isales_id: key.cliente_assinatura if (key := index.oss.get(isales_id)) else None)
     # as for any project that fails: its data waits, but a column move of a stored one is still history
-    movements += [Movement(p.isales_id, p.coluna_id, p.status) for p in projects
-                  if p.isales_id in others and p.isales_id in index.oss]
-    projects = [p for p in projects if p.isales_id not in others]
-    merge_clients(projects, {isales_id: key.cliente_assinatura for isales_id, key in index.oss.items()})
-    merge_addresses(projects)
+    movements = list(survey.movements)
+    refused = _refuse_and_merge_shared(engine, ctx, source, survey, index, merge, wanted)
+    movements += [card.movement for card in refused if card.isales_id in index.oss]
     unknown = sum(1 for m in movements if m.isales_id not in index.oss)
-    log.info("%d projeto(s) e %d mudança(s) de coluna a conferir (só o que mudou é gravado)%s", len(projects),
-             len(movements) - unknown, f"; {unknown} mudança(s) de coluna de projeto(s) que nunca foram gravados: "
-             "ignorada(s)" if unknown else "")
-    counted: set[tuple[str, int]] = set()
+    log.info("%d projeto(s) e %d mudança(s) de coluna a conferir (só o que mudou é gravado)%s",
+             len(survey.project_ids), len(movements) - unknown, f"; {unknown} mudança(s) de coluna de projeto(s) "
+             "que nunca foram gravados: ignorada(s)" if unknown else "")
+    counted: set[tuple[str, int]] = set()  # clients and addresses that several cards share, counted once
     stale = 0
 
-    def write_projects(chosen: list[ProjectInput]) -> None:
+    def write_projects(batch: list[ProjectInput]) -> None:
+        nonlocal stale
+        singles = [local_people.Card.of(p) for p in batch if p.cliente["doc_pessoal"] not in shared]
+        with engine.connect() as conn:
+            stored = local_people.stored_names(conn, index, {card.doc for card in singles})
+        others = local_people.other_people(singles, stored)  # before the merge: each card's own name
+        chosen: list[ProjectInput] = []
+        for project in batch:
+            if project.isales_id in others:
+                _pending(engine, ctx, project.isales_id, others[project.isales_id])
+                if project.isales_id in index.oss:
+                    movements.append(Movement(project.isales_id, project.coluna_id, project.status))
+                continue
+            key = index.oss.get(project.isales_id)
+            if _is_stale(project, key.detalhes_em if key else None):
+                stale += 1
+                summary.add("os", "ignorados")
+                continue
+            merge.apply(project)
+            chosen.append(project)
+        if not chosen:
+            return
         items = [Item(p.label, p.isales_id, p.cliente["doc_pessoal"],
-                      partial(sync_project, p=p, observed_at=batch.observed_at)) for p in chosen]
-        for project, writer in zip(chosen, _write_batch(engine, ctx, index, items, resolve=True)):
+                      partial(sync_project, p=p, observed_at=source.observed_at)) for p in chosen]
+        for project, writer in zip(chosen, _write_batch(engine, ctx, index, items, shared, resolve=True)):
             if writer is None:
                 if project.isales_id in index.oss:  # its data stays pending, but a column move is still history
                     movements.append(Movement(project.isales_id, project.coluna_id, project.status))
                 continue
+            several = project.cliente["doc_pessoal"] in shared
             for kind, outcome, row_id in writer.counts:
-                if (kind, row_id) in counted and outcome == "sem_alteracao":
-                    continue  # a client or address shared by projects is counted once
-                counted.add((kind, row_id))
+                if several and kind in ("cliente", "endereco"):
+                    if (kind, row_id) in counted and outcome == "sem_alteracao":
+                        continue  # a client or address shared by projects is counted once
+                    counted.add((kind, row_id))
                 summary.add(kind, outcome)
             for warning in project.warnings:
                 log.debug("%s: aviso da etapa 02: %s", project.label, warning)
 
-    chosen: list[ProjectInput] = []
-    for project in progress(projects, total=len(projects), desc="projetos"):
-        key = index.oss.get(project.isales_id)
-        if _is_stale(project, key.detalhes_em if key else None):
-            stale += 1
-            summary.add("os", "ignorados")
+    batch: list[ProjectInput] = []
+    skip = {**survey.repeated, **{card.isales_id: "" for card in refused}}
+    for item in progress(source.projects(skip, wanted=wanted), total=len(survey.project_ids), desc="projetos"):
+        if isinstance(item, Unreadable):
+            _pending(engine, ctx, item.isales_id, item.reason)
+            if item.movement is not None:
+                movements.append(item.movement)
             continue
-        chosen.append(project)
-        if len(chosen) >= BATCH_SIZE:
-            write_projects(chosen)
-            chosen = []
-    if chosen:
-        write_projects(chosen)
+        batch.append(item)
+        if len(batch) >= BATCH_SIZE:
+            write_projects(batch)
+            batch = []
+    if batch:
+        write_projects(batch)
+    del batch
     if stale:
         summary.warn(f"{stale} projeto(s) do arquivo 02 são mais antigos que os dados já gravados "
                      "(arquivo 02 antigo?) e foram ignorados")
@@ -285,11 +293,41 @@ def sync_input(ctx: RunContext[Settings], batch: Input02, ids: list[str] | None 
             summary.add("movimento", "ignorados")  # a project never stored: nothing to move
             continue
         moves.append(Item(movement.label, movement.isales_id, None,
-                          partial(sync_movement, m=movement, observed_at=batch.observed_at)))
+                          partial(sync_movement, m=movement, observed_at=source.observed_at)))
     for start in range(0, len(moves), BATCH_SIZE):
-        for writer in _write_batch(engine, ctx, index, moves[start:start + BATCH_SIZE], resolve=False):
+        for writer in _write_batch(engine, ctx, index, moves[start:start + BATCH_SIZE], shared, resolve=False):
             for kind, outcome, _row_id in writer.counts if writer is not None else ():
                 summary.add("movimento" if kind == "os" else kind, outcome)
+    log.debug("leitura do arquivo 02 (todas as passagens): %.1f s", source.read_s)
+
+
+def _refuse_and_merge_shared(engine: Engine, ctx: RunContext[Settings], source: File02, survey: Survey,
+                             index: RunIndex, merge: ClientMerge, wanted: set[str] | None) -> list[local_people.Card]:
+    """A pass over the projects of the documents that several cards carry: the cards whose name is
+    another person's (pending items now) and the merged values of the others (into `merge`). The
+    refused cards are returned: they are left out of the writing pass."""
+    shared = survey.shared_docs
+    if not shared:
+        return []
+    with engine.connect() as conn:
+        stored = local_people.stored_names(conn, index, shared)
+    cards: list[local_people.Card] = []
+    for item in source.projects(survey.repeated, wanted=wanted, docs=shared):
+        if isinstance(item, ProjectInput):  # an unreadable one is reported by the writing pass
+            cards.append(local_people.Card.of(item))
+            merge.add(item)
+    others = local_people.other_people(cards, stored)
+    if not others:
+        return []
+    redo = {card.doc for card in cards if card.isales_id in others}
+    merge.forget(redo)  # merged again without the refused cards
+    for item in source.projects({**survey.repeated, **others}, wanted=wanted, docs=redo):
+        if isinstance(item, ProjectInput):
+            merge.add(item)
+    refused = [card for card in cards if card.isales_id in others]
+    for card in refused:
+        _pending(engine, ctx, card.isales_id, others[card.isales_id])
+    return refused
 
 
 def _is_stale(project: ProjectInput, detalhes_em: datetime | None) -> bool:
@@ -300,8 +338,8 @@ class _RefusedInBulk(Exception):
     """The database refused the batch's bulk write: it is redone project by project."""
 
 
-def _write_batch(engine: Engine, ctx: RunContext[Settings], index: RunIndex, items: list[Item], *,
-                 resolve: bool) -> list[Writer | None]:
+def _write_batch(engine: Engine, ctx: RunContext[Settings], index: RunIndex, items: list[Item],
+                 shared: set[str], *, resolve: bool) -> list[Writer | None]:
     """Write `items` in one transaction, committed at the end: each project is planned on its own
     (a RecordError drops only its writes) and the batch goes to the database in bulk. When the
     database refuses the bulk write (a constraint, a value the driver rejects), the batch is
@@ -319,7 +357,7 @@ def _write_batch(engine: Engine, ctx: RunContext[Settings], index: RunIndex, ite
     except (sa_exc.OperationalError, sa_exc.InterfaceError) as exc:
         raise TransientError(f"{label}: banco de dados indisponível ({_db_reason(exc)}); "
                              "os projetos já gravados ficam; rode de novo") from None
-    index.absorb(snap)
+    index.absorb(snap, shared)
     for item, reason in failures:
         _pending(engine, ctx, item.isales_id, reason)
     return written

@@ -646,3 +646,34 @@ def test_the_only_card_of_a_client_may_change_its_name(engine, tmp_path):
     sync(engine, tmp_path, [projeto(4711, cliente={"nome": "Mariana Souza"}, obtido="2026-12-01T00:00:00Z")])
     assert _open_03(engine) == {}
     assert [c["nome"] for c in rows(engine, t.cliente)] == ["Mariana Souza"]
+
+
+def test_at_most_one_batch_of_projects_is_held_at_a_time(engine, tmp_path, monkeypatch):
+    """The file is typed batch by batch: when a batch is written, the projects alive are that batch's
+    (the old code typed the whole file first: all 12 were alive at the first batch). The cards of a
+    client that several projects share are merged as before."""
+    import gc
+
+    from lib.steps.local_input import ProjectInput
+
+    monkeypatch.setattr(local_sync, "BATCH_SIZE", 3)
+    alive: list[int] = []
+    write_batch = local_sync._write_batch
+
+    def counting(*args, **kwargs):
+        gc.collect()
+        alive.append(sum(1 for o in gc.get_objects() if isinstance(o, ProjectInput)))
+        return write_batch(*args, **kwargs)
+
+    monkeypatch.setattr(local_sync, "_write_batch", counting)
+    projects = [projeto(6000 + n, cliente={"doc_pessoal": f"{n:011d}", "nome": f"Cliente {n}"},
+                        endereco={"numero": str(n)}) for n in range(10)]
+    projects.insert(1, projeto(4711, obtido="2026-11-29T13:00:09Z", cliente={"email": "maria@novo.example.com"}))
+    projects.append(projeto(4712, cliente={"email": "maria@velho.example.com"}))  # same address, older
+    ctx = sync(engine, tmp_path, projects)
+    assert len(alive) == 4 and max(alive) <= 3
+    assert counts(engine) == {"cliente": 11, "endereco": 11, "os": 12, "pagamento": 12,
+                              "os_status_historico": 12, "alteracao": 0}
+    assert rows(engine, t.cliente, t.cliente.c.doc_pessoal == MARIA)[0]["email"] == "maria@novo.example.com"
+    assert ctx.summary.counts["cliente"] == {"criados": 11}
+    assert ctx.summary.counts["endereco"] == {"criados": 11}

@@ -1,0 +1,116 @@
+"""Step 03's merge rules for the cards of one client (one document) in one input (docs/design.md
+§5–6), built one card at a time: the input is read in batches, and what spans the whole file is the
+merged values of each document that several cards carry, never the cards themselves."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from lib.steps.local_input import ProjectInput, address_key
+
+COORDINATES = ("latitude", "longitude", "fonte_coordenadas")  # they go together: the most recent located card's
+
+
+def recency(project: ProjectInput) -> tuple:
+    """The order in which cards win a field: latest obtido_em, then the highest isales_id."""
+    number = int(project.isales_id) if project.isales_id.isdigit() else -1
+    return (project.obtido_em or datetime.min, number, project.isales_id)
+
+
+class LatestValues:
+    """Field by field, the value of the most recent card that gives one: an empty value never
+    erases a given one, and the order the cards come in does not matter."""
+
+    __slots__ = ("best",)
+
+    def __init__(self) -> None:
+        self.best: dict[str, tuple[tuple, Any]] = {}
+
+    def add(self, when: tuple, values: dict[str, Any]) -> None:
+        for name, value in values.items():
+            if value is not None:
+                held = self.best.get(name)
+                if held is None or when > held[0]:
+                    self.best[name] = (when, value)
+
+    def values(self) -> dict[str, Any]:
+        return {name: value for name, (_when, value) in self.best.items()}
+
+
+class AddressValues:
+    """The merged values of one client's address (one key) and how many cards carry it. The
+    coordinates and their source come from the most recent card that has coordinates (a later
+    card's source alone, without them, still counts: as when the cards are applied in order)."""
+
+    __slots__ = ("latest", "located", "cards")
+
+    def __init__(self) -> None:
+        self.latest = LatestValues()
+        self.located: tuple | None = None  # recency of the most recent card with a latitude
+        self.cards = 0
+
+    def add(self, when: tuple, endereco: dict[str, Any]) -> None:
+        self.cards += 1
+        self.latest.add(when, endereco)
+        if endereco.get("latitude") is not None and (self.located is None or when > self.located):
+            self.located = when
+
+    def values(self) -> dict[str, Any]:
+        merged = self.latest.values()
+        if self.located is not None:
+            for name in COORDINATES:
+                held = self.latest.best.get(name)
+                merged[name] = held[1] if held is not None and held[0] >= self.located else None
+        return merged
+
+
+class ClientMerge:
+    """The client rule (docs/design.md §5): each card holds its own copy of the client's data in
+    iSales. Only cards whose copy changed since their last sync (`signature_of`: isales_id → stored
+    fingerprint; a new card counts as changed) may update the client, the latest card winning field
+    by field; an empty value never erases a given one. So an edit made on one card is not undone by
+    another card's unchanged copy, and the same input twice writes nothing. Projects of one client
+    at one address (same key) share one `endereco` row: they get the same values by the same rule,
+    so that they do not overwrite each other on every run.
+
+    `add` every card of the documents that several cards carry (a first pass), then `apply` to each
+    card as it is written; a card whose document only it carries needs no `add`."""
+
+    def __init__(self, signature_of: Callable[[str], str | None]) -> None:
+        self.signature_of = signature_of
+        self.clients: dict[str, LatestValues] = {}  # doc_pessoal → merged values of its changed cards
+        self.addresses: dict[tuple[str, tuple[str, ...]], AddressValues] = {}  # (doc, address key) → …
+
+    def _changed(self, project: ProjectInput) -> bool:
+        return self.signature_of(project.isales_id) != project.client_signature
+
+    def add(self, project: ProjectInput) -> None:
+        doc, when = project.cliente["doc_pessoal"], recency(project)
+        latest = self.clients.setdefault(doc, LatestValues())
+        if self._changed(project):
+            latest.add(when, project.cliente)
+        if project.endereco is not None:
+            self.addresses.setdefault((doc, address_key(project.endereco)), AddressValues()).add(when, project.endereco)
+
+    def forget(self, docs: set[str]) -> None:
+        """Drop what was gathered for `docs` (their cards are added again, without some of them)."""
+        for doc in docs:
+            self.clients.pop(doc, None)
+        for key in [key for key in self.addresses if key[0] in docs]:
+            del self.addresses[key]
+
+    def apply(self, project: ProjectInput) -> None:
+        """Give `project` the client and address values it should write."""
+        doc = project.cliente["doc_pessoal"]
+        latest = self.clients.get(doc)
+        if latest is None:  # the only card of its document
+            latest = LatestValues()
+            if self._changed(project):
+                latest.add(recency(project), project.cliente)
+        project.cliente = {"doc_pessoal": doc, **latest.values()}
+        if project.endereco is not None:
+            shared = self.addresses.get((doc, address_key(project.endereco)))
+            if shared is not None and shared.cards > 1:
+                project.endereco = shared.values()
