@@ -27,27 +27,34 @@ def check_fits(table: Table, values: Mapping[str, Any], record: str) -> None:
         kind, limit = rules[name]
         if kind is None:
             continue
-        where = f"{record}: campo {table.name}.{name}"
-        if kind == "text":
-            if isinstance(value, str) and len(value) * 4 > TEXT_MAX_BYTES:  # may not fit: count the bytes
-                size = len(value.encode("utf-8"))
-                if size > TEXT_MAX_BYTES:
-                    raise RecordError(f"{where} tem {size} bytes; o limite é {TEXT_MAX_BYTES}")
-        elif kind == "string":
-            if isinstance(value, str) and len(value) > limit:
-                raise RecordError(f"{where} tem {len(value)} caracteres; o limite é {limit}")
-        elif kind == "numeric":
-            try:
-                number = Decimal(value)
-            except (InvalidOperation, TypeError, ValueError):
-                raise RecordError(f"{where}: {value!r} não é um número") from None
-            if not number.is_finite() or abs(number) >= limit:
-                raise RecordError(f"{where}: {value} está fora do intervalo aceito")
-        elif kind == "datetime":
-            if not isinstance(value, datetime):
-                raise RecordError(f"{where}: {value!r} não é uma data/hora")
-        elif not isinstance(value, int):  # integer
-            raise RecordError(f"{where}: {value!r} não é um número inteiro")
+        problem = _problem(kind, limit, value)
+        if problem:
+            raise RecordError(f"{record}: campo {table.name}.{name}{problem}")
+
+
+def _problem(kind: str, limit: Any, value: Any) -> str | None:
+    """Why `value` does not fit a column of `kind` (the text after the field's name), or None."""
+    if kind == "string":
+        if isinstance(value, str) and len(value) > limit:
+            return f" tem {len(value)} caracteres; o limite é {limit}"
+    elif kind == "text":
+        if isinstance(value, str) and len(value) * 4 > TEXT_MAX_BYTES:  # may not fit: count the bytes
+            size = len(value.encode("utf-8"))
+            if size > TEXT_MAX_BYTES:
+                return f" tem {size} bytes; o limite é {TEXT_MAX_BYTES}"
+    elif kind == "numeric":
+        try:
+            number = Decimal(value)
+        except (InvalidOperation, TypeError, ValueError):
+            return f": {value!r} não é um número"
+        if not number.is_finite() or abs(number) >= limit:
+            return f": {value} está fora do intervalo aceito"
+    elif kind == "datetime":
+        if not isinstance(value, datetime):
+            return f": {value!r} não é uma data/hora"
+    elif not isinstance(value, int):  # integer
+        return f": {value!r} não é um número inteiro"
+    return None
 
 
 _RULES: dict[Table, dict[str, tuple[str | None, Any]]] = {}
