@@ -15,6 +15,7 @@ import fcntl
 import hashlib
 import json
 import logging
+import os
 import random
 import threading
 import time
@@ -38,6 +39,7 @@ USER_AGENT = f"isales-field-sync/{__version__} (+integracao iSales-FieldControl)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 RETRY_STATUSES = frozenset({500, 502, 503, 504})
 MAX_RETRY_AFTER = 120.0  # a longer wait is better left to the next cron run
+STATE_WIDTH = 24  # characters of a pacing file: an epoch time with microseconds, right-aligned
 
 
 class Pacer:
@@ -71,21 +73,24 @@ class Pacer:
         with self._lock:
             if self.state_file is None:
                 return self._advance(hold_until, self._next, lambda value: setattr(self, "_next", value))
-            with open(self.state_file, "a+", encoding="ascii") as handle:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-                handle.seek(0)
+            fd = os.open(self.state_file, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                raw = os.pread(fd, 2 * STATE_WIDTH, 0)
                 try:
-                    stored = float(handle.read().strip() or 0)
-                except ValueError:
+                    stored = float(raw.decode("ascii").strip() or 0)
+                except (UnicodeDecodeError, ValueError):
                     stored = 0.0
 
                 def save(value: float) -> None:
-                    handle.seek(0)
-                    handle.truncate()
-                    handle.write(f"{value:.6f}")
-                    handle.flush()
+                    # one write in place, always the same width: a truncate per request cost ~2 ms on ext4
+                    os.pwrite(fd, f"{value:.6f}".rjust(STATE_WIDTH).encode("ascii"), 0)
+                    if len(raw) > STATE_WIDTH:  # a file not written by us (or damaged): cut its tail once
+                        os.ftruncate(fd, STATE_WIDTH)
 
                 return self._advance(hold_until, stored, save)
+            finally:
+                os.close(fd)  # releases the lock
 
     def _advance(self, hold_until: float | None, stored: float, save) -> float:
         now = time.time()
