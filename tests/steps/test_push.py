@@ -639,6 +639,28 @@ def test_the_estimate_counts_the_customer_look_ups_the_run_makes(lite, sandbox, 
     assert estimate == len(sent)
 
 
+def test_an_open_ticket_of_a_dispensed_event_found_by_reconciliation(engine, env, sandbox):
+    """A ticket POST left open, its event dispensed meanwhile (cancelled within the settle period): the
+    next run finds the ticket and records the event as sent, reading the event inside the receipt's
+    own transaction (on SQLite another connection waited for that transaction's lock, then failed)."""
+    with engine.begin() as conn:
+        project = seed.add_project(conn, 6600)
+    run04(engine, env)
+    event = project["events"][0]
+    with engine.begin() as conn:
+        conn.execute(t.acao_field.update().where(t.acao_field.c.historico_id == event).values(
+            estado="incerta", field_id=None, atualizada_em=db_now() - timedelta(seconds=601)))
+        conn.execute(t.os_status_historico.update().where(t.os_status_historico.c.id == event).values(
+            enviado_field=False, ticket_tipo=None, ticket_field_id=None, enviado_em=None,
+            motivo_dispensa=push.DISPENSED_CANCELLED))
+    sandbox.reset_calls()
+    summary = run04(engine, env)
+    assert summary.counts["ticket_instalacao"] == {"criados": 1} and not posts(sandbox, "/tickets")
+    with engine.connect() as conn:
+        row = seed.history(conn, project["os_id"])[0]
+    assert row["enviado_field"] and row["ticket_field_id"] and row["motivo_dispensa"] is None
+
+
 def test_ids_limit_the_run(lite, sandbox):
     engine, env = lite
     with engine.begin() as conn:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy.engine import Connection
+
 from lib import fieldcontrol as fcm
 from lib.steps.push import records
 from lib.steps.push.outbox import Action, Outbox, Spec
@@ -84,14 +86,15 @@ class Reconciler:
             spec.receipt = self._ticket_receipt(action, kind[0], (payload.get("service") or {}).get("id"), events)
         return spec
 
-    def _endereco(self, client: records.Client | None, endereco_id: int | None) -> records.Row | None:
+    def _endereco(self, client: records.Client | None, endereco_id: int | None,
+                  conn: Connection | None = None) -> records.Row | None:
         if client is not None and endereco_id in client.enderecos:
             return client.enderecos[endereco_id]
-        return self.rows.row("endereco", endereco_id)
+        return self.rows.row("endereco", endereco_id, conn)
 
     def _location_receipt(self, client: records.Client | None, action: Action, address: dict):
-        def receipt(conn, location: fcm.Location) -> None:
-            endereco = self._endereco(client, action.endereco_id)
+        def receipt(conn: Connection, location: fcm.Location) -> None:
+            endereco = self._endereco(client, action.endereco_id, conn)
             if endereco is None or endereco.get("location_field_id"):
                 return
             # the location belongs to this address only if the row still holds it (compare-and-set)
@@ -103,8 +106,8 @@ class Reconciler:
             project, event = events[action.historico_id]
             return self.receipts.ticket(project, event, kind, service_id)
 
-        def receipt(conn, ticket: fcm.Ticket) -> None:
-            event = self.rows.row("os_status_historico", action.historico_id)
+        def receipt(conn: Connection, ticket: fcm.Ticket) -> None:
+            event = self.rows.row("os_status_historico", action.historico_id, conn)
             if event is not None:
                 self.receipts.event_sent(conn, event, kind, ticket, service_id)
         return receipt

@@ -231,13 +231,18 @@ class Rows:
         """Forget what was read (at the end of each batch of clients)."""
         self._rows.clear()
 
-    def row(self, table: str, row_id: int | None) -> Row | None:
+    def row(self, table: str, row_id: int | None, conn: Connection | None = None) -> Row | None:
+        """`conn`: inside a transaction (a receipt), read with it — another connection would wait for
+        the transaction's own write lock on SQLite."""
         if row_id is None:
             return None
         key = (table, row_id)
         if key not in self._rows:
-            with self.engine.connect() as conn:
+            if conn is not None:
                 self._rows[key] = rows_by_id(conn, TABLES[table], [row_id]).get(row_id)
+            else:
+                with self.engine.connect() as own:
+                    self._rows[key] = rows_by_id(own, TABLES[table], [row_id]).get(row_id)
         return self._rows[key]
 
 
