@@ -25,7 +25,6 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import lib.db.schema as t  # noqa: E402
-from bench import launcher  # noqa: E402
 from bench.rawinsert import TABLES, build_rows  # noqa: E402
 from lib import config  # noqa: E402
 from lib.db import migrate, runs  # noqa: E402
@@ -137,9 +136,16 @@ def peak_rss(file_02: Path, workdir: Path) -> dict[str, Any]:
                ISALES_COLUNA_INSTALACAO=str(COL_INSTALACAO), ISALES_COLUNA_AUMENTO=str(COL_AUMENTO),
                ISALES_COLUNA_CANCELADO=str(COL_CANCELADO))  # the sandbox's, as the bench's 02 files have
     result: dict[str, Any] = {}
-    for script, args in (("00_schema_banco.py", []), ("03_sync_dados_local.py", ["--arquivo", str(file_02)])):
-        answer = launcher.run({"argv": [sys.executable, str(ROOT / script), *args], "cwd": str(workdir),
-                               "env": env, "log": str(workdir / "rss" / f"{script}.log")})
+    orders = "".join(json.dumps({"argv": [sys.executable, str(ROOT / script), *args], "cwd": str(workdir), "env": env,
+                                 "log": str(workdir / "rss" / f"{script}.log")}) + "\n"
+                     for script, args in (("00_schema_banco.py", []),
+                                          ("03_sync_dados_local.py", ["--arquivo", str(file_02)])))
+    # from a small process of its own: a child forked from this one (which may hold the executemany's
+    # rows) would be charged this process's memory as its own peak
+    answers = subprocess.run([sys.executable, "-S", str(ROOT / "bench" / "launcher.py")], input=orders,
+                             capture_output=True, text=True, check=True).stdout.splitlines()
+    for script, line in zip(("00_schema_banco.py", "03_sync_dados_local.py"), answers):
+        answer = json.loads(line)
         if answer["code"] not in (0, 3):
             raise RuntimeError(f"{script} terminou com código {answer['code']}: veja {workdir / 'rss'}")
         result = {"codigo": answer["code"], "pico_rss_mb": round(answer["maxrss_kb"] / 1024, 1),

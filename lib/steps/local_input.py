@@ -149,44 +149,56 @@ class File02:
             yield record
 
     def survey(self, wanted: set[str] | None = None) -> Survey:
-        """One pass over both arrays: the ids listed twice, the projects' ids and documents, and the
-        movements typed (those of `wanted` only, when given)."""
+        """One pass over both arrays: the projects' ids and documents, the movements typed (those
+        of `wanted` only, when given) and the ids listed twice (named with their entries by a
+        second pass, only when there are some: it keeps one line per entry)."""
         result = Survey({}, [], Counter(), [], [], set())
         moves: list[Movement | tuple[str | None, str]] = []
-
-        def entries() -> Iterator[tuple[str, Any]]:
-            for i, raw in enumerate(self._timed(self.projetos)):
-                key = _raw_id(raw)
-                if key is not None and (wanted is None or key in wanted):
-                    result.seen.add(key)
-                    result.project_ids.append(key)
-                    doc = _raw_doc(raw)
-                    if doc is not None:
-                        result.docs[doc] += 1
-                yield f"projetos[{i}]", raw
-            for i, raw in enumerate(self._timed(self.movimentos)):
-                key = _raw_id(raw)
-                if wanted is None or key in wanted:
-                    if key is not None:
-                        result.seen.add(key)
-                    try:
-                        moves.append(parse_movement(raw, self.columns))
-                    except RecordError as exc:
-                        moves.append((key, exc.message))
-                yield f"movimentos[{i}]", raw
-
-        # a first pass over a streamed array keeps only ids
-        result.repeated = record_checks.repeated(entries(), "no arquivo 02")
-        result.project_ids = [key for key in result.project_ids if key not in result.repeated]
+        ids: set[str] = set()
+        twice: set[str] = set()
+        for raw in self._timed(self.projetos):
+            key = _raw_id(raw)
+            if key is None:
+                continue
+            if key in ids:
+                twice.add(key)
+            ids.add(key)
+            if wanted is None or key in wanted:
+                result.project_ids.append(key)
+                doc = _raw_doc(raw)
+                if doc is not None:
+                    result.docs[doc] += 1
+        for raw in self._timed(self.movimentos):
+            key = _raw_id(raw)
+            if key is not None:
+                if key in ids:
+                    twice.add(key)
+                ids.add(key)
+            if wanted is None or key in wanted:
+                try:
+                    moves.append(parse_movement(raw, self.columns))
+                except RecordError as exc:
+                    moves.append((key, exc.message))
+        if wanted is not None:
+            result.seen = ids & wanted
+        del ids
+        if twice:
+            result.repeated = record_checks.repeated(self._entries(twice), "no arquivo 02")
+            result.project_ids = [key for key in result.project_ids if key not in result.repeated]
         for move in moves:
             if isinstance(move, Movement):
                 if move.isales_id not in result.repeated:
                     result.movements.append(move)
             elif move[0] not in result.repeated:
                 result.invalid_moves.append(move)
-        if wanted is None:
-            result.seen.clear()  # only --ids asks which ids are present
         return result
+
+    def _entries(self, keys: set[str]) -> Iterator[tuple[str, Any]]:
+        """(position, record) of the entries of both arrays whose id is one of `keys`."""
+        for name, records in (("projetos", self.projetos), ("movimentos", self.movimentos)):
+            for i, raw in enumerate(self._timed(records)):
+                if _raw_id(raw) in keys:
+                    yield f"{name}[{i}]", raw
 
     def projects(self, skip: Container[str] = (), *, wanted: set[str] | None = None,
                  docs: Container[str] | None = None) -> Iterator[ProjectInput | Unreadable]:

@@ -29,7 +29,7 @@ from lib.jsonfiles import FILE_02, stream_envelope
 from lib.logs import clip, progress
 from lib.run import RunContext
 from lib.steps import local_people
-from lib.steps.local_input import PAGAMENTO_FIELDS, File02, Movement, ProjectInput, Survey, Unreadable, address_key
+from lib.steps.local_input import PAGAMENTO_FIELDS, File02, Movement, ProjectInput, Unreadable, address_key
 from lib.steps.local_merge import ClientMerge
 from lib.steps.local_state import Row, RunIndex, Snapshot
 
@@ -217,15 +217,16 @@ def sync_input(ctx: RunContext[Settings], source: File02, ids: list[str] | None 
             _pending(engine, ctx, isales_id, reason)
     with engine.connect() as conn:
         index = RunIndex.load(conn, survey.docs, survey.project_ids + [m.isales_id for m in survey.movements])
-    shared = survey.shared_docs
-    merge = ClientMerge(lambda isales_id: key.cliente_assinatura if (key := index.oss.get(isales_id)) else None)
+    shared, repeated, total = survey.shared_docs, survey.repeated, len(survey.project_ids)
     # as for any project that fails: its data waits, but a column move of a stored one is still history
-    movements = list(survey.movements)
-    refused = _refuse_and_merge_shared(engine, ctx, source, survey, index, merge, wanted)
+    movements = survey.movements
+    del survey  # every id and document of the file: from here on the run keeps the shared documents only
+    merge = ClientMerge(lambda isales_id: key.cliente_assinatura if (key := index.oss.get(isales_id)) else None)
+    refused = _refuse_and_merge_shared(engine, ctx, source, repeated, shared, index, merge, wanted)
     movements += [card.movement for card in refused if card.isales_id in index.oss]
     unknown = sum(1 for m in movements if m.isales_id not in index.oss)
     log.info("%d projeto(s) e %d mudança(s) de coluna a conferir (só o que mudou é gravado)%s",
-             len(survey.project_ids), len(movements) - unknown, f"; {unknown} mudança(s) de coluna de projeto(s) "
+             total, len(movements) - unknown, f"; {unknown} mudança(s) de coluna de projeto(s) "
              "que nunca foram gravados: ignorada(s)" if unknown else "")
     counted: set[tuple[str, int]] = set()  # clients and addresses that several cards share, counted once
     stale = 0
@@ -270,8 +271,8 @@ def sync_input(ctx: RunContext[Settings], source: File02, ids: list[str] | None 
                 log.debug("%s: aviso da etapa 02: %s", project.label, warning)
 
     batch: list[ProjectInput] = []
-    skip = {**survey.repeated, **{card.isales_id: "" for card in refused}}
-    for item in progress(source.projects(skip, wanted=wanted), total=len(survey.project_ids), desc="projetos"):
+    skip = {**repeated, **{card.isales_id: "" for card in refused}}
+    for item in progress(source.projects(skip, wanted=wanted), total=total, desc="projetos"):
         if isinstance(item, Unreadable):
             _pending(engine, ctx, item.isales_id, item.reason)
             if item.movement is not None:
@@ -301,18 +302,18 @@ def sync_input(ctx: RunContext[Settings], source: File02, ids: list[str] | None 
     log.debug("leitura do arquivo 02 (todas as passagens): %.1f s", source.read_s)
 
 
-def _refuse_and_merge_shared(engine: Engine, ctx: RunContext[Settings], source: File02, survey: Survey,
-                             index: RunIndex, merge: ClientMerge, wanted: set[str] | None) -> list[local_people.Card]:
+def _refuse_and_merge_shared(engine: Engine, ctx: RunContext[Settings], source: File02, repeated: dict[str, str],
+                             shared: set[str], index: RunIndex, merge: ClientMerge,
+                             wanted: set[str] | None) -> list[local_people.Card]:
     """A pass over the projects of the documents that several cards carry: the cards whose name is
     another person's (pending items now) and the merged values of the others (into `merge`). The
     refused cards are returned: they are left out of the writing pass."""
-    shared = survey.shared_docs
     if not shared:
         return []
     with engine.connect() as conn:
         stored = local_people.stored_names(conn, index, shared)
     cards: list[local_people.Card] = []
-    for item in source.projects(survey.repeated, wanted=wanted, docs=shared):
+    for item in source.projects(repeated, wanted=wanted, docs=shared):
         if isinstance(item, ProjectInput):  # an unreadable one is reported by the writing pass
             cards.append(local_people.Card.of(item))
             merge.add(item)
@@ -321,7 +322,7 @@ def _refuse_and_merge_shared(engine: Engine, ctx: RunContext[Settings], source: 
         return []
     redo = {card.doc for card in cards if card.isales_id in others}
     merge.forget(redo)  # merged again without the refused cards
-    for item in source.projects({**survey.repeated, **others}, wanted=wanted, docs=redo):
+    for item in source.projects({**repeated, **others}, wanted=wanted, docs=redo):
         if isinstance(item, ProjectInput):
             merge.add(item)
     refused = [card for card in cards if card.isales_id in others]
