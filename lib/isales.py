@@ -5,13 +5,16 @@ routes of one client, as typed results with the raw objects untouched. No busine
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import ijson
 import requests
 
 from lib.config import FetchSettings
@@ -23,6 +26,7 @@ log = logging.getLogger(__name__)
 
 MAX_PAGES = 1000  # 100 000 cards at the simulator's page size: beyond that the server is looping
 PAGINATOR_KEYS = ("current_page", "last_page", "next_page_url")
+CARD_ARRAYS = ("", "funil_clientes", "data", "funil_clientes.data")  # where a listing's cards may be
 TOKEN_HINT = "confira ISALES_API_TOKEN (e ISALES_API_URL)"
 
 
@@ -157,10 +161,9 @@ class IsalesClient:
         params: dict[str, Any] = {"funil_id": funil_id, "desde": desde.isoformat(), "ate": ate.isoformat()}
         items, meta = self._funnel_page(params, None)
         builder = _FunnelBuilder()
-        builder.add(items)  # page by page: the raw rows of the whole listing are never held at once
+        _count, previous = builder.add(items)  # card by card: the raw rows of the listing are never held at once
         pages = 1
         if meta is not None:
-            previous = self._page_signature(items)
             page = _as_int(meta.get("current_page")) or 1
             while self._has_next(meta, page):
                 page += 1
@@ -173,12 +176,11 @@ class IsalesClient:
                 if meta.get("current_page") is not None and _as_int(meta.get("current_page")) != page:
                     raise BadResponse(f"iSales /funil-clientes: pedida a página {page}, veio a página "
                                       f"{meta.get('current_page')}; a paginação não avança")
-                signature = self._page_signature(page_items)
-                if page_items and signature == previous:
+                count, signature = builder.add(page_items)
+                if count and signature == previous:
                     raise BadResponse(f"iSales /funil-clientes: a página {page} repete a página {page - 1}; "
                                       "a paginação está em laço")
                 previous = signature
-                builder.add(page_items)
                 pages = page
         funnel = builder.funnel()
         funnel.pages = pages
@@ -191,12 +193,9 @@ class IsalesClient:
             return page < last
         return bool(meta.get("next_page_url"))
 
-    @staticmethod
-    def _page_signature(items: list) -> tuple:
-        return tuple(repr(item) for item in items)
-
-    def _funnel_page(self, params: dict[str, Any], page: int | None) -> tuple[list, dict | None]:
-        """(items, paginator metadata or None for a plain answer) of one request."""
+    def _funnel_page(self, params: dict[str, Any], page: int | None) -> tuple[Iterable, dict | None]:
+        """(items, paginator metadata or None for a plain answer) of one request; the items are read
+        from the answer one at a time (a plain listing of 50,000 cards parsed whole cost ~50 MB)."""
         what = "iSales /funil-clientes" + (f" (página {page})" if page else "")
         response = self._get("/funil-clientes", {**params, "page": page} if page else params)
         status = response.status_code
@@ -217,7 +216,14 @@ class IsalesClient:
         if _looks_like_html(response):
             raise AuthError(f"{what}: o iSales respondeu uma página HTML em vez de JSON "
                             f"(token recusado ou sessão de login?): {TOKEN_HINT}")
-        return self._split_page(json_body(response, what), what)
+        content = response.content
+        try:
+            skeleton = _skeleton(content)
+        except (ijson.JSONError, UnicodeDecodeError, ValueError):
+            return self._split_page(json_body(response, what), what)  # says why (HTML, truncated…)
+        inner, meta = self._split_page(skeleton, what)
+        where = next(array for array in CARD_ARRAYS if _at(skeleton, array) is inner)
+        return ijson.items(io.BytesIO(content), _item_prefix(where), use_float=True), meta
 
     @staticmethod
     def _error_message(response: requests.Response) -> str:
@@ -245,7 +251,7 @@ class IsalesClient:
                           "ou uma paginação")
 
     @staticmethod
-    def _cards(items: list) -> Funnel:
+    def _cards(items: Iterable) -> Funnel:
         builder = _FunnelBuilder()
         builder.add(items)
         return builder.funnel()
@@ -308,18 +314,52 @@ class IsalesClient:
         return value
 
 
+def _item_prefix(array: str) -> str:
+    return f"{array}.item" if array else "item"
+
+
+def _at(body: Any, array: str) -> Any:
+    for part in filter(None, array.split(".")):
+        body = body.get(part) if isinstance(body, dict) else None
+    return body
+
+
+def _skeleton(content: bytes) -> Any:
+    """The JSON body with the arrays where cards may be (CARD_ARRAYS) built empty: enough to
+    know the answer's shape and its paginator, without the cards."""
+    builder = ijson.ObjectBuilder()
+    seen: set[str] = set()
+    skipping: str | None = None
+    for prefix, event, value in ijson.parse(io.BytesIO(content), use_float=True):
+        if skipping is not None:
+            if prefix == skipping or prefix.startswith(skipping + "."):
+                continue
+            skipping = None
+        builder.event(event, value)
+        if event == "start_array" and prefix in CARD_ARRAYS and prefix not in seen:
+            seen.add(prefix)
+            skipping = _item_prefix(prefix)
+    return builder.value
+
+
 class _FunnelBuilder:
     """The cards of a listing, built as its pages arrive (one per client; repeats noted)."""
 
     def __init__(self) -> None:
         self.by_id: dict[int, Card] = {}
-        self.seen: dict[int, list[tuple[int, int | None]]] = {}
+        self.first: dict[int, int] = {}  # cliente_id → its first position in the listing
+        self.repeated: dict[int, list[tuple[int, int | None]]] = {}
         self.invalid: list[str] = []
         self.duplicates = 0
         self.position = 0
 
-    def add(self, items: list) -> None:
+    def add(self, items: Iterable) -> tuple[int, str]:
+        """Take one page's items; (how many, a digest of their content: a page repeating the
+        previous one means a paginator in a loop)."""
+        digest, count = hashlib.sha1(), 0
         for item in items:
+            digest.update(repr(item).encode("utf-8", "replace"))
+            count += 1
             self.position += 1
             position = self.position
             cliente_id = _as_int(item.get("cliente_id")) if isinstance(item, dict) else None
@@ -327,15 +367,20 @@ class _FunnelBuilder:
                 self.invalid.append(f"item {position} da listagem do funil sem cliente_id válido: "
                                     f"{clip(repr(item), 200)}")
                 continue
-            if cliente_id in self.by_id:
-                self.duplicates += 1  # e.g. a card that shifted pages while we listed: step 01 decides
             nested = item.get("cliente")
             nome = nested.get("nome") if isinstance(nested, dict) else None
             card = Card(cliente_id, _as_int(item.get("coluna_id")), nome if isinstance(nome, str) else None, item)
+            earlier = self.by_id.get(cliente_id)
+            if earlier is not None:
+                self.duplicates += 1  # e.g. a card that shifted pages while we listed: step 01 decides
+                self.repeated.setdefault(cliente_id, [(self.first[cliente_id], earlier.coluna_id)])
+                self.repeated[cliente_id].append((position, card.coluna_id))
+            else:
+                self.first[cliente_id] = position
             self.by_id[cliente_id] = card
-            self.seen.setdefault(cliente_id, []).append((position, card.coluna_id))
+        return count, digest.hexdigest()
 
     def funnel(self) -> Funnel:
         return Funnel(cards=sorted(self.by_id.values(), key=lambda card: card.cliente_id), invalid=self.invalid,
                       duplicates=self.duplicates,
-                      repeated={key: found for key, found in self.seen.items() if len(found) > 1})
+                      repeated=self.repeated)

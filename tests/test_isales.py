@@ -193,6 +193,33 @@ def test_next_page_url_is_never_called_verbatim():
     assert [params.get("page") for _, params in session.asked] == [None, 2, 3, 4]
 
 
+@pytest.mark.parametrize("shape", ["plain", "under_key", "paginator_under_key", "paginator_top_level", "top_level_list"])
+def test_the_listing_is_read_card_by_card_with_the_rows_json_would_give(shape, monkeypatch):
+    """The answer is never parsed whole (json_body/json.loads of the listing cost ~50 MB at 50,000
+    cards): each card comes from an item-by-item parse, with the very row, column and fingerprint a
+    whole parse gives (a different fingerprint would refetch every card after an upgrade)."""
+    import lib.isales as isales
+
+    rows = [{"id": 9000 + n, "cliente_id": n, "coluna_id": 17840 + n % 2, "valor": 1.5 * n, "grande": 10 ** 15,
+             "cliente": {"nome": f"Ção {n}", "vendedor": None, "tags": ["a", n]}, "data": {"item": n}}
+            for n in range(1, 6)]
+    body = {"plain": {"funil_clientes": rows}, "under_key": {"outro": [], "funil_clientes": rows},
+            "paginator_under_key": {"funil_clientes": {"current_page": 1, "data": rows, "last_page": 1}},
+            "paginator_top_level": {"current_page": 1, "data": rows, "last_page": 1},
+            "top_level_list": rows}[shape]
+    expected = isales.IsalesClient._cards(json.loads(json.dumps(rows)))  # what a whole parse gave
+
+    def refused(*args, **kwargs):
+        raise AssertionError("a listagem foi lida inteira")
+
+    monkeypatch.setattr(isales, "json_body", refused)
+    client, _ = scripted(lambda page: body)
+    funnel = client.list_cards(1, DESDE, ATE)
+    assert [(c.cliente_id, c.coluna_id, c.nome, c.fingerprint, c.raw) for c in funnel.cards] == \
+        [(c.cliente_id, c.coluna_id, c.nome, c.fingerprint, c.raw) for c in expected.cards]
+    assert funnel.cards[0].raw == rows[0]
+
+
 def test_plain_top_level_list_is_accepted():
     client, _ = scripted(lambda page: [card(1), card(2)])
     assert [c.cliente_id for c in client.list_cards(1, DESDE, ATE).cards] == [1, 2]

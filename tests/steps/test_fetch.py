@@ -371,7 +371,8 @@ def test_a_client_listed_twice_is_reported_naming_both_entries(step, sandbox, en
     same, moved = interesting[0], interesting[1]
     real_add = isales._FunnelBuilder.add
 
-    def listed_twice(self, items):  # every page of the listing goes through here
+    def listed_twice(self, items):  # every page of the listing goes through here (items: an iterable)
+        items = list(items)
         extra = [dict(item) for item in items if isinstance(item, dict) and item.get("cliente_id") in (same, moved)]
         for item in extra:
             if item["cliente_id"] == moved:
