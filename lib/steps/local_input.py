@@ -451,11 +451,16 @@ def address_key(values: dict[str, Any]) -> tuple[str, ...]:
     return _address_key(*(values.get(name) or "" for name in ENDERECO_KEY))
 
 
+_NOT_DIGITS = re.compile(r"\D")
+_NOT_WORDS = re.compile(r"[^\w]+")
+
+
 @functools.lru_cache(maxsize=4096)  # step 03 asks again for the same address while it writes a batch
 def _address_key(cep: str, *texts: str) -> tuple[str, ...]:
-    key = [re.sub(r"\D", "", cep)]
+    key = [_NOT_DIGITS.sub("", cep)]
     for text in texts:
-        text = unicodedata.normalize("NFKD", text)
-        text = "".join(char for char in text if not unicodedata.combining(char)).casefold()
-        key.append(" ".join(re.sub(r"[^\w]+", " ", text).split()))
+        if not text.isascii():  # ASCII text has no accents to take off (and folds as it lowers)
+            text = unicodedata.normalize("NFKD", text)
+            text = "".join(char for char in text if not unicodedata.combining(char))
+        key.append(" ".join(_NOT_WORDS.sub(" ", text.casefold()).split()))
     return tuple(key)

@@ -110,7 +110,7 @@ class ClientMerge:
             if self._changed(project):
                 latest.add(recency(project), project.cliente)
         project.cliente = {"doc_pessoal": doc, **latest.values()}
-        if project.endereco is not None:
+        if project.endereco is not None and doc in self.clients:  # the address of one card is its own
             shared = self.addresses.get((doc, address_key(project.endereco)))
             if shared is not None and shared.cards > 1:
                 project.endereco = shared.values()
