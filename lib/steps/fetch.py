@@ -38,7 +38,7 @@ CALLS_PER_CARD = 3  # /clientes, /propostas, /campo-customizado (IsalesClient.de
 WINDOW_PER_WORKER = 4  # details fetched ahead of the one being written, per worker: all that is held at once
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per card: 50,000 at scale
 class LocalOs:
     """What the local database knows of a project (table `os`, and its FieldControl history)."""
 
@@ -53,7 +53,7 @@ class LocalOs:
         return self.concluido_em is None or self.detalhes_em is None or self.detalhes_em < self.concluido_em
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per card: 50,000 at scale
 class Todo:
     card: Card
     status: str
@@ -73,14 +73,14 @@ class Selection:
     finished: int = 0  # skipped cards out of the rolling refresh (FieldControl work finished)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per card: 50,000 at scale
 class Fetched:
     todo: Todo
     details: Details
     obtido_em: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per card: 50,000 at scale
 class Failed:
     card: Card
     reason: str
@@ -316,7 +316,8 @@ def run(ctx: RunContext[FetchSettings]) -> None:
              len(selection.movimentos), len(failed))
     stale = {} if funnel.invalid else {key: value for key, value in open_01.items()
                                        if not value.isdigit() or int(value) not in selection.of_interest}
-    update_pending(ctx, outcome.fetched, failed, stale)
+    update_pending(ctx, [cliente_id for cliente_id in outcome.fetched if pending.project_key(cliente_id) in open_01],
+                   failed, stale)  # only keys with an open item: a first load of 50,000 has none to update
 
     ctx.summary.add("projetos", "detalhados", len(outcome.fetched))
     ctx.summary.add("projetos", "ignorados", len(selection.skipped))

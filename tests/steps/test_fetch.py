@@ -437,3 +437,29 @@ def test_a_failure_midway_keeps_the_previous_file(step, sandbox, tmp_path, monke
     assert code == 2 and calls[0] > 6
     assert data == {"etapa": "01", "anterior": True}
     assert [path.name for path in previous.parent.iterdir() if path.name.endswith(".tmp")] == []
+
+
+def test_only_cards_with_an_open_item_are_resolved(step, sandbox, monkeypatch):
+    """A first load resolves nothing (it used to send every fetched key, 85 updates of 500 keys at
+    50,000 cards); a card that failed before is resolved once fetched."""
+    from lib.db import pending
+
+    asked: list[list[str]] = []
+    real = pending.resolve
+
+    def resolve(conn, etapa, keys, **kwargs):
+        keys = list(keys)
+        asked.append(keys)
+        return real(conn, etapa, keys, **kwargs)
+
+    monkeypatch.setattr(pending, "resolve", resolve)
+    sandbox.add_fault(system="isales", route="/clientes", status=404, times=2)  # two cards fail this run
+    code, data = step()
+    assert code in (0, 3) and data["projetos"]
+    assert all(keys == [] for keys in asked)
+    failed = {item["isales_id"] for item in data["pendencias"]}
+    asked.clear()
+    code, data = step()
+    fetched = {p["isales_id"] for p in data["projetos"]}
+    assert fetched & failed, "the sandbox should have a card that fails once"
+    assert set(asked[0]) == {pending.project_key(n) for n in fetched & failed}
