@@ -13,6 +13,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.launcher import die_with_parent
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = {
     "00": "00_schema_banco.py",
@@ -66,7 +68,8 @@ class Pipeline:
     def _launch(self, order: dict) -> dict:
         if self._launcher is None or self._launcher.poll() is not None:
             self._launcher = subprocess.Popen([sys.executable, "-S", str(ROOT / "bench" / "launcher.py")],
-                                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                              preexec_fn=die_with_parent)
         assert self._launcher.stdin is not None and self._launcher.stdout is not None
         self._launcher.stdin.write(json.dumps(order) + "\n")
         self._launcher.stdin.flush()

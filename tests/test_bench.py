@@ -244,3 +244,41 @@ def test_scale_run_reports_the_issue_figures(tmp_path):
     send = figures["envio_04"]
     assert send["projetos"] == 24 and send["razao"] > 0 and send["cpu_sandbox_s"] >= 0
     assert "04 de ponta a ponta com 24 projetos" in proc.stdout and "pico de RSS a 12 projetos" in proc.stdout
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = open(f"/proc/{pid}/stat", encoding="ascii").read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")  # a zombie nobody reaps is finished
+
+
+def test_a_stopped_benchmark_leaves_no_step_running(tmp_path):
+    """Killing the benchmark (Ctrl-C, kill) ends its launcher and the step it was running: they used to
+    run on, orphaned, for as long as the step took (minutes at 50,000 projects)."""
+    import os
+    import signal
+    import time
+
+    pidfile = tmp_path / "passo.pid"
+    child = (f"import os, time; open({str(pidfile) + '.tmp'!r}, 'w').write(str(os.getpid())); "
+             f"os.replace({str(pidfile) + '.tmp'!r}, {str(pidfile)!r}); time.sleep(120)")
+    order = {"argv": [sys.executable, "-c", child], "cwd": str(tmp_path), "env": {}, "log": str(tmp_path / "passo.log"),
+             "timeout": None}
+    parent = subprocess.Popen([sys.executable, "-c", f"import sys; sys.path.insert(0, {str(ROOT)!r}); "
+                               "from pathlib import Path; from bench.pipeline import Pipeline; "
+                               f"Pipeline(Path({str(tmp_path)!r}), {{}})._launch({order!r})"])
+    deadline = time.monotonic() + 60
+    while not pidfile.exists() and parent.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    step_pid = int(pidfile.read_text())
+    parent.kill()
+    parent.wait()
+    while _alive(step_pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        assert not _alive(step_pid)
+    finally:
+        if _alive(step_pid):
+            os.kill(step_pid, signal.SIGKILL)
