@@ -88,7 +88,7 @@ class Runner:
 
     def step(self, calls: CallCollector, step: str, *args: str) -> dict[str, Any]:
         before = self.db.counts() if step in ("03", "04") else {}
-        host_before = _cpu_here()
+        host_before = cpu_here()
         run = self.pipe.run(step, *args)
         counted = calls.cut()
         if run.failed():
@@ -96,7 +96,7 @@ class Runner:
         # this process runs the sandbox: with the step's own CPU, whether the machine, not the API's
         # limit, set the pace (a ratio to the floor means something only when neither is near 2 cores)
         result = {"codigo": run.code, "tempo_s": round(run.wall, 2), "cpu_s": round(run.cpu, 2),
-                  "cpu_sandbox_s": round(_cpu_here() - host_before, 2),
+                  "cpu_sandbox_s": round(cpu_here() - host_before, 2),
                   "rss_max_mb": round(run.max_rss_mb, 1), "chamadas": by_system(counted),
                   "chamadas_por_api": {system: sum(routes.values()) for system, routes in by_system(counted).items()},
                   "respostas_429": {system: n for system in ("isales", "fieldcontrol", *GEOCODERS)
@@ -141,12 +141,12 @@ class Runner:
             into[step] = self.step(calls, step)
 
 
-def _cpu_here() -> float:
+def cpu_here() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
 
 
-def _load() -> float:
+def load_average() -> float:
     return round(os.getloadavg()[0], 2)
 
 
@@ -234,7 +234,7 @@ def run_benchmark(opts: Options, echo: Callable[[str], None] = print) -> dict[st
     steps = FIRST_STEPS[:FIRST_STEPS.index(opts.ate) + 1]
     report: dict[str, Any] = {"formato": 1, "gerado_em": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
                               "maquina": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                                          "sistema": platform.platform(terse=True), "carga_no_inicio": _load()},
+                                          "sistema": platform.platform(terse=True), "carga_no_inicio": load_average()},
                               "parametros": {**asdict(opts), "pasta": str(workdir)}}
     started = time.monotonic()
     latency = {"isales": opts.latencia_isales_ms, "fieldcontrol": opts.latencia_fc_ms}
@@ -277,7 +277,7 @@ def run_benchmark(opts: Options, echo: Callable[[str], None] = print) -> dict[st
         if not opts.pasta:
             shutil.rmtree(workdir, ignore_errors=True)
     report["duracao_total_s"] = round(time.monotonic() - started, 1)
-    report["maquina"]["carga_no_fim"] = _load()
+    report["maquina"]["carga_no_fim"] = load_average()
     for rounds in ("primeira_execucao", "segunda_execucao"):
         for step in report.get(rounds, {}).values():
             step.pop("_calls", None)

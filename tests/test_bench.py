@@ -282,3 +282,15 @@ def test_a_stopped_benchmark_leaves_no_step_running(tmp_path):
     finally:
         if _alive(step_pid):
             os.kill(step_pid, signal.SIGKILL)
+
+
+def test_rate_finder_replays_the_same_first_load_at_each_rate():
+    """bench/rate.py: 04 from the same database and a fresh account at every rate (same calls each time)."""
+    from bench import rate
+
+    result = rate.measure(15, (300.0, 600.0), echo=lambda line: None)
+    first, second = result["ritmos"]
+    assert (first["ritmo"], second["ritmo"]) == (300.0, 600.0)
+    assert first["chamadas"] == second["chamadas"] > 0 and first["respostas_429"] == 0
+    assert first["piso_s"] == round(first["chamadas"] / 300.0, 1) and first["razao"] > 0
+    assert "CPU do 04 por chamada" in rate.render(result)
