@@ -31,7 +31,7 @@ EPILOG = """\
 exemplos:
   python -m bench                                 # 1.000 projetos, ~9 minutos (~5 com --edicoes 0)
   python -m bench --escala --mysql URL            # escala: 10.000 e 50.000 projetos, a tabela da issue 14
-                                                  #   (≈ 1 h 30 numa máquina de 2 núcleos sem outra carga)
+                                                  #   (≈ 1 h 10 a 75 req/s numa máquina de 2 núcleos sem outra carga)
   python -m bench --projetos 50000 --fc-rps 200   # uma execução grande à mão
   python -m bench --projetos 50000 --ate 03       # só 01→03: memória e banco em escala
   python -m bench --tabela bench/results/latest.json --markdown
