@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from datetime import timedelta
 
 import lib.db.schema as t
+from lib.clock import db_now
 from lib.db.engine import make_engine
 from lib.errors import EXIT_TEMPFAIL
 from lib.fieldcontrol import document_key
@@ -80,5 +82,58 @@ def test_writes_committed_after_the_read_timeout_are_never_sent_twice(sandbox, t
         # the old phone and e-mail stay in FieldControl with a "revisar:" item for a person; no action waits
         assert not [key for _step, key in local.pending_keys("04") if key.startswith("acao:")]
         assert len(local.sent_tickets()) == 3
+    finally:
+        engine.dispose()
+
+
+def test_a_project_cancelled_while_its_installation_ticket_is_uncertain_gets_its_cancellation(
+        sandbox, tmp_path, migrated_db):
+    """The installation ticket's POST is held past the read timeout (it lands later), the project is
+    cancelled within the settle period: the runs during the period decide nothing about its events
+    (they wait, the dry run says the same), and the run after it finds the installation ticket and
+    sends the cancellation citing it. Before, the cancellation was dispensed ("nenhuma OS foi enviada
+    antes") and never sent: the field team would install a cancelled project."""
+    engine = make_engine(migrated_db)
+    try:
+        with engine.begin() as conn:
+            project = seed.add_project(conn, 9600)
+        runner = Runner(step_env(sandbox, tmp_path, migrated_db, HTTP_TIMEOUT_LEITURA="1",
+                                 FIELDCONTROL_ESPERA_INCERTA_SEGUNDOS="600"), tmp_path)
+        before = Remote.of(sandbox)
+        gate = sandbox.add_fault(system="fieldcontrol", route="POST /tickets", kind="hold", times=1)
+        assert runner.run("04", ok=None).returncode == EXIT_TEMPFAIL
+        with engine.begin() as conn:
+            cancel = seed.add_event(conn, project["os_id"], "cancelado")
+
+        during = runner.run("04", ok=None)  # within the settle period: the held ticket is not there yet
+        assert during.returncode == EXIT_TEMPFAIL, during.stderr
+        assert "2 evento(s) aguardam a próxima execução" in during.stderr, during.stderr
+        dry = runner.run("04", "--dry-run", ok=None)
+        assert "2 evento(s) aguardam a próxima execução" in dry.stderr, dry.stderr
+        assert "seria dispensado" not in dry.stdout, dry.stdout
+        with engine.connect() as conn:
+            assert [row["motivo_dispensa"] for row in seed.history(conn, project["os_id"])] == [None, None]
+
+        sandbox.release_fault(gate)  # the installation ticket lands in FieldControl
+        deadline = time.monotonic() + 60
+        while not [tk for tk in sandbox.fc_tickets() if (tk["external"]["id"] or "").startswith("isales:9600:instalacao:")]:
+            assert time.monotonic() < deadline, "a OS segurada não foi gravada"
+            time.sleep(0.02)
+        with engine.begin() as conn:  # the settle period has passed (no test waits ten minutes)
+            conn.execute(t.acao_field.update().where(t.acao_field.c.estado.in_(("enviando", "incerta"))).values(
+                atualizada_em=db_now() - timedelta(seconds=601)))
+        runner.settle("04")
+        runner.run("04")  # nothing more
+
+        tickets = {tk["external"]["id"]: tk for tk in sandbox.fc_tickets()
+                   if (tk["external"]["id"] or "").startswith("isales:9600:")}
+        kinds = Counter(external.split(":")[2] for external in tickets)
+        assert kinds == Counter({"instalacao": 1, "cancelamento": 1}), sorted(tickets)
+        installation = tickets[f"isales:9600:instalacao:{project['events'][0]}"]
+        assert installation["identifier"] in tickets[f"isales:9600:cancelamento:{cancel}"]["message"]
+        after, local = Remote.of(sandbox), Local.read(migrated_db)
+        problems = exactly_once(before, after, local) + matches_remote(after, local)
+        assert not problems, "\n".join(problems)
+        assert not local.open_actions() and not local.unexplained_events()
     finally:
         engine.dispose()

@@ -15,7 +15,7 @@ from sqlalchemy import select
 import lib.db.schema as t
 from lib import config
 from lib.clock import db_now
-from lib.db import runs
+from lib.db import pending, runs
 from lib.errors import ConfigError, TransientError
 from lib.fieldcontrol import FieldControl, document_key, phone_body, same_address
 from lib.run import RunContext, Summary
@@ -659,6 +659,52 @@ def test_an_open_ticket_of_a_dispensed_event_found_by_reconciliation(engine, env
     with engine.connect() as conn:
         row = seed.history(conn, project["os_id"])[0]
     assert row["enviado_field"] and row["ticket_field_id"] and row["motivo_dispensa"] is None
+
+
+def test_a_cancellation_dispensed_by_an_earlier_version_is_decided_again_when_its_ticket_is_found(
+        engine, env, sandbox):
+    """Earlier versions dispensed the events of a project cancelled while its installation POST was
+    uncertain. When reconciliation finds that ticket, the later dispensed events are decided again:
+    the cancellation is sent in the same run; if a later event was sent since, a "revisar:" item
+    tells the operator instead."""
+    with engine.begin() as conn:
+        project = seed.add_project(conn, 6610)
+        other = seed.add_project(conn, 6611)
+    run04(engine, env)
+    with engine.begin() as conn:
+        cancels = {p["os_id"]: seed.add_event(conn, p["os_id"], "cancelado") for p in (project, other)}
+        reapproved = seed.add_event(conn, other["os_id"], "instalacao")
+        firsts = [p["events"][0] for p in (project, other)]
+        conn.execute(t.acao_field.update().where(t.acao_field.c.historico_id.in_(firsts)).values(
+            estado="incerta", field_id=None, atualizada_em=db_now() - timedelta(seconds=601)))
+        hist = t.os_status_historico
+        conn.execute(hist.update().where(hist.c.id.in_(firsts)).values(
+            enviado_field=False, ticket_tipo=None, ticket_field_id=None, enviado_em=None,
+            motivo_dispensa=push.DISPENSED_CANCELLED))
+        conn.execute(hist.update().where(hist.c.id.in_(list(cancels.values()))).values(
+            motivo_dispensa=push.DISPENSED_NO_TICKET))
+        # the other project was approved again and that installation sent by the earlier version
+        conn.execute(hist.update().where(hist.c.id == reapproved).values(
+            enviado_field=True, ticket_tipo="instalacao", ticket_field_id="manual-1", enviado_em=db_now()))
+    sandbox.reset_calls()
+    summary = run04(engine, env)
+    assert summary.counts["ticket_instalacao"] == {"criados": 2}  # both found, none posted again
+    assert summary.counts["ticket_cancelamento"] == {"criados": 1}
+    assert tickets_of(sandbox, 6610) == [f"isales:6610:instalacao:{project['events'][0]}",
+                                         f"isales:6610:cancelamento:{cancels[project['os_id']]}"]
+    with engine.connect() as conn:
+        assert seed.history(conn, other["os_id"])[1]["motivo_dispensa"] == push.DISPENSED_NO_TICKET
+        items = {item["chave"]: item for item in pending.open_items(conn, "04")}
+    assert f"revisar:dispensado:{other['events'][0]}" in items
+    assert str(cancels[other["os_id"]]) in items[f"revisar:dispensado:{other['events'][0]}"]["motivo"]
+
+
+def test_held_from_waits_only_for_a_dispensal_of_an_open_ticket():
+    decisions = qualify([(1, INS), (2, CAN), (3, OUT)], None)  # 1 and 2 dispensed, 3 dispensed
+    assert push.rule.held_from(decisions, {1}) == 0
+    assert push.rule.held_from(decisions, set()) is None
+    sent = qualify([(1, INS), (2, OUT)], None)  # 1 sends: its open POST is looked up by its own turn
+    assert push.rule.held_from(sent, {1}) is None
 
 
 def test_ids_limit_the_run(lite, sandbox):

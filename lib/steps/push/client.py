@@ -16,7 +16,7 @@ from lib import fieldcontrol as fcm
 from lib.errors import BadResponse, RecordError
 from lib.status import ticket_label
 from lib.steps.push import outbox as ob
-from lib.steps.push import records, ticket_message
+from lib.steps.push import records, rule, ticket_message
 from lib.steps.push.follow import EditFollower
 from lib.steps.push.outbox import Outbox, Outcome, Spec
 from lib.steps.push.plan import Plan
@@ -270,6 +270,11 @@ class ClientSync:
             self._write(lambda conn: records.record_identifier(conn, sent["id"], identifier))
             sent["ticket_identificador"] = identifier
 
+    def _open_tickets(self, decisions: list[rule.Decision]) -> set[int]:
+        """The events whose ticket POST is open: it may have landed in FieldControl (rule.held_from)."""
+        return {d.event_id for d in decisions
+                if (action := self.outbox.get(ob.ticket_key(d.event_id))) is not None and action.estado in ob.OPEN}
+
     def reread(self, client: records.Client) -> records.Client | None:
         """The client as the database holds it just before its actions are sent (the real run's walk);
         the outbox actions of what it gained since its batch was read (a new address, event) join the batch's."""
@@ -304,8 +309,16 @@ class ClientSync:
             if customer_id and project.id in active_ids:
                 location_id = self.ensure_location(client, project, customer_id)
             events = {e["id"]: e for e in project.events}
+            held = rule.held_from(decisions, self._open_tickets(decisions))
             for index, decision in enumerate(decisions):
                 event = events[decision.event_id]
+                if index == held:
+                    self._need(ob.ticket_key(event["id"]))  # its pending item stays open
+                    self.act.note(f"{client.label(project)}: a OS do evento {event['id']} teve envio com resultado "
+                                  "incerto; este evento e os seguintes só são decididos depois de conferi-la no "
+                                  "FieldControl")
+                    self.act.wait(client.label(project), len(decisions) - index)
+                    break
                 if decision.ticket is None:
                     self.dispense(client, project, event, decision.reason)
                     continue

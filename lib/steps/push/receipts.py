@@ -5,14 +5,20 @@ The in-memory rows of the run are updated too, so the rest of the run sees them.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
+from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
+import lib.db.schema as t
 from lib import fieldcontrol as fcm
+from lib.steps import review
 from lib.steps.push import outbox as ob
 from lib.steps.push import records
 from lib.steps.push.outbox import Outbox
+
+log = logging.getLogger(__name__)
 
 address_of = records.address_of
 external_id = records.external_id
@@ -66,6 +72,21 @@ class Receipts:
 
     def event_sent(self, conn: Connection, event: records.Row, kind: str, ticket: fcm.Ticket,
                    service_id: str | None) -> None:
-        """A ticket of an event outside this run's list (an open action of an earlier run)."""
+        """A ticket of an event outside this run's list (an open action of an earlier run): a dispensed
+        event's ticket landed after all, so the later events dispensed meanwhile are decided again."""
         records.record_ticket(conn, event["id"], event["os_id"], kind, ticket.id, service_id, self.run_id,
                               ticket.identifier)
+        if event.get("motivo_dispensa") is None:
+            return
+        reopened, left = records.reopen_after(conn, event)
+        if reopened:
+            log.info("evento %s: a OS %s chegou ao FieldControl depois de o evento ser dispensado; os eventos "
+                     "seguintes dispensados (%s) voltam a ser decididos", event["id"],
+                     ticket.identifier or ticket.id, ", ".join(map(str, reopened)))
+        if left:
+            os_row = conn.execute(select(t.os.c.isales_id).where(t.os.c.id == event["os_id"])).first()
+            review.report(conn, review.key("dispensado", event["id"]), (
+                f"a OS {ticket.identifier or ticket.id} (evento {event['id']}) chegou ao FieldControl depois de o "
+                f"evento ser dispensado, e um evento posterior já foi enviado: confira se os eventos dispensados "
+                f"{', '.join(map(str, left))} (cancelamento?) precisam de uma OS feita à mão"),
+                isales_id=os_row.isales_id if os_row else None, run_id=self.run_id)

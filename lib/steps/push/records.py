@@ -309,6 +309,24 @@ def record_identifier(conn: Connection, event_id: int, identifier: str) -> None:
     conn.execute(hist.update().where(hist.c.id == event_id).values(ticket_identificador=identifier[:50]))
 
 
+def reopen_after(conn: Connection, event: Row) -> tuple[list[int], list[int]]:
+    """A dispensed event whose ticket turned out to exist (an open POST that landed; earlier versions
+    dispensed such events): the later events of its project that were dispensed judging it not sent
+    lose their reason, so the next decision of the rule sees the ticket (a cancellation then sends its
+    ticket). Not when a later event was sent since: (reopened ids, ids left for the operator)."""
+    hist = t.os_status_historico
+    later = conn.execute(select(hist.c.id, hist.c.enviado_field, hist.c.motivo_dispensa).where(
+        hist.c.os_id == event["os_id"], hist.c.id > event["id"], hist.c.origem == "isales")).all()
+    dispensed = [row.id for row in later if not row.enviado_field and row.motivo_dispensa is not None]
+    if not dispensed:
+        return [], []
+    if any(row.enviado_field for row in later):
+        return [], dispensed
+    conn.execute(hist.update().where(hist.c.id.in_(dispensed), hist.c.enviado_field.isnot(True))
+                 .values(motivo_dispensa=None))
+    return dispensed, []
+
+
 def record_dispensed(conn: Connection, event_id: int, reason: str) -> None:
     hist = t.os_status_historico
     conn.execute(hist.update().where(hist.c.id == event_id, hist.c.enviado_field.isnot(True))

@@ -4,7 +4,7 @@ and which are dispensed, with the pt-BR reason the history keeps.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from lib.status import TICKET_OF_STATUS, ticket_label
@@ -50,6 +50,15 @@ def qualify(events: Sequence[tuple[int, str]], last_sent: str | None) -> list[De
             decisions.append(Decision(event_id, status, ticket=TICKET_OF_STATUS[status]))
             last_sent = TICKET_OF_STATUS[status]
     return decisions
+
+
+def held_from(decisions: Sequence[Decision], open_ids: Collection[int]) -> int | None:
+    """Index of the first decision that cannot be taken yet: the dispensal of an event whose own ticket
+    POST is open (`enviando`/`incerta`: it may have landed in FieldControl). The later decisions judged
+    that ticket not sent, so they wait with it until reconciliation knows (found → sent; absent after
+    the settle period → `nova`, and the rule decides again)."""
+    return next((index for index, decision in enumerate(decisions)
+                 if decision.ticket is None and decision.event_id in open_ids), None)
 
 
 def decisions_for(project: records.Project) -> list[Decision]:
