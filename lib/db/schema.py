@@ -90,6 +90,7 @@ os = Table(
     Column("status", String(20)),  # instalacao | aumento | cancelado | outro (lib/status.py)
     Column("detalhes_em", DateTime),  # when iSales details were last fetched (01's incremental rule)
     Column("cliente_assinatura", String(40)),  # sha1 of the client data this card carried (step 03)
+    Column("endereco_assinatura", String(40)),  # sha1 of the address data this card carried (step 03)
     Column("listagem_hash", String(40)),  # sha1 of the card's funnel-listing row with those details (01's rule)
     Column("criado_em", DateTime),
     Column("atualizado_em", DateTime),

@@ -53,8 +53,10 @@ class ProjectInput:
     # os/pagamento fields whose iSales source object came with this fetch: an empty value there is
     # a real removal (e.g. a second inverter taken out of the proposal) and erases the stored one
     authoritative: frozenset[str] = frozenset()
-    # fingerprint of the client data this card carried (before merging with other cards)
+    # fingerprints of the client and address data this card carried (before merging with other
+    # cards; no address → None, the stored fingerprint stays)
     client_signature: str = ""
+    address_signature: str | None = None
     listagem: str | None = None  # step 01's fingerprint of the card's listing row (os.listagem_hash)
 
     @property
@@ -323,7 +325,8 @@ def parse_project(raw: Any, columns: ColumnSettings | None = None) -> ProjectInp
     warnings = [str(item) for item in raw.get("avisos") or [] if item]
     listagem = _text(raw.get("listagem"), record, "listagem")
     return ProjectInput(isales_id, coluna, status, obtido_em, cliente, endereco, os_values, pagamento, warnings,
-                        _authoritative(raw.get("bruto")), client_signature(cliente), listagem)
+                        _authoritative(raw.get("bruto")), client_signature(cliente),
+                        address_signature(endereco) if endereco is not None else None, listagem)
 
 
 def project_label(isales_id: str, nome: str | None) -> str:
@@ -333,7 +336,16 @@ def project_label(isales_id: str, nome: str | None) -> str:
 
 def client_signature(cliente: dict[str, Any]) -> str:
     """A stable fingerprint of a card's client fields."""
-    text = json.dumps([cliente.get(name) for name in CLIENTE_FIELDS], ensure_ascii=False, default=str)
+    return _fingerprint(cliente, CLIENTE_FIELDS)
+
+
+def address_signature(endereco: dict[str, Any]) -> str:
+    """A stable fingerprint of a card's address fields (coordinates and their source included)."""
+    return _fingerprint(endereco, ENDERECO_FIELDS)
+
+
+def _fingerprint(values: dict[str, Any], names: tuple[str, ...]) -> str:
+    text = json.dumps([values.get(name) for name in names], ensure_ascii=False, default=str)
     return hashlib.sha1(text.encode("utf-8")).hexdigest()
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from lib.steps.local_input import ProjectInput, address_key
 
@@ -40,7 +40,7 @@ class LatestValues:
 
 
 class AddressValues:
-    """The merged values of one client's address (one key) and how many cards carry it. The
+    """The merged values of one client's address (one key) and how many changed cards carry it. The
     coordinates and their source come from the most recent card that has coordinates (a later
     card's source alone, without them, still counts: as when the cards are applied in order)."""
 
@@ -66,32 +66,49 @@ class AddressValues:
         return merged
 
 
+class Stored(Protocol):
+    """What the merge needs of a card's last sync: the fingerprints of the copies it carried."""
+
+    @property
+    def cliente_assinatura(self) -> str | None: ...
+
+    @property
+    def endereco_assinatura(self) -> str | None: ...
+
+
 class ClientMerge:
-    """The client rule (docs/design.md §5): each card holds its own copy of the client's data in
-    iSales. Only cards whose copy changed since their last sync (`signature_of`: isales_id → stored
-    fingerprint; a new card counts as changed) may update the client, the latest card winning field
-    by field; an empty value never erases a given one. So an edit made on one card is not undone by
-    another card's unchanged copy, and the same input twice writes nothing. Projects of one client
-    at one address (same key) share one `endereco` row: they get the same values by the same rule,
-    so that they do not overwrite each other on every run.
+    """The client and address rules (docs/design.md §5–6): each card holds its own copy of the
+    client's data and of its address in iSales. Only cards whose copy changed since their last sync
+    (`stored_of`: isales_id → the fingerprints stored by that sync; a new card counts as changed)
+    may update the client, or the address, the latest card winning field by field; an empty value
+    never erases a given one. So an edit made on one card is not undone by another card's unchanged
+    copy, refreshing one card at a time does not flip a shared row back and forth, and the same
+    input twice writes nothing. Projects of one client at one address (same key) share one
+    `endereco` row: the changed cards of the input that carry it get the same values.
 
     `add` every card of the documents that several cards carry (a first pass), then `apply` to each
-    card as it is written; a card whose document only it carries needs no `add`."""
+    card as it is written; a card whose document only it carries needs no `add`. The address of an
+    unchanged card is not written over its row (`_endereco` in local_sync checks the fingerprint)."""
 
-    def __init__(self, signature_of: Callable[[str], str | None]) -> None:
-        self.signature_of = signature_of
+    def __init__(self, stored_of: Callable[[str], Stored | None]) -> None:
+        self.stored_of = stored_of
         self.clients: dict[str, LatestValues] = {}  # doc_pessoal → merged values of its changed cards
         self.addresses: dict[tuple[str, tuple[str, ...]], AddressValues] = {}  # (doc, address key) → …
 
     def _changed(self, project: ProjectInput) -> bool:
-        return self.signature_of(project.isales_id) != project.client_signature
+        stored = self.stored_of(project.isales_id)
+        return stored is None or stored.cliente_assinatura != project.client_signature
+
+    def _address_changed(self, project: ProjectInput) -> bool:
+        stored = self.stored_of(project.isales_id)
+        return stored is None or stored.endereco_assinatura != project.address_signature
 
     def add(self, project: ProjectInput) -> None:
         doc, when = project.cliente["doc_pessoal"], recency(project)
         latest = self.clients.setdefault(doc, LatestValues())
         if self._changed(project):
             latest.add(when, project.cliente)
-        if project.endereco is not None:
+        if project.endereco is not None and self._address_changed(project):
             self.addresses.setdefault((doc, address_key(project.endereco)), AddressValues()).add(when, project.endereco)
 
     def forget(self, docs: set[str]) -> None:

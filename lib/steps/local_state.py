@@ -19,11 +19,12 @@ Row = dict[str, Any]
 
 
 class OsKey(NamedTuple):
-    """What the run needs of an existing os before its batch: its id, the client fingerprint its
-    card carried last time (the client merge) and when its details were fetched (stale input)."""
+    """What the run needs of an existing os before its batch: its id, the client and address
+    fingerprints its card carried last time (the merge) and when its details were fetched (stale input)."""
 
     id: int
     cliente_assinatura: str | None
+    endereco_assinatura: str | None
     detalhes_em: datetime | None
 
 
@@ -43,10 +44,11 @@ class RunIndex:
             query = select(t.cliente.c.doc_pessoal, t.cliente.c.id).where(t.cliente.c.doc_pessoal.in_(chunk))
             index.clientes.update((doc, cliente_id) for doc, cliente_id in conn.execute(query))
         for chunk in chunks(isales_ids):
-            query = (select(t.os.c.isales_id, t.os.c.id, t.os.c.cliente_assinatura, t.os.c.detalhes_em)
-                     .where(t.os.c.isales_id.in_(chunk)))
+            query = (select(t.os.c.isales_id, t.os.c.id, t.os.c.cliente_assinatura, t.os.c.endereco_assinatura,
+                            t.os.c.detalhes_em).where(t.os.c.isales_id.in_(chunk)))
             for row in conn.execute(query):
-                index.oss[row.isales_id] = OsKey(row.id, row.cliente_assinatura, row.detalhes_em)
+                index.oss[row.isales_id] = OsKey(row.id, row.cliente_assinatura, row.endereco_assinatura,
+                                                 row.detalhes_em)
         return index
 
     def absorb(self, snap: Snapshot, docs: Container[str]) -> None:

@@ -221,7 +221,7 @@ def sync_input(ctx: RunContext[Settings], source: File02, ids: list[str] | None 
     # as for any project that fails: its data waits, but a column move of a stored one is still history
     movements = survey.movements
     del survey  # every id and document of the file: from here on the run keeps the shared documents only
-    merge = ClientMerge(lambda isales_id: key.cliente_assinatura if (key := index.oss.get(isales_id)) else None)
+    merge = ClientMerge(index.oss.get)
     refused = _refuse_and_merge_shared(engine, ctx, source, repeated, shared, index, merge, wanted)
     movements += [card.movement for card in refused if card.isales_id in index.oss]
     unknown = sum(1 for m in movements if m.isales_id not in index.oss)
@@ -462,7 +462,8 @@ def sync_project(w: Writer, snap: Snapshot, p: ProjectInput, observed_at: dateti
     event: Row | None
     if current is None:
         row = w.insert(t.os, {**values, "isales_id": p.isales_id, "detalhes_em": p.obtido_em or w.now,
-                              "cliente_assinatura": p.client_signature, "listagem_hash": p.listagem})
+                              "cliente_assinatura": p.client_signature, "endereco_assinatura": p.address_signature,
+                              "listagem_hash": p.listagem})
         w.counts.append(("os", "criados", row["id"]))
         event = w.event(row, (None, None), when)
     else:
@@ -471,6 +472,8 @@ def sync_project(w: Writer, snap: Snapshot, p: ProjectInput, observed_at: dateti
         detalhes = max(filter(None, (current["detalhes_em"], p.obtido_em)), default=None)
         before = _before(current, snap.last_event.get(current["id"]))
         bookkeeping = {"detalhes_em": detalhes, "cliente_assinatura": p.client_signature}
+        if p.address_signature is not None:  # a card without an address keeps the stored fingerprint
+            bookkeeping["endereco_assinatura"] = p.address_signature
         if p.listagem is not None:  # a 02 file from before the fingerprint keeps the stored one
             bookkeeping["listagem_hash"] = p.listagem
         row, changed = w.update(t.os, current, kept, bookkeeping)
@@ -543,6 +546,11 @@ def _endereco(w: Writer, snap: Snapshot, p: ProjectInput, cliente_id: int, os_ro
     if target is None:
         row = w.insert(t.endereco, {**p.endereco, "cliente_id": cliente_id})
         w.counts.append(("endereco", "criados", row["id"]))
+    elif target is current and os_row is not None and os_row.get("endereco_assinatura") == p.address_signature:
+        # The card's copy of its address is as at its last sync: another card of the client may have
+        # changed the shared row since, and this stale copy must not undo that (design.md §6).
+        row = target
+        w.counts.append(("endereco", "sem_alteracao", row["id"]))
     else:
         if edited:  # another address: old coordinates and the FieldControl location no longer apply
             values = {**p.endereco, "location_field_id": None}

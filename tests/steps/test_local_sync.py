@@ -344,6 +344,44 @@ def test_an_edit_on_one_card_is_not_undone_by_the_other_cards_copy(engine, tmp_p
     assert rows(engine, t.cliente)[0]["email"] == "maria@corrigido.example.com"
 
 
+def test_a_shared_address_is_not_flipped_by_refreshing_one_card_at_a_time(engine, tmp_path):
+    # two cards of one client at one address, with different map links (hence coordinates)
+    older = projeto(4711, obtido="2026-11-29T13:00:01Z")
+    newer = projeto(4712, obtido="2026-11-29T13:00:02Z", endereco={
+        "link_localizacao": "https://maps.app.goo.gl/OutroLink9", "latitude": "-23.5600000",
+        "longitude": "-46.6500000", "fonte_coordenadas": "endereco"})
+    sync(engine, tmp_path, [older])
+    sync(engine, tmp_path, [newer])
+    shared = rows(engine, t.endereco)
+    assert len(shared) == 1 and shared[0]["link_localizacao"] == "https://maps.app.goo.gl/OutroLink9"
+    logged = len(rows(engine, t.alteracao))
+    # step 01's rolling refresh fetches only the older card again, unchanged: the row stays
+    refetched = projeto(4711, obtido="2026-12-01T10:00:01Z")
+    with domain_writes(engine) as written:
+        sync(engine, tmp_path, [refetched])
+        sync(engine, tmp_path, [refetched, projeto(4712, obtido="2026-12-01T10:00:02Z", endereco=newer["endereco"])])
+    assert set(written) <= {"os"}  # only detalhes_em and the fingerprints move
+    assert rows(engine, t.endereco) == shared
+    assert len(rows(engine, t.alteracao)) == logged
+    # an edit of the link on either card still wins, and a later refresh of the other card keeps it
+    def located(link, latitude, longitude):
+        return {"link_localizacao": link, "latitude": latitude, "longitude": longitude, "fonte_coordenadas": "link"}
+
+    first = located("https://maps.app.goo.gl/Corrigido1", "-23.5700000", "-46.6700000")
+    second = located("https://maps.app.goo.gl/Corrigido2", "-23.5800000", "-46.6800000")
+    steps = [(projeto(4711, obtido="2026-12-02T10:00:00Z", endereco=first),
+              projeto(4712, obtido="2026-12-02T10:00:01Z", endereco=newer["endereco"]), first),
+             (projeto(4712, obtido="2026-12-03T10:00:00Z", endereco=second),
+              projeto(4711, obtido="2026-12-03T10:00:01Z", endereco=first), second)]
+    for edited, other, expected in steps:
+        sync(engine, tmp_path, [edited])
+        sync(engine, tmp_path, [other])
+        assert len(rows(engine, t.endereco)) == 1
+        row = rows(engine, t.endereco)[0]
+        assert (row["link_localizacao"], row["latitude"], row["longitude"], row["fonte_coordenadas"]) == (
+            expected["link_localizacao"], Decimal(expected["latitude"]), Decimal(expected["longitude"]), "link")
+
+
 def test_move_sequences_write_one_history_row_per_move_in_order(engine, tmp_path):
     steps = [INSTALACAO, CANCELADO, INSTALACAO, AUMENTO]
     for day, coluna in enumerate(steps, start=1):
