@@ -546,9 +546,11 @@ def _endereco(w: Writer, snap: Snapshot, p: ProjectInput, cliente_id: int, os_ro
     if target is None:
         row = w.insert(t.endereco, {**p.endereco, "cliente_id": cliente_id})
         w.counts.append(("endereco", "criados", row["id"]))
-    elif target is current and os_row is not None and os_row.get("endereco_assinatura") == p.address_signature:
-        # The card's copy of its address is as at its last sync: another card of the client may have
-        # changed the shared row since, and this stale copy must not undo that (design.md §6).
+    elif (target is current and os_row is not None and os_row.get("endereco_assinatura") == p.address_signature
+          and snap.users_of.get(target["id"], set()) - {os_row["id"]}):
+        # The card's copy of a shared address is as at its last sync: another card of the client may
+        # have changed the row since, and this stale copy must not undo that (design.md §6). A row
+        # only this card uses still takes its copy (it heals a value edited outside iSales).
         row = target
         w.counts.append(("endereco", "sem_alteracao", row["id"]))
     else:

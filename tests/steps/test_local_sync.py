@@ -382,6 +382,14 @@ def test_a_shared_address_is_not_flipped_by_refreshing_one_card_at_a_time(engine
             expected["link_localizacao"], Decimal(expected["latitude"]), Decimal(expected["longitude"]), "link")
 
 
+def test_an_address_of_one_card_is_healed_by_its_unchanged_copy(engine, tmp_path):
+    sync(engine, tmp_path, [projeto(4711)])
+    with engine.begin() as conn:  # what a legacy tool left: FieldControl refuses a spelled-out state
+        conn.execute(t.endereco.update().values(estado="São Paulo"))
+    sync(engine, tmp_path, [projeto(4711, obtido="2026-12-01T10:00:00Z")])
+    assert rows(engine, t.endereco)[0]["estado"] == "SP"
+
+
 def test_move_sequences_write_one_history_row_per_move_in_order(engine, tmp_path):
     steps = [INSTALACAO, CANCELADO, INSTALACAO, AUMENTO]
     for day, coluna in enumerate(steps, start=1):
