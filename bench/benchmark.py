@@ -95,7 +95,7 @@ class Runner:
             raise StepFailed(run)
         # this process runs the sandbox: with the step's own CPU, whether the machine, not the API's
         # limit, set the pace (a ratio to the floor means something only when neither is near 2 cores)
-        result = {"codigo": run.code, "tempo_s": round(run.wall, 2), "cpu_s": round(run.cpu, 2),
+        result: dict[str, Any] = {"codigo": run.code, "tempo_s": round(run.wall, 2), "cpu_s": round(run.cpu, 2),
                   "cpu_sandbox_s": round(cpu_here() - host_before, 2),
                   "rss_max_mb": round(run.max_rss_mb, 1), "chamadas": by_system(counted),
                   "chamadas_por_api": {system: sum(routes.values()) for system, routes in by_system(counted).items()},

@@ -84,7 +84,7 @@ def arrived_in_db(engine, tracked: list[Tracked]) -> set[int]:
 
 def arrived_in_fc(sb, tracked: list[Tracked]) -> set[int]:
     """A phone of the customer with the new number, or the new number as its main contact."""
-    numbers: dict[str, set[str]] = {}
+    numbers: dict[str | None, set[str]] = {}
     for phone in sb.fc_phones():
         numbers.setdefault((phone.get("customer") or {}).get("id"), set()).add(digits(phone.get("number")))
     for customer in sb.fc_customers():

@@ -147,7 +147,7 @@ class Editor:
         modules = rng.randint(6, 120)
         inverters = rng.sample(INVERTERS, rng.choice([1, 2, 3])) + [None, None]
         value = round(modules * 0.55 * rng.uniform(3200, 4800), 2)
-        proposta = {"mod_descricao": f"{modules}x {rng.choice(MODULES)}", "inv_descricao": inverters[0],
+        proposta: dict[str, Any] = {"mod_descricao": f"{modules}x {rng.choice(MODULES)}", "inv_descricao": inverters[0],
                     "inv2_descricao": inverters[1], "inv3_descricao": inverters[2],
                     "valor_final": money_text(value, rng)}
         self.sb.edit_proposta(project["card"]["cliente_id"], proposta)

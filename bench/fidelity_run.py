@@ -9,7 +9,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from bench.audit import Audit
 from bench.edits import Editor
@@ -31,6 +31,16 @@ class Options:
     banco: str | None = None
     pasta: Path | None = None
     ciclos: int | None = None  # normal cycles after each round of edits (None: what the budget needs)
+
+
+@dataclass(frozen=True, kw_only=True)
+class FidelitySettings(config.Settings):
+    """What the reconciliation reads: the columns, the custom fields and the services, typed as present."""
+
+    SECTIONS: ClassVar[tuple[str, ...]] = ("isales", "fieldcontrol", "campos")
+    isales: config.IsalesSettings
+    colunas: config.ColumnSettings
+    fieldcontrol: config.FieldControlSettings
 
 
 class StepFailed(Exception):
@@ -65,7 +75,7 @@ def run_fidelity(opts: Options, echo: Callable[[str], None] = print,
         result["parametros"]["banco"] = "sqlite" if env["DATABASE_URL"].startswith("sqlite") else "mysql"
         pipe, db, editor = Pipeline(opts.pasta, env), LocalDb(env["DATABASE_URL"]), Editor(sb, opts.seed)
         runs_03: list[int] = []
-        budget = config.load("isales", environ=env).isales.refresh_budget
+        budget = config.load_for(config.FetchSettings, environ=env).isales.refresh_budget
         try:
             for rodada in range(opts.rodadas + 1):
                 edits: Counter[str] = editor.apply_round(rodada) if rodada else Counter()
@@ -106,7 +116,7 @@ def cycles_needed(sb, budget: int) -> int:
 
 
 def reconcile(sb, env: dict[str, str], db: LocalDb, editor: Editor, runs_03: list[int]) -> dict[str, Any]:
-    settings = config.load("isales", "fieldcontrol", "campos", environ=env)
+    settings = config.load_for(FidelitySettings, environ=env)
     with db.engine.connect() as conn:
         state = load_state(conn)
         audit = Audit(conn)

@@ -39,8 +39,8 @@ class HistoryCheck:
     def __init__(self, state: State, observed: dict[int, list[int | None]], runs_03: list[int],
                  isales: IsalesSettings, findings: Findings):
         self.state, self.observed, self.runs_03, self.isales, self.f = state, observed, runs_03, isales, findings
-        self.rows = Counter()  # esperadas / encontradas
-        self.tickets = Counter()  # (esperado|enviado, kind)
+        self.rows: Counter[str] = Counter()  # esperadas / encontradas
+        self.tickets: Counter[tuple[str, str | None]] = Counter()  # (esperado|enviado, kind)
 
     def status(self, coluna: int | None) -> str | None:
         return None if coluna is None else statuses.status_for_column(self.isales, coluna)

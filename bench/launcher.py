@@ -31,7 +31,7 @@ def run(order: dict) -> dict:
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG if deadline else 0)
             if pid:
                 break
-            if time.monotonic() > deadline:
+            if deadline is not None and time.monotonic() > deadline:
                 proc.kill()
                 deadline = None
             time.sleep(0.05)

@@ -37,7 +37,7 @@ def _count(calls: list[dict]) -> dict[str, int]:
 def _run04(url: str, env: dict[str, str]) -> Summary:
     engine = make_engine(url)
     try:
-        settings = config.load("fieldcontrol", environ=env)
+        settings = config.load_for(config.PushSettings, environ=env)
         ctx = RunContext(step="04", settings=settings,
                          args=argparse.Namespace(dry_run=False, ids=None, reprocessar_pendentes=False, verbose=False),
                          summary=Summary(), engine=engine, run_id=runs.start(engine, "04"))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections import Counter
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bench.audit import Audit
 from bench.findings import Findings
@@ -14,6 +14,9 @@ from bench.localdb import State
 from lib.fieldcontrol import document_key, email_key, fold, location_name, phone_key, same_address
 from lib.steps.push import ticket_message
 from lib.steps.push.records import address_of, external_id
+
+if TYPE_CHECKING:
+    from bench.fidelity_run import FidelitySettings
 
 AREA_FC = "banco ↔ FieldControl"
 AREA_TICKET = "OS (tickets)"
@@ -51,7 +54,7 @@ def message_lines(text: str | None) -> list[tuple[str, str]]:
 
 
 class FieldControlReconciler:
-    def __init__(self, sandbox, settings, state: State, audit: Audit, findings: Findings):
+    def __init__(self, sandbox, settings: FidelitySettings, state: State, audit: Audit, findings: Findings):
         self.settings, self.state, self.audit, self.f = settings, state, audit, findings
         self.customers = {c["id"]: c for c in sandbox.fc_customers()}
         self.locations = sandbox.fc_locations()
@@ -103,7 +106,7 @@ class FieldControlReconciler:
             self.f.check(AREA_FC, record, "name", cliente.get("nome"), remote.get("name"))
             self.f.check(AREA_FC, record, "external.id", external_id(cliente), (remote.get("external") or {}).get("id"))
             created = self.state.acoes.get(f"customer:{cliente['id']}") or {}
-            primary = self.state.enderecos.get(created.get("endereco_id"))
+            primary = self.state.enderecos.get(created["endereco_id"]) if created.get("endereco_id") else None
             if primary is not None:
                 expected = address_view(address_of(primary))
                 for name, value in address_view(remote.get("address")).items():
@@ -249,6 +252,9 @@ class FieldControlReconciler:
                 if chave.startswith(f"ticket-put:{event['id']}:") and a["estado"] == "concluida"]
         run = max([action] + puts, key=lambda a: (a["execucao_id"] or 0, a["concluida_em"], a["id"]))["execucao_id"]
         os_row = self.audit.at("os", os_now, run)
+        if os_row is None:  # the receipt names a run before the project existed: the audit is wrong
+            self.f.diff(AREA_TICKET, record, "os", f"existia na execução {run}", None)
+            return
         cliente = self.audit.at("cliente", self.state.clientes.get(os_row["cliente_id"]), run) or {}
         endereco = self.audit.at("endereco", self.state.enderecos.get(os_row["endereco_id"]), run)
         pagamento = self.audit.at("pagamento", self.state.pagamentos.get(os_row["id"]), run)

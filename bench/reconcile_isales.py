@@ -6,17 +6,19 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import lib.db.schema as t
 from bench.findings import Findings, shown
 from bench.localdb import State
 from lib import status as statuses
-from lib.config import Settings
 from lib.db.values import comparable
 from lib.maplinks import parse as parse_link
 from lib.steps.local_input import CLIENTE_FIELDS, ENDERECO_FIELDS, OS_TEXT_FIELDS, PAGAMENTO_FIELDS
 from lib.steps.treat_fields import Treated, treat
+
+if TYPE_CHECKING:
+    from bench.fidelity_run import FidelitySettings
 
 AREA = "iSales ↔ banco"
 ADDRESS_TEXT = tuple(name for name in ENDERECO_FIELDS if name not in ("latitude", "longitude", "fonte_coordenadas"))
@@ -50,7 +52,7 @@ def local_value(table: str, name: str, row: dict[str, Any] | None) -> Any:
 class IsalesReconciler:
     """Compares every project of the sandbox's iSales with the local rows."""
 
-    def __init__(self, snapshots: list[list[dict]], settings: Settings, state: State, findings: Findings):
+    def __init__(self, snapshots: list[list[dict]], settings: FidelitySettings, state: State, findings: Findings):
         """`snapshots`: what iSales held at each run, the last one being now."""
         self.settings, self.state, self.f = settings, state, findings
         self.raw = {str(p["card"]["cliente_id"]): p for p in snapshots[-1]}
@@ -186,14 +188,14 @@ class IsalesReconciler:
         row = self.state.clientes.get(rows.pop())
         self.f.check(AREA, record, "cliente.doc_pessoal", doc, row and row["doc_pessoal"])
         values = {isales_id: self.treated[isales_id].cliente for isales_id in ids}
-        related = self.of_client(row and row["id"])
+        related = self.of_client(row["id"] if row else None)
         for name in CLIENTE_FIELDS:
             if name != "doc_pessoal":
                 self.merged("cliente", record, name, ids, values, row, related, any_card=True)
 
     def compare_endereco(self, endereco_id: int | None, ids: list[str]) -> None:
         record = f"endereço {endereco_id}"
-        row = self.state.enderecos.get(endereco_id)
+        row = self.state.enderecos.get(endereco_id) if endereco_id is not None else None
         values = {isales_id: self.treated[isales_id].endereco for isales_id in ids}
         if row is None:
             if any(values[i].get(name) for i in ids for name in ("cep", "logradouro", "numero")):

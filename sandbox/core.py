@@ -21,7 +21,7 @@ from .fcstore import COLLECTIONS, TASK_STATUSES, iso_ms
 from .fieldcontrol import FieldControl, validate_address
 from .isales import ISales, with_sandbox_url
 from .nominatim import Google, Nominatim
-from .server import Dispatcher, SandboxHTTPServer, serve_in_thread
+from .server import Dispatcher, SandboxHTTPServer, System, serve_in_thread
 from .shortener import Shortener
 from .state import State, StateError
 from .web import Settings
@@ -71,7 +71,7 @@ class Sandbox:
             self.state.path = None
         self.faults_set = FaultSet(seed)
         self.call_log = CallLog()
-        self.systems = [cls(self.state, self.settings)
+        self.systems: list[System] = [cls(self.state, self.settings)
                         for cls in (ISales, FieldControl, Nominatim, Google, Shortener)]
         self._server: SandboxHTTPServer | None = None
         self._thread: threading.Thread | None = None

@@ -166,7 +166,7 @@ class Generator:
             person["email"] = docs.make_email(rng, person["nome"])
             person["telefone"] = docs.make_phone(rng, city.ddd) if rng.random() > 0.06 else docs.junk_phone(rng)
             self.people.append(person)
-        city: City = addr["_city"]
+        city = addr["_city"]
         lat, lng = address_point(city, addr["logradouro"], addr["numero"])
         street = ", ".join(p for p in (addr["logradouro"], addr["numero"]) if p)
         label = " - ".join(p for p in (street, addr["bairro"]) if p) + f", {city.name} - {city.uf}"
@@ -223,7 +223,7 @@ class Generator:
         text = f"{integer.replace(',', '.')},{cents}"
         valor: Any = rng.choice([text, text, text, value, int(value), f"R$ {integer.replace(',', '.')}",
                                  f"R$ {text}", None])
-        inverters = rng.sample(INVERTERS, rng.choice([1, 1, 1, 2, 3]))
+        inverters: list[str | None] = [*rng.sample(INVERTERS, rng.choice([1, 1, 1, 2, 3]))]
         inverters += [rng.choice([None, ""]) for _ in range(3 - len(inverters))]
         return {"mod_descricao": f"{modules}x {rng.choice(MODULES)}", "inv_descricao": inverters[0],
                 "inv2_descricao": inverters[1], "inv3_descricao": inverters[2], "valor_final": valor}

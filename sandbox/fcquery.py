@@ -82,8 +82,8 @@ def _term_matches(item: dict, key: str, op: str, value: str) -> bool | None:
             return False
         return {"": actual == wanted, ">=": actual >= wanted, "<=": actual <= wanted,
                 ">": actual > wanted, "<": actual < wanted}[op]
-    actual = key_value(item, key)
-    return actual is not None and actual == value
+    text = key_value(item, key)
+    return text is not None and text == value
 
 
 def key_value(item: dict, key: str) -> str | None:

@@ -103,7 +103,7 @@ def validate_customer(body: dict) -> None:
 
 class FieldControl:
     name = "fieldcontrol"
-    prefixes = ("/fieldcontrol",)
+    prefixes: tuple[str, ...] = ("/fieldcontrol",)
 
     def __init__(self, state: State, settings: Settings) -> None:
         self.state, self.settings = state, settings

@@ -60,7 +60,9 @@ def parse_free_text(text: str) -> Query:
         query.postalcode = found.group(1) + found.group(2)
         text = text[: found.start()] + " " + text[found.end():]
     text = re.sub(r"\bs\s*/\s*n\b", " ", text or "", flags=re.IGNORECASE)
-    number, before, after = "", [], []
+    number = ""
+    before: list[str] = []
+    after: list[str] = []
     for part in re.split(r"\s*[,;\n/]\s*|\s+-\s+", text):
         key = normalize(part)
         if not key:

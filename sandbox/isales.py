@@ -43,7 +43,7 @@ def with_sandbox_url(value: Any, base_url: str) -> Any:
 
 class ISales:
     name = "isales"
-    prefixes = ("/isales",)
+    prefixes: tuple[str, ...] = ("/isales",)
 
     def __init__(self, state: State, settings: Settings) -> None:
         self.state, self.settings = state, settings

@@ -67,8 +67,9 @@ def place_slug(label: str) -> str:
 
 def long_link(rng: random.Random, lat: float, lng: float, label: str) -> str:
     """A long Google Maps link a short link may redirect to."""
-    fmt = rng.choice(["place_at", "data_3d4d", "search", "q"])
-    return build(fmt, rng, lat, lng, label, {})
+    link = build(rng.choice(["place_at", "data_3d4d", "search", "q"]), rng, lat, lng, label, {})
+    assert link is not None  # only the negative formats have no link
+    return link
 
 
 def build(fmt: str, rng: random.Random, lat: float, lng: float, label: str,

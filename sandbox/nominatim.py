@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 from .geocode import Match, Query, parse_free_text, resolve
 from .limits import SpacingLimiter
@@ -28,7 +29,7 @@ def _fmt(value: float) -> str:
 
 class Nominatim:
     name = "nominatim"
-    prefixes = ("/nominatim",)
+    prefixes: tuple[str, ...] = ("/nominatim",)
 
     def __init__(self, state: State, settings: Settings) -> None:
         self.settings = settings
@@ -82,7 +83,7 @@ class Nominatim:
         key = f"{match.city.name}|{match.level}|{match.street}|{match.number}|{match.cep}"
         parts = [match.number, match.street, match.city.name, match.state_name, match.cep, "Brasil"]
         span = {"house": 0.0001, "street": 0.004, "postcode": 0.01, "city": 0.2}[match.level]
-        place = {"place_id": _number(key), "licence": LICENCE,
+        place: dict[str, Any] = {"place_id": _number(key), "licence": LICENCE,
                  "osm_type": "relation" if match.level == "city" else "way" if match.level == "street" else "node",
                  "osm_id": _number("osm" + key, 33), "lat": _fmt(match.lat), "lon": _fmt(match.lng),
                  ("category" if fmt == "jsonv2" else "class"): cls, "type": typ, "place_rank": rank,
@@ -102,7 +103,7 @@ class Nominatim:
 
 class Google:
     name = "google"
-    prefixes = ("/google",)
+    prefixes: tuple[str, ...] = ("/google",)
 
     def __init__(self, state: State, settings: Settings) -> None:
         self.settings = settings
@@ -169,7 +170,7 @@ class Google:
                                 "postcode": ("APPROXIMATE", ["postal_code"]),
                                 "city": ("APPROXIMATE", ["locality", "political"])}[match.level]
         span = 0.0015 if match.level == "house" else 0.02
-        result = {"address_components": [{"long_name": v, "short_name": uf if "administrative_area_level_1" in t
+        result: dict[str, Any] = {"address_components": [{"long_name": v, "short_name": uf if "administrative_area_level_1" in t
                                            else "BR" if "country" in t else v, "types": t}
                                           for v, t in components if v],
                   "formatted_address": formatted,

@@ -22,7 +22,7 @@ PLAIN_PAGE = ("<!DOCTYPE html><html><head><title>Página do sandbox</title></hea
 
 class Shortener:
     name = "shortener"
-    prefixes = ("/l", "/maps", "/instagram")
+    prefixes: tuple[str, ...] = ("/l", "/maps", "/instagram")
 
     def __init__(self, state: State, settings: Settings) -> None:
         self.state = state

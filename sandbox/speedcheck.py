@@ -37,7 +37,7 @@ def _httpclient_worker(base: str) -> Callable[[float], int]:
 
     def run(deadline: float) -> int:
         done = 0
-        conn = http.client.HTTPConnection(parts.hostname, parts.port)
+        conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port)
         while time.monotonic() < deadline:
             conn.request("GET", PATH, headers=HEADERS)
             response = conn.getresponse()

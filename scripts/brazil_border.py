@@ -69,7 +69,7 @@ def main(source: str) -> None:
     topology = json.loads(Path(source).read_text(encoding="utf-8"))
     arcs = decode_arcs(topology)
     geometries = topology["objects"]["countries"]["geometries"]
-    use = {}
+    use: dict[int, set[str | None]] = {}
     for geometry in geometries:
         polygons = geometry.get("arcs") or []
         if geometry["type"] == "Polygon":

@@ -18,6 +18,7 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -28,7 +29,7 @@ DEMO_DIR = ROOT / "data" / "demo"
 STATE_FILE = "sandbox.json"  # the sandbox's state, kept after the demo for make sandbox
 PROJETOS = 60
 FC_RPS = 10.0  # the real FieldControl allows 1/s; 10/s keeps the demo near one minute
-SANDBOX_OPTIONS = {"projetos": PROJETOS, "seed": 7, "fc_rps": FC_RPS, "isales_rpm": 6000, "nominatim_rps": 20.0}
+SANDBOX_OPTIONS: dict[str, Any] = {"projetos": PROJETOS, "seed": 7, "fc_rps": FC_RPS, "isales_rpm": 6000, "nominatim_rps": 20.0}
 SANDBOX_PORT = 8765  # make sandbox listens here when it is free (any free port otherwise)
 ENV_MARK = "# gerado por make sandbox (scripts/demo.py): reescrito a cada make sandbox"
 STEPS = [
@@ -86,7 +87,7 @@ def run_steps(env: dict[str, str], demo_dir: Path) -> dict[str, int]:
 def show_fieldcontrol(sb: Sandbox, env: dict[str, str]) -> None:
     title("o que o FieldControl (simulado) tem agora")
     customers = sb.fc_customers()
-    kinds = {env["FIELDCONTROL_SERVICO_INSTALACAO"]: "instalação",
+    kinds: dict[str | None, str] = {env["FIELDCONTROL_SERVICO_INSTALACAO"]: "instalação",
              env["FIELDCONTROL_SERVICO_AUMENTO"]: "aumento de sistema",
              env["FIELDCONTROL_SERVICO_CANCELAMENTO"]: "cancelamento"}
     tickets = [ticket for ticket in sb.fc_tickets()
