@@ -9,6 +9,7 @@ import json
 import re
 import time
 import unicodedata
+from array import array
 from collections import Counter
 from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -105,11 +106,11 @@ class Survey:
     a project record."""
 
     repeated: dict[str, str]  # isales_id listed more than once → pt-BR reason (none of its entries is used)
-    project_ids: list[str]  # the projects' ids (of --ids when given)
+    project_ids: array[int]  # the projects' ids (of --ids when given), as numbers: 8 bytes each
     docs: Counter[str]  # doc_pessoal → how many projects carry it (an unreadable one may count)
     movements: list[Movement]
     invalid_moves: list[tuple[str | None, str]]
-    seen: set[str]  # ids of --ids present in the file
+    seen: set[str]  # ids of --ids present in the file (empty without --ids)
 
     @property
     def shared_docs(self) -> set[str]:
@@ -154,39 +155,37 @@ class File02:
         """One pass over both arrays: the projects' ids and documents, the movements typed (those
         of `wanted` only, when given) and the ids listed twice (named with their entries by a
         second pass, only when there are some: it keeps one line per entry)."""
-        result = Survey({}, [], Counter(), [], [], set())
+        result = Survey({}, array("Q"), Counter(), [], [], set())
         moves: list[Movement | tuple[str | None, str]] = []
-        ids: set[str] = set()
-        twice: set[str] = set()
+        ids = array("Q")  # every id of both arrays as a number (8 bytes each), for the ids listed twice
         for raw in self._timed(self.projetos):
             key = _raw_id(raw)
             if key is None:
                 continue
-            if key in ids:
-                twice.add(key)
-            ids.add(key)
+            ids.append(int(key))
             if wanted is None or key in wanted:
-                result.project_ids.append(key)
+                if wanted is not None:
+                    result.seen.add(key)
+                result.project_ids.append(int(key))
                 doc = _raw_doc(raw)
                 if doc is not None:
                     result.docs[doc] += 1
         for raw in self._timed(self.movimentos):
             key = _raw_id(raw)
             if key is not None:
-                if key in ids:
-                    twice.add(key)
-                ids.add(key)
+                ids.append(int(key))
             if wanted is None or key in wanted:
+                if wanted is not None and key is not None:
+                    result.seen.add(key)
                 try:
                     moves.append(parse_movement(raw, self.columns))
                 except RecordError as exc:
                     moves.append((key, exc.message))
-        if wanted is not None:
-            result.seen = ids & wanted
+        twice = record_checks.duplicates(ids)
         del ids
         if twice:
             result.repeated = record_checks.repeated(self._entries(twice), "no arquivo 02")
-            result.project_ids = [key for key in result.project_ids if key not in result.repeated]
+            result.project_ids = array("Q", (n for n in result.project_ids if str(n) not in result.repeated))
         for move in moves:
             if isinstance(move, Movement):
                 if move.isales_id not in result.repeated:

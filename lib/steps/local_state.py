@@ -4,7 +4,7 @@ once, and the full existing rows of one batch of projects, read in a few queries
 
 from __future__ import annotations
 
-from collections.abc import Container, Iterable
+from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 import lib.db.schema as t
-from lib.db.values import chunks
+from lib.db.values import IN_CHUNK, chunks
 
 Row = dict[str, Any]
 
@@ -43,7 +43,7 @@ class RunIndex:
         for chunk in chunks(docs):
             query = select(t.cliente.c.doc_pessoal, t.cliente.c.id).where(t.cliente.c.doc_pessoal.in_(chunk))
             index.clientes.update((doc, cliente_id) for doc, cliente_id in conn.execute(query))
-        for chunk in chunks(isales_ids):
+        for chunk in _streamed_chunks(isales_ids):  # every project of the file: never listed at once
             query = (select(t.os.c.isales_id, t.os.c.id, t.os.c.cliente_assinatura, t.os.c.endereco_assinatura,
                             t.os.c.detalhes_em).where(t.os.c.isales_id.in_(chunk)))
             for row in conn.execute(query):
@@ -141,6 +141,18 @@ class Snapshot:
         if cliente_id is None:
             return []
         return [self.enderecos[i] for i in self.enderecos_of.get(cliente_id, []) if i in self.enderecos]
+
+
+def _streamed_chunks(values: Iterable[str]) -> Iterator[list[str]]:
+    """`values` in lists of at most IN_CHUNK, as they come (a repeated value only repeats in an IN list)."""
+    chunk: list[str] = []
+    for value in values:
+        chunk.append(value)
+        if len(chunk) >= IN_CHUNK:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def _rows(conn: Connection, query) -> list[Row]:

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
+from itertools import chain
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -216,7 +217,7 @@ def sync_input(ctx: RunContext[Settings], source: File02, ids: list[str] | None 
         if wanted is None or isales_id in wanted:
             _pending(engine, ctx, isales_id, reason)
     with engine.connect() as conn:
-        index = RunIndex.load(conn, survey.docs, survey.project_ids + [m.isales_id for m in survey.movements])
+        index = RunIndex.load(conn, survey.docs, chain(map(str, survey.project_ids), (m.isales_id for m in survey.movements)))
     shared, repeated, total = survey.shared_docs, survey.repeated, len(survey.project_ids)
     # as for any project that fails: its data waits, but a column move of a stored one is still history
     movements = survey.movements

@@ -42,7 +42,11 @@ class Outcome:
     """What the run keeps of its projects once they are written: ids, problems and counts, never
     the projects themselves (they stream from the 01 file to the 02 file)."""
 
-    done: list[str] = field(default_factory=list)  # isales_id of the projects written
+    treated: int = 0  # projects written
+    # the isales_id of the projects written that had an open 02 item when the run began (to resolve
+    # it): a first load of 50,000 has none, and the run's memory does not grow with the projects
+    done: list[str] = field(default_factory=list)
+    open_keys: set[str] = field(default_factory=set)
     stuck: list[tuple[str, str, str, dict[str, Any]]] = field(default_factory=list)  # id, label, problem, movement
     dropped: list[dict[str, Any]] = field(default_factory=list)  # movements of cancelled projects without data
     counts: Counter[str] = field(default_factory=Counter)
@@ -57,7 +61,8 @@ def run(ctx: RunContext[TreatSettings]) -> None:
                                arrays=("projetos", "movimentos"))
     source = envelope.data()
     raws, moves, refused = _input_records(source, ctx)
-    outcome = Outcome()
+    with ctx.engine.connect() as conn:
+        outcome = Outcome(open_keys={item["chave"] for item in pending.open_items(conn, STEP)})
     locator = Locator.from_settings(ctx.settings.geocoder, ctx.settings.http, ctx.engine)
     try:
         movimentos = [_movement(item) for item in moves]
@@ -73,7 +78,7 @@ def run(ctx: RunContext[TreatSettings]) -> None:
                 + [dict(item, isales_id=str(item.get("isales_id")), etapa="01")  # not fetched: still waiting upstream
                    for item in source.get("pendencias") or [] if isinstance(item, dict)]),
             "contagens": lambda: {
-                "projetos_entrada": outcome.read, "tratados": len(outcome.done), "pendentes": len(outcome.stuck),
+                "projetos_entrada": outcome.read, "tratados": outcome.treated, "pendentes": len(outcome.stuck),
                 "cancelados_sem_dados": len(outcome.dropped), "recusados": len(refused), "movimentos": len(movimentos),
                 "fontes_coordenadas": {k: outcome.counts[k] for k in ("link", "endereco", "cep", "banco", "sem")},
                 "geocodificador": _geocoder_counts(locator),
@@ -87,7 +92,7 @@ def run(ctx: RunContext[TreatSettings]) -> None:
     _summarise(ctx, outcome, locator)
     ctx.summary.add("projetos", "ignorados", len(outcome.dropped))
     ctx.summary.add("projetos", "pendentes", len(refused))
-    log.info("%d projeto(s) tratados e %d pendente(s) nesta execução; arquivo %s", len(outcome.done),
+    log.info("%d projeto(s) tratados e %d pendente(s) nesta execução; arquivo %s", outcome.treated,
              len(outcome.stuck) + len(refused), path)
     if outcome.blocked:
         raise TransientError(
@@ -113,7 +118,9 @@ def _settle_batch(ctx: RunContext[TreatSettings], locator: Locator, batch: list[
     outcome.blocked += _locate_all(ctx.engine, locator, [p for p in batch if not p.problem], outcome.counts)
     for project in batch:
         if not project.problem:
-            outcome.done.append(project.isales_id)
+            outcome.treated += 1
+            if pending.project_key(project.isales_id) in outcome.open_keys:
+                outcome.done.append(project.isales_id)
             outcome.without_point += project.endereco["latitude"] is None
             for aviso in project.avisos:
                 log.info("%s: %s", project.label, aviso)
@@ -138,9 +145,15 @@ def _input_records(source: dict[str, Any], ctx: RunContext[TreatSettings]
         raise InputFileError(f"arquivo {ctx.data_dir / FILE_01} sem a lista 'projetos': "
                              "rode 01_get_projetos_isales.py novamente")
     movimentos = list(source["movimentos"]) if isinstance(source.get("movimentos"), (list, StreamedArray)) else []
-    twice = record_checks.repeated(chain(((f"projetos[{i}]", _identity(raw)) for i, raw in enumerate(projetos)),
-                                         ((f"movimentos[{i}]", raw) for i, raw in enumerate(movimentos))),
-                                   "no arquivo 01")
+
+    def entries() -> Iterator[tuple[str, Any]]:
+        return chain(((f"projetos[{i}]", raw) for i, raw in enumerate(projetos)),
+                     ((f"movimentos[{i}]", raw) for i, raw in enumerate(movimentos)))
+
+    # a pass that keeps a number per id, then (only when some id repeats) one naming its entries
+    keys = record_checks.listed_twice(_key(raw) for _position, raw in entries())
+    twice = record_checks.repeated(((position, _identity(raw)) for position, raw in entries() if _key(raw) in keys),
+                                   "no arquivo 01") if keys else {}
     refused = list(twice.items())
 
     def accepted(records: Iterable[Any]) -> Iterator[dict[str, Any]]:
@@ -162,6 +175,10 @@ def _input_records(source: dict[str, Any], ctx: RunContext[TreatSettings]
 
     moves = list(accepted(movimentos))
     return accepted(projetos), moves, refused
+
+
+def _key(raw: Any) -> str | None:
+    return record_checks.isales_id(raw.get("isales_id")) if isinstance(raw, dict) else None
 
 
 def _identity(raw: Any) -> Any:
@@ -307,7 +324,7 @@ def _geocoder_counts(locator: Locator) -> dict[str, Any]:
 
 def _summarise(ctx: RunContext[TreatSettings], outcome: Outcome, locator: Locator) -> None:
     summary, counts = ctx.summary, outcome.counts
-    summary.add("projetos", "tratados", len(outcome.done))  # 02 creates nothing: it treats and validates
+    summary.add("projetos", "tratados", outcome.treated)  # 02 creates nothing: it treats and validates
     summary.add("projetos", "pendentes", len(outcome.stuck))
     summary.add("coordenadas", "criados", sum(counts[k] for k in ("link", "endereco", "cep")) - counts["cache"])
     summary.add("coordenadas", "sem_alteracao", counts["banco"] + counts["cache"])
