@@ -61,9 +61,12 @@ def resolve(conn: Connection, step: str, keys: Iterable[str], *, run_id: int | N
     return total
 
 
-def open_keys(conn: Connection, step: str) -> set[str]:
-    rows = conn.execute(select(pendencia.c.chave).where(pendencia.c.etapa == step, pendencia.c.resolvida_em.is_(None)))
-    return {row.chave for row in rows}
+def open_keys(conn: Connection, step: str, *, prefix: str = "") -> set[str]:
+    """The keys of the open items of `step` (those starting with `prefix`)."""
+    query = select(pendencia.c.chave).where(pendencia.c.etapa == step, pendencia.c.resolvida_em.is_(None))
+    if prefix:
+        query = query.where(pendencia.c.chave.startswith(prefix, autoescape=True))
+    return {row.chave for row in conn.execute(query)}
 
 
 def count_open(conn: Connection, step: str | None = None, *, run_id: int | None = None) -> int:

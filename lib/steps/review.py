@@ -57,7 +57,7 @@ def states(conn: Connection, keys: list[str]) -> dict[str, bool]:
 
 
 def open_items(conn: Connection, prefix: str = "") -> list[str]:
-    return sorted(k for k in pending.open_keys(conn, STEP) if k.startswith(PREFIX + prefix))
+    return sorted(pending.open_keys(conn, STEP, prefix=PREFIX + prefix))
 
 
 def mark_done(ctx: RunContext[Settings]) -> None:

@@ -15,19 +15,19 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 import lib.db.schema as t
 from lib.clock import db_now
 from lib.db import pending
-from lib.db.schema import CONCLUIDA, ENVIANDO, INCERTA, NOVA, REJEITADA
+from lib.db.schema import CONCLUIDA, ENVIANDO, INCERTA, NOVA, REJEITADA, pendencia
 from lib.db.schema import OutboxState as State
 from lib.db.values import chunks
 from lib.errors import AmbiguousWrite, BadResponse, ConfigError, RecordError, TransientError
@@ -95,6 +95,18 @@ def pending_key(chave: str) -> str:
     return f"acao:{chave}"
 
 
+# --------------------------------------------------------------------------- statements
+
+# built once (their compiled form and cache key are kept with them); values come at execution
+_row = t.acao_field.c
+INSERT = t.acao_field.insert()
+CLAIM = t.acao_field.update().where(  # the row changes only from the state and attempt count this run saw
+    _row.chave == bindparam("chave_"), _row.estado == bindparam("estado_"),
+    _row.tentativas == bindparam("tentativas_")).values(tentativas=_row.tentativas + 1)
+COMPLETE = t.acao_field.update().where(_row.chave == bindparam("chave_")).values(estado=CONCLUIDA, ultimo_erro=None)
+BY_KEY = select(t.acao_field).where(_row.chave == bindparam("chave_"))
+
+
 # --------------------------------------------------------------------------- rows
 
 @dataclass
@@ -126,6 +138,13 @@ def _action(row: Any) -> Action:
                   endereco_id=row.endereco_id, historico_id=row.historico_id, payload=payload,
                   field_id=row.field_id, tentativas=row.tentativas or 0, atualizada_em=row.atualizada_em,
                   concluida_em=row.concluida_em, execucao_id=row.execucao_id)
+
+
+def _new_id(inserted: Any) -> int:
+    """The id of the row an INSERT of one row made."""
+    key = inserted.inserted_primary_key
+    assert key is not None  # one row inserted: the dialects give its key
+    return int(key[0])
 
 
 class Outcome(Enum):
@@ -203,6 +222,10 @@ class Outbox:
         self.of_client: dict[int | None, set[str]] = {}
         self.settling: dict[str, str] = {}  # chave → label: ambiguous writes waiting for their settle period
         self._read = Keys()  # the ids whose actions are held
+        # the `acao:` pending items open when the last batch was loaded, plus those this run opened since:
+        # a receipt closes its item only when it may be open (None: not read yet, always close). One
+        # opened by another run after the load is closed by `close_concluded` at the end of the run.
+        self.open_pending: set[str] | None = None
 
     @property
     def db(self) -> Engine:
@@ -221,6 +244,7 @@ class Outbox:
         are read."""
         if not add:
             self.actions, self.of_client, self._read = {}, {}, Keys()
+            self.open_pending = pending.open_keys(conn, STEP, prefix=pending_key(""))
         for name in ("cliente_id", "endereco_id", "historico_id"):
             done: set[int] = getattr(self._read, f"{name}s")
             wanted = [value for value in getattr(keys, f"{name}s") if value not in done]
@@ -255,8 +279,13 @@ class Outbox:
         return sorted(chosen, key=lambda a: a.order)
 
     # -- state changes (each one committed on its own) --------------------------------------------
+    def _drop(self, chave: str) -> None:
+        action = self.actions.pop(chave, None)
+        if action is not None:
+            self.of_client.get(action.cliente_id, set()).discard(chave)
+
     def _reload(self, conn: Connection, chave: str) -> None:
-        row = conn.execute(select(t.acao_field).where(t.acao_field.c.chave == chave)).first()
+        row = conn.execute(BY_KEY, {"chave_": chave}).first()
         if row is not None:
             self._keep(_action(row))
 
@@ -266,39 +295,49 @@ class Outbox:
         if chave in self.actions:
             return
         now = db_now()
-        conn.execute(t.acao_field.insert().values(
-            chave=chave, tipo=tipo, estado=CONCLUIDA, cliente_id=cliente_id, endereco_id=endereco_id,
-            historico_id=historico_id, field_id=field_id, tentativas=0, criada_em=now, atualizada_em=now,
-            concluida_em=now, execucao_id=self.run_id))
-        self._reload(conn, chave)
+        inserted = conn.execute(INSERT, {
+            "chave": chave, "tipo": tipo, "estado": CONCLUIDA, "cliente_id": cliente_id, "endereco_id": endereco_id,
+            "historico_id": historico_id, "field_id": field_id, "payload": None, "tentativas": 0, "criada_em": now,
+            "atualizada_em": now, "concluida_em": now, "execucao_id": self.run_id})
+        self._keep(Action(id=_new_id(inserted), chave=chave, tipo=tipo, estado=CONCLUIDA,
+                          cliente_id=cliente_id, endereco_id=endereco_id, historico_id=historico_id, payload=None,
+                          field_id=field_id, tentativas=0, atualizada_em=now, concluida_em=now,
+                          execucao_id=self.run_id))
 
     def claim(self, spec: Spec) -> bool:
         """Take the action for one send and commit `enviando` BEFORE the request (a crash leaves a trace
         to reconcile). Atomic: the row changes only from the state and attempt count this run saw, or
         is inserted under its unique key; False when another run got there first."""
         now = db_now()
-        values = {"estado": ENVIANDO, "payload": canonical(spec.payload), "atualizada_em": now,
-                  "execucao_id": self.run_id, "cliente_id": spec.cliente_id, "endereco_id": spec.endereco_id,
-                  "historico_id": spec.historico_id}
+        text = canonical(spec.payload)
+        values = {"estado": ENVIANDO, "payload": text, "atualizada_em": now, "execucao_id": self.run_id,
+                  "cliente_id": spec.cliente_id, "endereco_id": spec.endereco_id, "historico_id": spec.historico_id}
         current = self.actions.get(spec.chave)
         try:
             with self.db.begin() as conn:
                 if current is None:
-                    conn.execute(t.acao_field.insert().values(chave=spec.chave, tipo=spec.tipo, tentativas=1,
-                                                              criada_em=now, **values))
+                    inserted = conn.execute(INSERT, {**values, "chave": spec.chave, "tipo": spec.tipo, "tentativas": 1,
+                                                     "criada_em": now, "field_id": None, "concluida_em": None})
+                    claimed = Action(id=_new_id(inserted), chave=spec.chave, tipo=spec.tipo,
+                                     estado=ENVIANDO, cliente_id=spec.cliente_id, endereco_id=spec.endereco_id,
+                                     historico_id=spec.historico_id, payload=json.loads(text), field_id=None,
+                                     tentativas=1, atualizada_em=now, concluida_em=None, execucao_id=self.run_id)
                 else:
-                    row = t.acao_field.c
-                    changed = conn.execute(t.acao_field.update().where(
-                        row.chave == spec.chave, row.estado == current.estado, row.tentativas == current.tentativas,
-                    ).values(tentativas=row.tentativas + 1, **values)).rowcount
+                    changed = conn.execute(CLAIM, {**values, "chave_": spec.chave, "estado_": current.estado,
+                                                   "tentativas_": current.tentativas}).rowcount
                     if changed != 1:
                         self._reload(conn, spec.chave)
                         return False
-                self._reload(conn, spec.chave)
+                    # the row is what this run just wrote (the conditional UPDATE saw the rest unchanged)
+                    claimed = replace(current, estado=ENVIANDO, cliente_id=spec.cliente_id,
+                                      endereco_id=spec.endereco_id, historico_id=spec.historico_id,
+                                      payload=json.loads(text), tentativas=current.tentativas + 1,
+                                      atualizada_em=now, execucao_id=self.run_id)
         except IntegrityError:  # the unique key: another run inserted it between our read and our write
             with self.db.connect() as conn:
                 self._reload(conn, spec.chave)
             return False
+        self._keep(claimed)
         return True
 
     def settled(self, action: Action) -> bool:
@@ -319,24 +358,39 @@ class Outbox:
         """Commit the receipt: the action `concluida` with its id, the domain update, the pending item closed."""
         field_id = value.id
         now = db_now()
+        key = pending_key(spec.chave)
+        may_be_open = self.open_pending is None or key in self.open_pending
+        current = self.actions.get(spec.chave)
         try:
             with self.db.begin() as conn:
-                if spec.chave not in self.actions:  # adopted without a send: the receipt still goes in the outbox
+                if current is None:  # adopted without a send: the receipt still goes in the outbox
                     self.insert_done(conn, spec.chave, spec.tipo, field_id, cliente_id=spec.cliente_id,
                                      endereco_id=spec.endereco_id, historico_id=spec.historico_id)
+                    done = self.actions[spec.chave]
                 else:
-                    conn.execute(t.acao_field.update().where(t.acao_field.c.chave == spec.chave).values(
-                        estado=CONCLUIDA, field_id=field_id, ultimo_erro=None, atualizada_em=now, concluida_em=now,
-                        execucao_id=self.run_id))
+                    conn.execute(COMPLETE, {"chave_": spec.chave, "field_id": field_id, "atualizada_em": now,
+                                            "concluida_em": now, "execucao_id": self.run_id})
+                    done = replace(current, estado=CONCLUIDA, field_id=field_id, atualizada_em=now,
+                                   concluida_em=now, execucao_id=self.run_id)
                 spec.receipt(conn, value)
-                pending.resolve(conn, STEP, [pending_key(spec.chave)], run_id=self.run_id)
-                self._reload(conn, spec.chave)
+                if may_be_open:
+                    pending.resolve(conn, STEP, [key], run_id=self.run_id)
         except IntegrityError:  # another run recorded the same adoption first: its receipt stands
+            self._drop(spec.chave)
             with self.db.connect() as conn:
                 self._reload(conn, spec.chave)
             log.info("%s: registrado ao mesmo tempo por outra execução", spec.label)
             current = self.actions.get(spec.chave)
             return current.field_id if current is not None and current.field_id else field_id
+        except BaseException:
+            if current is not None:
+                self._keep(current)  # the transaction was rolled back: the action is as it was
+            else:
+                self._drop(spec.chave)
+            raise
+        self._keep(done)
+        if self.open_pending is not None:
+            self.open_pending.discard(key)
         return field_id
 
     def record_pending(self, spec: Spec, reason: str, *, estado: State | None = None) -> None:
@@ -347,6 +401,8 @@ class Outbox:
                     estado=estado, atualizada_em=db_now(), ultimo_erro=redact(reason)[:4000]))
             pending.record(conn, STEP, pending_key(spec.chave), reason, isales_id=spec.isales_id, run_id=self.run_id)
             self._reload(conn, spec.chave)
+        if self.open_pending is not None:
+            self.open_pending.add(pending_key(spec.chave))
 
     def retry_due(self, action: Action, payload: Any) -> bool:
         """A rejected action is tried again when its payload changed, after 6 hours, or on request."""
@@ -519,10 +575,32 @@ class Obsolete:
         self.unseen.discard(pending_key(chave))
 
     def resolve(self) -> int:
+        """Close the items of actions the run did not need, and those of actions concluded since the item
+        was last recorded (a receipt closes its item only when the outbox knew it open: one another run
+        opened meanwhile is closed here)."""
         with self.outbox.db.begin() as conn:
-            stale = [item["chave"] for item in pending.open_items(conn, STEP) if item["chave"] in self.unseen]
-            if stale:
-                pending.resolve(conn, STEP, stale, run_id=self.outbox.run_id)
+            items = {row.chave: row.ultima_vez for row in conn.execute(
+                select(pendencia.c.chave, pendencia.c.ultima_vez).where(
+                    pendencia.c.etapa == STEP, pendencia.c.resolvida_em.is_(None),
+                    pendencia.c.chave.startswith(pending_key(""), autoescape=True)))}
+            stale = [key for key in items if key in self.unseen]
+            concluded = self._concluded(conn, {key[len(pending_key("")):]: when for key, when in items.items()
+                                               if key not in self.unseen})
+            if stale or concluded:
+                pending.resolve(conn, STEP, stale + concluded, run_id=self.outbox.run_id)
         for key in stale:
             log.info("pendência %s encerrada: a ação não é mais necessária", key)
-        return len(stale)
+        for key in concluded:
+            log.info("pendência %s encerrada: a ação foi concluída", key)
+        return len(stale) + len(concluded)
+
+    @staticmethod
+    def _concluded(conn: Connection, recorded: dict[str, datetime]) -> list[str]:
+        """The items (of `recorded`: action key → when its item was last recorded) whose action was
+        concluded at or after that moment."""
+        found: list[str] = []
+        for chunk in chunks(recorded):
+            rows = conn.execute(select(_row.chave, _row.concluida_em).where(
+                _row.chave.in_(chunk), _row.estado == CONCLUIDA, _row.concluida_em.isnot(None)))
+            found += [pending_key(row.chave) for row in rows if row.concluida_em >= recorded[row.chave]]
+        return found
