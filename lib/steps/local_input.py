@@ -343,8 +343,11 @@ def address_signature(endereco: dict[str, Any]) -> str:
     return _fingerprint(endereco, ENDERECO_FIELDS)
 
 
+_ENCODE = json.JSONEncoder(ensure_ascii=False, default=str).encode  # json.dumps(…, ensure_ascii=False, default=str), built once
+
+
 def _fingerprint(values: dict[str, Any], names: tuple[str, ...]) -> str:
-    text = json.dumps([values.get(name) for name in names], ensure_ascii=False, default=str)
+    text = _ENCODE([values.get(name) for name in names])
     return hashlib.sha1(text.encode("utf-8")).hexdigest()
 
 

@@ -5,8 +5,10 @@ written in bulk; a poisoned project is rolled back alone), with the status histo
 from __future__ import annotations
 
 import functools
+import gc
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
@@ -199,11 +201,34 @@ class Item(NamedTuple):
     work: Callable[[Writer, Snapshot], None]
 
 
+YOUNG_OBJECTS = 10_000  # objects allocated between two young collections while 03 runs (Python's default: 700)
+
+
+@contextmanager
+def fewer_collections() -> Iterator[None]:
+    """The garbage collector's first threshold raised while the step runs. A batch builds thousands
+    of rows that live until it is written (none of them in a cycle): with the default threshold they
+    were scanned again and again, young and old (≈ 1,500 collections, six of the whole heap, for
+    10,000 projects: about a tenth of the step's CPU). At most YOUNG_OBJECTS objects wait for a
+    collection, whatever the size of the file; the thresholds are restored afterwards."""
+    before = gc.get_threshold()
+    gc.set_threshold(YOUNG_OBJECTS, *before[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+
+
 def sync_input(ctx: RunContext[Settings], source: File02, ids: list[str] | None = None) -> None:
     """Upsert every project and movement of `source` (only those of `ids` when given), reading the
     file in passes and holding at most one batch of projects: a first pass keeps ids, documents
     and movements; a second types only the projects of documents that several cards carry (their
     merged values and names); the last one writes the projects batch by batch."""
+    with fewer_collections():
+        _sync_input(ctx, source, ids)
+
+
+def _sync_input(ctx: RunContext[Settings], source: File02, ids: list[str] | None) -> None:
     engine, summary = ctx.engine, ctx.summary
     wanted = set(ids) if ids else None
     survey = source.survey(wanted)

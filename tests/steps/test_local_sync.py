@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import argparse
 import copy
+import gc
+import hashlib
+import json
 import re
 from collections import Counter
 from contextlib import contextmanager
@@ -22,7 +25,14 @@ from lib.errors import RecordError
 from lib.jsonfiles import FILE_02, write_envelope
 from lib.run import RunContext, Summary
 from lib.steps import local_sync
-from lib.steps.local_input import address_key, parse_project
+from lib.steps.local_input import (
+    CLIENTE_FIELDS,
+    ENDERECO_FIELDS,
+    address_key,
+    address_signature,
+    client_signature,
+    parse_project,
+)
 from tests.db.legacy import create_legacy
 
 MARIA, JOSE, AGRO = "52998224725", "11144477735", "11222333000181"
@@ -723,3 +733,40 @@ def test_at_most_one_batch_of_projects_is_held_at_a_time(engine, tmp_path, monke
     assert rows(engine, t.cliente, t.cliente.c.doc_pessoal == MARIA)[0]["email"] == "maria@novo.example.com"
     assert ctx.summary.counts["cliente"] == {"criados": 11}
     assert ctx.summary.counts["endereco"] == {"criados": 11}
+
+
+def test_young_collections_are_fewer_while_the_step_runs_and_restored_after(engine, tmp_path, monkeypatch):
+    """A batch's rows live until it is written: while 03 writes, the collector waits for
+    YOUNG_OBJECTS new objects (not Python's 700) before a young collection; an error in the step
+    restores the thresholds all the same."""
+    seen = []
+    real = local_sync.sync_project
+
+    def watched(*args, **kwargs):
+        seen.append(gc.get_threshold()[0])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(local_sync, "sync_project", watched)
+    before = gc.get_threshold()
+    sync(engine, tmp_path, [projeto(4711)])
+    assert seen == [local_sync.YOUNG_OBJECTS] and gc.get_threshold() == before
+
+    def failing(*args, **kwargs):
+        raise RuntimeError("falha de teste")
+
+    monkeypatch.setattr(local_sync, "sync_project", failing)
+    with pytest.raises(RuntimeError):
+        sync(engine, tmp_path, [projeto(4712)])
+    assert gc.get_threshold() == before
+
+
+def test_fingerprints_are_the_json_text_they_always_were():
+    """os.cliente_assinatura and endereco_assinatura are stored: their text must not change."""
+    cliente = {"nome": "Ângela Ávila", "doc_pessoal": MARIA, "email": None, "telefone": "11987654321",
+               "telefone_secundario": None}
+    endereco = {"cep": "01310100", "logradouro": "Avenida Paulista", "numero": "1000", "complemento": None,
+                "latitude": Decimal("-23.5614000"), "longitude": Decimal("-46.6559000"), "fonte_coordenadas": "link"}
+    for values, names, sign in ((cliente, CLIENTE_FIELDS, client_signature),
+                                (endereco, ENDERECO_FIELDS, address_signature)):
+        text = json.dumps([values.get(name) for name in names], ensure_ascii=False, default=str)
+        assert sign(values) == hashlib.sha1(text.encode("utf-8")).hexdigest()
