@@ -446,11 +446,12 @@ class FieldControl:
                 break
         return sorted(found.values(), key=lambda c: (c.created_at or "", c.id))
 
-    def all_customers(self, worth_it: Callable[[int], bool]) -> list[Customer]:
-        """Every customer of the account, 100 a page, when `worth_it(pages)` agrees after the first
-        page (whose totalCount gives the cost); StopListing(pages) otherwise."""
+    def all_customers(self, worth_it: Callable[[int], bool]) -> Iterator[Customer]:
+        """Every customer of the account, 100 a page, as the pages come (none is held: an account may
+        have many), when `worth_it(pages)` agrees after the first page (whose totalCount gives the
+        cost); StopListing(pages) otherwise, raised when the iteration starts."""
         what = "FieldControl: listar os clientes da conta"
-        return [_customer(raw, what) for raw in self._pages("/customers", what, worth_it=worth_it)]
+        return (_customer(raw, what) for raw in self._pages("/customers", what, worth_it=worth_it))
 
     def get_customer(self, customer_id: str) -> Customer:
         what = f"FieldControl: ler o cliente {customer_id}"

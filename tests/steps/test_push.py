@@ -917,3 +917,42 @@ def test_a_customer_changed_since_the_account_was_read_is_asked_again(now):
     remote.expected_lookups = 10
     assert remote.find_customer_first({"doc_pessoal": doc}, "projeto 6300: cliente") is None
     assert account.asked == [doc]
+
+
+def test_the_account_read_once_keeps_only_each_documents_customer_id():
+    """Issue 14 §2: the account's customers are read as the pages come, and the directory keeps each
+    document's digits and customer id, not the customers (an account may hold tens of thousands)."""
+    import tracemalloc
+    from types import SimpleNamespace
+
+    from lib.fieldcontrol import Customer
+    from lib.steps.push.remote import Remote
+
+    count = 5000
+    address = {"street": "Rua das Palmeiras", "number": "100", "district": "Centro", "city": "Campinas",
+               "state": "SP", "zipCode": "13010000", "coords": {"latitude": -22.9, "longitude": -47.06}}
+
+    class Pages:
+        def all_customers(self, worth_it):
+            assert worth_it(count // 100)
+            for n in range(count):  # each customer made as its page comes, as FieldControl.all_customers does
+                yield Customer(id=f"C{n}", name=f"Cliente {n}", document_number=seed.make_cpf(7000 + n),
+                               external_id=None, primary_location_id=f"L{n}", created_at="2024-01-01T00:00:00Z",
+                               address=dict(address, number=str(n)), contact_phone="11999990000",
+                               contact_email=f"c{n}@example.com")
+
+        def get_customer(self, customer_id):
+            n = int(customer_id[1:])
+            return Customer(id=customer_id, name=None, document_number=seed.make_cpf(7000 + n), external_id=None,
+                            primary_location_id=None, created_at=None)
+
+    remote = Remote(SimpleNamespace(summary=Summary()), Pages)
+    remote.expected_lookups = count
+    tracemalloc.start()
+    try:
+        found = remote.find_customer_first({"doc_pessoal": seed.make_cpf(7042)}, "projeto 7042: cliente")
+        kept, _peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert found is not None and found.id == "C42"
+    assert kept < 250 * count  # digits and an id a customer (a whole Customer with its address is ~2 KB)

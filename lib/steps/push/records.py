@@ -10,8 +10,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.sql import Select, Update
 
 import lib.db.schema as t
 from lib import fieldcontrol as fcm
@@ -28,10 +29,47 @@ Row = dict[str, Any]
 TABLES = {"cliente": t.cliente, "endereco": t.endereco, "os_status_historico": t.os_status_historico}
 
 
+# statements built once per table (their compiled form and cache key are kept with them): ids and
+# values come at execution
+_statements: dict[tuple[str, str], Any] = {}
+
+
+def _statement(kind: str, table: Table) -> Any:
+    key = (kind, table.name)
+    if key not in _statements:
+        if kind == "in":
+            _statements[key] = select(table).where(table.c.id.in_(bindparam("ids_", expanding=True)))
+        elif kind == "one":
+            _statements[key] = select(table).where(table.c.id == bindparam("id_"))
+        elif kind == "lock":
+            _statements[key] = select(table).where(table.c.id == bindparam("id_")).with_for_update()
+        else:
+            _statements[key] = table.update().where(table.c.id == bindparam("id_"))
+    return _statements[key]
+
+
+_hist = t.os_status_historico
+# only iSales rows are events; rows FieldControl's task statuses wrote (origem) are history only
+EVENTS_OF = (select(_hist).where(_hist.c.os_id.in_(bindparam("ids_", expanding=True)), _hist.c.origem == "isales")
+             .order_by(_hist.c.id))
+PAYMENTS_OF = (select(t.pagamento).where(t.pagamento.c.os_id.in_(bindparam("ids_", expanding=True)))
+               .order_by(t.pagamento.c.id))
+
+
+def select_in(table: Table) -> Select:
+    """SELECT * FROM table WHERE id IN :ids_ (expanding)."""
+    return _statement("in", table)
+
+
+def update_by_id(table: Table) -> Update:
+    """UPDATE table SET <the columns given at execution> WHERE id = :id_."""
+    return _statement("update", table)
+
+
 def rows_by_id(conn: Connection, table: Table, ids: Iterable[int]) -> dict[int, Row]:
     result: dict[int, Row] = {}
     for chunk in chunks(ids):
-        for row in conn.execute(select(table).where(table.c.id.in_(chunk))).mappings():
+        for row in conn.execute(select_in(table), {"ids_": chunk}).mappings():
             result[row["id"]] = dict(row)
     return result
 
@@ -182,18 +220,15 @@ def reread(conn: Connection, client: Client) -> Client | None:
     no longer needs anything, waits for the next run; None when nothing of the client is left."""
     os_rows: list[Row] = []
     for chunk in chunks([project.id for project in client.projects]):
-        os_rows += [dict(r) for r in conn.execute(select(t.os).where(t.os.c.id.in_(chunk))).mappings()]
+        os_rows += [dict(r) for r in conn.execute(select_in(t.os), {"ids_": chunk}).mappings()]
     clients, _warnings = _clients(conn, os_rows)
     return next((fresh for fresh in clients if fresh.id == client.id), None)
 
 
 def _clients(conn: Connection, os_rows: list[Row]) -> tuple[list[Client], list[str]]:
     projects = {row["id"]: Project(os=row) for row in os_rows}
-    hist = t.os_status_historico
     for chunk in chunks(list(projects)):
-        # only iSales rows are events; rows FieldControl's task statuses wrote (origem) are history only
-        query = select(hist).where(hist.c.os_id.in_(chunk), hist.c.origem == "isales").order_by(hist.c.id)
-        for row in conn.execute(query).mappings():
+        for row in conn.execute(EVENTS_OF, {"ids_": chunk}).mappings():
             project = projects[row["os_id"]]
             if row["enviado_field"]:
                 project.sent_before, project.last_sent = project.last_sent, dict(row)
@@ -204,8 +239,7 @@ def _clients(conn: Connection, os_rows: list[Row]) -> tuple[list[Client], list[s
                 for p in wanted if p.os["cliente_id"] is None]
     wanted = [p for p in wanted if p.os["cliente_id"] is not None]
     for chunk in chunks([p.id for p in wanted]):
-        query = select(t.pagamento).where(t.pagamento.c.os_id.in_(chunk)).order_by(t.pagamento.c.id)
-        for row in conn.execute(query).mappings():
+        for row in conn.execute(PAYMENTS_OF, {"ids_": chunk}).mappings():
             project = projects[row["os_id"]]
             project.pagamento = project.pagamento or dict(row)
     clientes = rows_by_id(conn, t.cliente, (p.os["cliente_id"] for p in wanted))
@@ -251,7 +285,7 @@ class Rows:
 def audited_update(conn: Connection, table: Table, row_id: int, values: Row, run_id: int | None,
                    record: str) -> dict:
     """Update the fields of `values` that changed and log each change in `alteracao`."""
-    current = conn.execute(select(table).where(table.c.id == row_id)).mappings().first()
+    current = conn.execute(_statement("one", table), {"id_": row_id}).mappings().first()
     if current is None:
         return {}
     changes = changed_fields(table, current, values)
@@ -259,7 +293,7 @@ def audited_update(conn: Connection, table: Table, row_id: int, values: Row, run
         return {}
     new_values = {name: new for name, (_old, new) in changes.items()}
     check_fits(table, new_values, record)
-    conn.execute(table.update().where(table.c.id == row_id).values(**new_values))
+    conn.execute(update_by_id(table), {**new_values, "id_": row_id})
     conn.execute(t.alteracao.insert(),
                  change_log_rows(table, row_id, changes, run_id=run_id, origin=ORIGIN, moment=db_now()))
     return changes
@@ -280,7 +314,7 @@ def bind_location(conn: Connection, endereco_id: int, location_id: str, sent: di
     """Compare-and-set: the location is recorded on the address row only if the row still holds the
     address that was sent (step 03 may have edited it meanwhile) and has no other location. The row
     is read locked (FOR UPDATE on MySQL; SQLite's transactions already hold its only write lock)."""
-    row = conn.execute(select(t.endereco).where(t.endereco.c.id == endereco_id).with_for_update()).mappings().first()
+    row = conn.execute(_statement("lock", t.endereco), {"id_": endereco_id}).mappings().first()
     if row is None or (row["location_field_id"] and row["location_field_id"] != location_id):
         return False
     if digest(address_of(dict(row))) != digest(sent):
@@ -299,14 +333,13 @@ def record_ticket(conn: Connection, event_id: int, os_id: int, kind: str, ticket
               "motivo_dispensa": None}
     if identifier:  # a receipt without it (found again by id only) keeps the one already recorded
         values["ticket_identificador"] = identifier[:50]
-    conn.execute(hist.update().where(hist.c.id == event_id).values(**values))
+    conn.execute(update_by_id(hist), {**values, "id_": event_id})
     audited_update(conn, t.os, os_id, {"field_id": ticket_id, "tipo_servico": service_id, "criado_pelo_script": True},
                    run_id, f"os {os_id}")
 
 
 def record_identifier(conn: Connection, event_id: int, identifier: str) -> None:
-    hist = t.os_status_historico
-    conn.execute(hist.update().where(hist.c.id == event_id).values(ticket_identificador=identifier[:50]))
+    conn.execute(update_by_id(t.os_status_historico), {"ticket_identificador": identifier[:50], "id_": event_id})
 
 
 def reopen_after(conn: Connection, event: Row) -> tuple[list[int], list[int]]:

@@ -48,7 +48,7 @@ class Remote:
         self._lists: dict[tuple[str, str], list] = {}
         self._kept: set[tuple[str, str]] = set()
         self.expected_lookups = 0  # customers this run looks up before creating them (set by the run)
-        self._directory: dict[str, list[fcm.Customer]] | None = None  # the account's customers by document
+        self._directory: dict[str, str | tuple[str, ...]] | None = None  # the account's customer ids by document
         self._directory_decided = False
 
     @property
@@ -95,45 +95,55 @@ class Remote:
 
     def find_customer_first(self, cliente: records.Row, label: str) -> fcm.Customer | None:
         """Before creating a customer: in the account's customers read once this run when that is
-        cheaper (a match there is read again by id before it is adopted), else asked one by one."""
+        cheaper (a match there is read again by id before it is adopted; several matches are asked
+        again by document, which answers them whole to choose from), else asked one by one."""
         directory = self._customer_directory()
         if directory is None:
             return self.find_customer(cliente, label)
         key = fcm.document_key(cliente.get("doc_pessoal"))
-        matches = directory.get(key)
-        if not matches:
+        found = directory.get(key) if key else None
+        if found is None:
             return None
-        chosen = self._choose(matches, cliente, label)
+        if isinstance(found, tuple):
+            return self.find_customer(cliente, label)
         try:
-            fresh = self.fc.get_customer(chosen.id)
+            fresh = self.fc.get_customer(found)
         except fcm.NotFound:
             fresh = None
         if fresh is None or fcm.document_key(fresh.document_number) != key:  # changed since it was read
             return self.find_customer(cliente, label)
         return fresh
 
-    def _customer_directory(self) -> dict[str, list[fcm.Customer]] | None:
+    def _customer_directory(self) -> dict[str, str | tuple[str, ...]] | None:
         """Read the account's customers once, when that costs fewer requests than looking up the
-        customers of this run one by one (the first page's totalCount gives the cost)."""
+        customers of this run one by one (the first page's totalCount gives the cost). Only each
+        document's digits and its customer's id are kept (ids, when several share it): the account
+        may hold many customers, and a match is read again by id anyway."""
         if self._directory_decided:
             return self._directory
         self._directory_decided = True
         wanted = self.expected_lookups
         if wanted <= FEW_LOOKUPS:
             return None
+        directory: dict[str, str | tuple[str, ...]] = {}
+        read = 0
         try:
-            customers = self.fc.all_customers(lambda pages: pages <= LOOKUP_REQUESTS * wanted)
+            for customer in self.fc.all_customers(lambda pages: pages <= LOOKUP_REQUESTS * wanted):
+                read += 1
+                key = fcm.document_key(customer.document_number)
+                if not key:
+                    continue
+                known = directory.get(key)
+                if known is None:
+                    directory[key] = customer.id
+                elif customer.id not in (known if isinstance(known, tuple) else (known,)):
+                    directory[key] = (*(known if isinstance(known, tuple) else (known,)), customer.id)
         except fcm.StopListing as stop:
             log.info("%d cliente(s) a procurar no FieldControl: procurados um a um (ler a conta inteira "
                      "custaria %d requisições)", wanted, stop.pages)
             return None
-        directory: dict[str, list[fcm.Customer]] = {}
-        for customer in customers:
-            key = fcm.document_key(customer.document_number)
-            if key:
-                directory.setdefault(key, []).append(customer)
         log.info("%d cliente(s) a procurar no FieldControl: lidos os %d clientes da conta de uma vez "
-                 "(em vez de %d consultas por documento)", wanted, len(customers), LOOKUP_REQUESTS * wanted)
+                 "(em vez de %d consultas por documento)", wanted, read, LOOKUP_REQUESTS * wanted)
         self._directory = directory
         return directory
 
