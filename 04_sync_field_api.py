@@ -18,8 +18,9 @@ from lib.steps import conferir, push, review
 def main(argv: list[str] | None = None) -> int:
     parser = cli.parser("04_sync_field_api.py", __doc__)
     parser.add_argument("--dry-run", action="store_true",
-                        help="mostra cada ação planejada com o conteúdo (JSON) e não altera nada: "
-                             "nem o banco local nem o FieldControl (nenhuma requisição é feita)")
+                        help="mostra cada ação planejada com o conteúdo (JSON) e a estimativa de requisições e de "
+                             "tempo, e não altera nada: nem o banco local nem o FieldControl (nenhuma "
+                             "requisição é feita)")
     parser.add_argument("--ids", type=cli.parse_ids, metavar="ID[,ID...]",
                         help="só estes projetos do iSales (ids separados por vírgula)")
     parser.add_argument("--reprocessar-pendentes", action="store_true",

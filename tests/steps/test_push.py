@@ -532,9 +532,9 @@ def test_dry_run_changes_nothing(lite, sandbox, capsys):
     assert (sandbox.fc_customers(), sandbox.fc_locations(), sandbox.fc_tickets()) == fc_before
 
 
-def test_one_plan_per_run_and_the_run_sends_what_the_dry_run_printed(lite, sandbox, monkeypatch, capsys):
-    """The plan is made once per run; --dry-run prints it as it is made (each client walked once) and
-    the real run sends exactly the actions it lists, in its order."""
+def test_the_run_sends_what_the_dry_run_printed(lite, sandbox, monkeypatch, capsys):
+    """--dry-run prints the plan as it is made (each client walked once); the real run, deciding each
+    client once too, sends exactly the actions the dry run listed, in its order."""
     engine, env = lite
     with engine.begin() as conn:
         seed.add_project(conn, 5700)
@@ -542,10 +542,10 @@ def test_one_plan_per_run_and_the_run_sends_what_the_dry_run_printed(lite, sandb
         seed.add_project(conn, 5702, statuses=("aumento",), nome="Ana Lima")
         seed.add_project(conn, 5703, coords=False, nome="Caio Prado")
     plans, walks, taken = [], [], []
-    make_plan, sync_client, take = step.make_plan, ClientSync.sync_client, Plan.take
+    make_plan, decide, take = step.make_plan, ClientSync.decide, Plan.take
     monkeypatch.setattr(step, "make_plan", lambda *args: (plans.append(make_plan(*args)), plans[-1])[1])
-    monkeypatch.setattr(ClientSync, "sync_client",
-                        lambda self, client, decisions: (walks.append(client.id), sync_client(self, client, decisions)))
+    monkeypatch.setattr(ClientSync, "decide",
+                        lambda self, client, decisions: (walks.append(client.id), decide(self, client, decisions))[1])
     monkeypatch.setattr(Plan, "take", lambda self: (taken.append(take(self)), taken[-1])[1])
     summary = run04(engine, env, dry_run=True)
     printed = capsys.readouterr().out
@@ -555,14 +555,41 @@ def test_one_plan_per_run_and_the_run_sends_what_the_dry_run_printed(lite, sandb
     assert all(entry.text() in printed for entry in entries)
     dry_sends = [entry.chave for entry in entries if entry.sends and entry.chave]
     assert summary.counts["cliente"] == {"previstos": 2} and plans[0].requests > len(dry_sends) > 0
-    plans.clear(), taken.clear()
+    plans.clear(), walks.clear()
     run04(engine, env)
-    assert len(plans) == 1 and [entry.chave for batch, _notes in taken for entry in batch
-                                if entry.sends and entry.chave] == dry_sends
+    assert plans == [] and len(walks) == len(set(walks)) == 4  # no plan made before sending: one walk
     with engine.connect() as conn:
         sent = [row.chave for row in conn.execute(select(t.acao_field.c.chave)
                                                   .where(t.acao_field.c.payload.isnot(None)).order_by(t.acao_field.c.id))]
     assert sent == dry_sends
+
+
+def test_a_real_run_decides_each_client_once(engine, env, sandbox, monkeypatch):
+    """Issue 16 §6: one walk per run, each client's actions decided once (the run used to walk every
+    client twice: a plan to count the estimate, then again to send). Counted on the first load, on a
+    run with edits to follow (customer PUT, ticket PUT, a cancellation) and on a run with nothing new."""
+    with engine.begin() as conn:
+        projects = [seed.add_project(conn, 6700 + n, nome=f"Cliente {n}") for n in range(3)]
+    decided: Counter[int] = Counter()
+    ensure_customer = ClientSync.ensure_customer
+    monkeypatch.setattr(ClientSync, "ensure_customer", lambda self, client, endereco: (
+        decided.update([client.id]), ensure_customer(self, client, endereco))[1])
+    clients = {project["cliente_id"] for project in projects}
+
+    run04(engine, env)
+    assert dict(decided) == dict.fromkeys(clients, 1)
+    assert [len(tickets_of(sandbox, 6700 + n)) for n in range(3)] == [1, 1, 1]
+    with engine.begin() as conn:
+        conn.execute(t.cliente.update().where(t.cliente.c.id == projects[0]["cliente_id"]).values(nome="Cliente Zero"))
+        conn.execute(t.os.update().where(t.os.c.id == projects[1]["os_id"]).values(observacoes="Telhado metálico"))
+        seed.add_event(conn, projects[2]["os_id"], "cancelado")
+    decided.clear()
+    summary = run04(engine, env)
+    assert dict(decided) == dict.fromkeys(clients, 1)
+    assert summary.counts["ticket_cancelamento"] == {"criados": 1} and summary.counts["cliente"] == {"atualizados": 1}
+    decided.clear()
+    run04(engine, env)
+    assert dict(decided) == dict.fromkeys(clients, 1)
 
 
 def test_waiting_events_are_told_once_per_run(lite, sandbox, caplog):
@@ -624,19 +651,40 @@ def test_the_run_holds_one_batch_of_clients_and_their_actions(engine, env, sandb
 
 def test_the_estimate_counts_the_customer_look_ups_the_run_makes(lite, sandbox, caplog):
     """Past FEW_LOOKUPS new customers the run reads the account once instead of two look-ups each:
-    the estimate logged before sending says so (it counted two per customer)."""
+    the dry run's estimate says so (it counted two per customer), and the real run makes just as many
+    requests, telling its progress as it goes."""
     engine, env = lite
     with engine.begin() as conn:
         for n in range(7):
             seed.add_project(conn, 6500 + n, nome=f"Cliente {n}")
-    sandbox.reset_calls()
     caplog.set_level("INFO", logger="lib.steps.push")
-    run04(engine, env)
+    run04(engine, env, dry_run=True)
     estimate = next(int(re.search(r"cerca de (\d+) requisição", r.getMessage()).group(1))
                     for r in caplog.records if "requisição(ões) previstas" in r.getMessage())
+    sandbox.reset_calls()
+    caplog.clear()
+    run04(engine, env)
     sent = [c for c in sandbox.calls("fieldcontrol") if c["route"] != "/orders"]  # the status phase comes after
     assert [c["route"] for c in sent].count("/customers") == 7 + 1  # 7 created, the account read once
     assert estimate == len(sent)
+    told = [r.getMessage() for r in caplog.records if r.getMessage().startswith("FieldControl: ")]
+    assert told == [f"FieldControl: 7 de 7 cliente(s), {len(sent)} requisição(ões) em " + told[-1].rsplit(" em ", 1)[1]]
+    assert any("7 projeto(s) de 7 cliente(s) a conferir" in r.getMessage() for r in caplog.records)
+
+
+def test_the_real_run_tells_its_progress_and_the_time_left(caplog):
+    """Without a plan made ahead, the real run tells the operator of a long first load how far it got
+    and how long the rest takes at the pace so far (every PROGRESS_SECONDS; here every client)."""
+    made = iter([3, 7, 12])
+    told = step.Progress(3, lambda: next(made), every=0)
+    caplog.set_level("INFO", logger="lib.steps.push")
+    told.tick(), told.tick(), told.tick()  # the last client is told by the run's last line
+    told.tell()
+    lines = [r.getMessage() for r in caplog.records]
+    assert [line.split(" em ")[0] for line in lines] == [
+        "FieldControl: 1 de 3 cliente(s), 3 requisição(ões)", "FieldControl: 2 de 3 cliente(s), 7 requisição(ões)",
+        "FieldControl: 3 de 3 cliente(s), 12 requisição(ões)"]
+    assert all("no ritmo até aqui faltam ≈ " in line for line in lines[:2]) and "faltam" not in lines[2]
 
 
 def test_an_open_ticket_of_a_dispensed_event_found_by_reconciliation(engine, env, sandbox):

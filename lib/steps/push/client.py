@@ -1,14 +1,14 @@
-"""Step 04's work for one client, in order: its customer (found by document or created), the update of
-a customer we created, its phones and e-mail, the location of each project address, then the tickets
-of its projects, dispensing the events the cancellation rule (rule.qualify) says do not send one.
+"""Step 04's decisions for one client, in order: its customer (found by document or created), the
+update of a customer we created, its phones and e-mail, the location of each project address, then
+the tickets of its projects, dispensing the events the cancellation rule (rule.qualify) says do not
+send one. `ClientSync.decide` yields the client's plan a step at a time (plan.py) and gets each
+step's outcome back: the dry run writes the steps down, the real run carries them out.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from functools import partial
-from typing import Any
 
 from sqlalchemy.engine import Connection
 
@@ -19,10 +19,9 @@ from lib.steps.push import outbox as ob
 from lib.steps.push import records, rule, ticket_message
 from lib.steps.push.follow import EditFollower
 from lib.steps.push.outbox import Outbox, Outcome, Spec
-from lib.steps.push.plan import Plan
+from lib.steps.push.plan import Block, Dispense, Note, Perform, Read, Steps, Wait, Write
 from lib.steps.push.receipts import Receipts
 from lib.steps.push.remote import Remote
-from lib.steps.push.send import Send
 
 log = logging.getLogger(__name__)
 
@@ -40,24 +39,23 @@ def main_contact(cliente: records.Row) -> dict:
 
 
 class ClientSync:
-    """Decides the actions of each client and hands them to `act`: a `Send` (the real run) or a `Plan`
-    (the plan writes them down); `outbox` is read for what was done before. Every action key seen is
-    marked needed in `obsolete` (the real run's: its pending items stay open)."""
+    """Decides the actions of each client (`decide`: a generator of plan steps, each step's outcome sent
+    back); `outbox` is read for what was done before. Every action key seen is marked needed in
+    `obsolete` (the real run's: its pending items stay open)."""
 
-    def __init__(self, outbox: Outbox, act: Send | Plan, remote: Remote, receipts: Receipts, rows: records.Rows,
+    def __init__(self, outbox: Outbox, remote: Remote, receipts: Receipts, rows: records.Rows,
                  services: dict[str, str], obsolete: ob.Obsolete | None = None):
-        self.outbox, self.act, self.remote, self.receipts, self.rows = outbox, act, remote, receipts, rows
+        self.outbox, self.remote, self.receipts, self.rows = outbox, remote, receipts, rows
         self.services = services
-        self.summary = act.summary
         self.obsolete = obsolete
         self._put_waiting: set[int] = set()  # clients whose update (PUT) did not go through this run
-        self._planned_primary: dict[int, str] = {}  # plan: addresses that get their location with the customer
-        self.follower = EditFollower(outbox, act, remote, self._perform, services)
+        self._primary_with_customer: set[int] = set()  # addresses whose location a planned customer brings
+        self.follower = EditFollower(outbox, remote, self._perform, services)
 
     def end_batch(self) -> None:
         """What was kept about the clients of a batch is dropped with it (each client is in one batch)."""
         self._put_waiting.clear()
-        self._planned_primary.clear()
+        self._primary_with_customer.clear()
         self.rows.clear()
         self.remote.end_batch()
 
@@ -66,16 +64,11 @@ class ClientSync:
             self.obsolete.need(chave)
 
     # -- helpers ------------------------------------------------------------------------------------
-    def _perform(self, spec: Spec, problem: str | None = None, **kwargs: Any) -> ob.Result:
+    def _perform(self, spec: Spec, problem: str | None = None, *, redo: bool = False) -> Steps[ob.Result]:
         """`problem`: a local reason keeps the action from being sent (a pending item, no request)."""
         self._need(spec.chave)
-        if problem:
-            self.act.block(spec, problem)
-            return ob.Result(Outcome.REJECTED)
-        return self.act.perform(spec, **kwargs)
-
-    def _write(self, action: Callable[[Connection], None]) -> None:
-        self.act.write(action)
+        result: ob.Result = yield (Block(spec, problem) if problem else Perform(spec, redo))
+        return result
 
     def foreign(self, client: records.Client) -> bool:
         """A customer this integration did not create: what it already has must be looked up first."""
@@ -86,7 +79,7 @@ class ClientSync:
         return not (created and cliente.get("criado_pelo_script"))
 
     # -- customer -----------------------------------------------------------------------------------
-    def ensure_customer(self, client: records.Client, endereco: records.Row | None) -> str | None:
+    def ensure_customer(self, client: records.Client, endereco: records.Row | None) -> Steps[str | None]:
         cliente = client.cliente
         if cliente.get("field_id"):
             return cliente["field_id"]
@@ -112,12 +105,12 @@ class ClientSync:
             problem = "projeto sem endereço no banco local: rode 03_sync_dados_local.py de novo"
         elif address["coords"] is None:
             problem = NO_COORDS
-        result = self._perform(spec, problem)
-        if result.outcome is Outcome.PLANNED and endereco is not None:
-            self._planned_primary[endereco["id"]] = "<local principal, criado com o cliente>"
+        result = yield from self._perform(spec, problem)
+        if result.outcome is Outcome.PLANNED and endereco is not None:  # the plan's: its receipt binds it
+            self._primary_with_customer.add(endereco["id"])
         return result.field_id if result.ok else None
 
-    def ensure_update(self, client: records.Client) -> None:
+    def ensure_update(self, client: records.Client) -> Steps[None]:
         """PUT (full body) a customer we created whose name, document, main contact or primary address
         changed since; then the primary location's name follows a moved address."""
         cliente = client.cliente
@@ -137,7 +130,7 @@ class ClientSync:
                                     contact=main_contact(cliente))
         moved = ob.digest(created.payload.get("address")) != ob.digest(address)
         if ob.canonical(payload) == ob.canonical(last.payload):
-            self.follower.follow_primary_name(client, endereco, moved)
+            yield from self.follower.follow_primary_name(client, endereco, moved)
             return
         customer_id = cliente["field_id"]
 
@@ -150,23 +143,26 @@ class ClientSync:
                     payload=payload, send=lambda: self.remote.fc.update_customer(customer_id, payload), receipt=receipt,
                     isales_id=client.projects[0].isales_id, cliente_id=client.id, endereco_id=endereco["id"],
                     done_outcome="atualizados")
-        result = self._perform(spec, NO_COORDS if address["coords"] is None else None, redo=True)
+        result = yield from self._perform(spec, NO_COORDS if address["coords"] is None else None, redo=True)
         if not result.ok:
             self._put_waiting.add(client.id)
         else:  # in the plan the moved location is not known yet: its name is planned by the next run
-            self.follower.follow_primary_name(client, endereco, moved)
+            yield from self.follower.follow_primary_name(client, endereco, moved)
 
     # -- locations, phones, e-mail -----------------------------------------------------------------
-    def ensure_location(self, client: records.Client, project: records.Project, customer_id: str) -> str | None:
+    def ensure_location(self, client: records.Client, project: records.Project,
+                        customer_id: str) -> Steps[str | None]:
         endereco = client.enderecos.get(project.os["endereco_id"])
         if endereco is None:
             spec = Spec(chave=f"location:os{project.id}", tipo="location", kind="local",
                         label=f"{client.label(project)}: local", request="", payload=None, send=lambda: None,
                         receipt=lambda conn, value: None, isales_id=project.isales_id, cliente_id=client.id)
-            self._perform(spec, "projeto sem endereço no banco local: rode 03_sync_dados_local.py de novo")
+            yield from self._perform(spec, "projeto sem endereço no banco local: rode 03_sync_dados_local.py de novo")
             return None
-        if endereco.get("location_field_id") or endereco["id"] in self._planned_primary:
-            return endereco.get("location_field_id") or self._planned_primary[endereco["id"]]
+        if endereco.get("location_field_id"):
+            return endereco["location_field_id"]
+        if endereco["id"] in self._primary_with_customer:
+            return "<local principal, criado com o cliente>"
         address = address_of(endereco)
         payload = fcm.location_body(customer_id=customer_id, address=address)
         created = [a for a in self.outbox.done("customer", client.id) if a.payload]
@@ -174,7 +170,7 @@ class ClientSync:
         if primary and client.id in self._put_waiting:
             # the customer's PUT moves its primary location to this edited address: a new location
             # now would be a second one for the same place once the PUT goes through
-            self.act.note(f"{client.label(project)}: o local do endereço principal aguarda a atualização do cliente")
+            yield Note(f"{client.label(project)}: o local do endereço principal aguarda a atualização do cliente")
             return None
         legacy = {e["location_field_id"] for e in client.enderecos.values() if e.get("location_field_id")}
         receipt = self.receipts.location(endereco, address)
@@ -187,17 +183,17 @@ class ClientSync:
                     look_first=self.foreign(client) or primary,
                     lookup_note="será procurado entre os locais do cliente antes de criar",
                     isales_id=project.isales_id, cliente_id=client.id, endereco_id=endereco["id"])
-        result = self._perform(spec, NO_COORDS if address["coords"] is None else None)
+        result = yield from self._perform(spec, NO_COORDS if address["coords"] is None else None)
         if result.outcome is Outcome.DONE and result.field_id:  # back to an address that has a location
             location = fcm.Location(id=result.field_id, name=None, customer_id=None)
-            self._write(lambda conn: receipt(conn, location))
+            yield Write(lambda conn: receipt(conn, location))
         if result.ok and result.outcome is not Outcome.PLANNED and endereco.get("location_field_id") != result.field_id:
             log.info("%s: o endereço mudou durante o envio do local; as OS deste projeto aguardam a próxima "
                      "execução, com o endereço novo", client.label(project))
             return None
         return result.field_id if result.ok else None
 
-    def ensure_contacts(self, client: records.Client, customer_id: str) -> None:
+    def ensure_contacts(self, client: records.Client, customer_id: str) -> Steps[None]:
         cliente, foreign = client.cliente, self.foreign(client)
         isales_id = client.projects[0].isales_id
         seen = set()
@@ -207,7 +203,7 @@ class ClientSync:
                 continue
             seen.add(digits)
             payload = fcm.phone_body(digits, primary=primary)
-            self._perform(Spec(
+            yield from self._perform(Spec(
                 chave=ob.phone_key(client.id, digits), tipo="phone", kind="telefone",
                 label=f"{client.label()}: telefone {ticket_message.phone(digits)}",
                 request=f"POST /customers/{customer_id}/phones", payload=payload,
@@ -219,7 +215,7 @@ class ClientSync:
         email = (cliente.get("email") or "").strip()
         if email:
             payload = fcm.email_body(email)
-            self._perform(Spec(
+            yield from self._perform(Spec(
                 chave=ob.email_key(client.id, email), tipo="email", kind="email",
                 label=f"{client.label()}: e-mail {email}", request=f"POST /customers/{customer_id}/emails",
                 payload=payload, send=lambda: self.remote.create(customer_id, "emails", payload),
@@ -228,16 +224,17 @@ class ClientSync:
                 isales_id=isales_id, cliente_id=client.id))
 
     # -- events and tickets -------------------------------------------------------------------------
-    def dispense(self, client: records.Client, project: records.Project, event: records.Row, reason: str) -> None:
-        self.act.dispense(f"{client.label(project)}: evento {event['id']} ({event['status']})", event["id"], reason)
+    @staticmethod
+    def dispense(client: records.Client, project: records.Project, event: records.Row, reason: str) -> Dispense:
+        return Dispense(f"{client.label(project)}: evento {event['id']} ({event['status']})", event["id"], reason)
 
     def send_ticket(self, client: records.Client, project: records.Project, event: records.Row, kind: str,
-                    customer_id: str, location_id: str) -> bool:
+                    customer_id: str, location_id: str) -> Steps[bool]:
         cliente = client.cliente
         name = cliente.get("nome") or f"Cliente {client.id}"
         service_id = self.services[kind]
         if kind == "cancelamento":
-            self.identify(project.last_sent)
+            yield from self.identify(project.last_sent)
         message = ticket_message.message(kind, cliente=cliente, endereco=client.enderecos.get(project.os["endereco_id"]),
                                          os_row=project.os, pagamento=project.pagamento, event=event,
                                          previous=project.last_sent)
@@ -246,28 +243,28 @@ class ClientSync:
                                   customer_id=customer_id, service_id=service_id, location_id=location_id)
         label = f"{client.label(project)}: OS de {ticket_label(kind)} (evento {event['id']})"
         receipt = self.receipts.ticket(project, event, kind, service_id)
-        result = self._perform(Spec(
+        result = yield from self._perform(Spec(
             chave=ob.ticket_key(event["id"]), tipo="ticket", kind=f"ticket_{kind}", label=label,
             request="POST /tickets", payload=payload, send=lambda: self.remote.fc.create_ticket(payload), receipt=receipt,
             find=lambda: self.remote.find_ticket(payload, label), isales_id=project.isales_id, cliente_id=client.id,
             historico_id=event["id"]))
         if result.outcome is Outcome.DONE and result.field_id:  # in the outbox, missed by the history row
             ticket = fcm.Ticket(result.field_id, None, None, None, None, None, None, None)
-            self._write(lambda conn: receipt(conn, ticket))
+            yield Write(lambda conn: receipt(conn, ticket))
         return result.ok
 
-    def identify(self, sent: records.Row | None) -> None:
+    def identify(self, sent: records.Row | None) -> Steps[None]:
         """The human identifier of a ticket sent before it was recorded (earlier versions), read once."""
         if not sent or not sent.get("ticket_field_id") or sent.get("ticket_identificador"):
             return
         try:
-            ticket = self.act.read(lambda: self.remote.fc.get_ticket(sent["ticket_field_id"]))
+            ticket = yield Read(lambda: self.remote.fc.get_ticket(sent["ticket_field_id"]))
         except (RecordError, BadResponse) as exc:  # the message names the internal id instead
             log.info("OS %s: identificador não lido no FieldControl (%s)", sent["ticket_field_id"], exc.message)
             return
         identifier = ticket.identifier if ticket is not None else None
         if identifier:
-            self._write(lambda conn: records.record_identifier(conn, sent["id"], identifier))
+            yield Write(lambda conn: records.record_identifier(conn, sent["id"], identifier))
             sent["ticket_identificador"] = identifier
 
     def _open_tickets(self, decisions: list[rule.Decision]) -> set[int]:
@@ -284,8 +281,9 @@ class ClientSync:
                 self.outbox.load(conn, records.keys_of([fresh]), add=True)
             return fresh
 
-    def sync_client(self, client: records.Client, plans: list) -> None:
-        """Customer, its update, contacts and locations, then each project's events in id order."""
+    def decide(self, client: records.Client, plans: list) -> Steps[None]:
+        """The client's plan, a step at a time: customer, its update, contacts and locations, then each
+        project's events in id order (each step's outcome comes back before the next is decided)."""
         active = [p for p, decisions in plans if p.last_sent is not None or any(d.ticket for d in decisions)]
         active_ids = {p.id for p in active}
         # every qualifying event keeps its key, even when an earlier failure stops its project this run
@@ -296,37 +294,37 @@ class ClientSync:
         customer_id = None
         if active:
             first = next((p for p, ds in plans if any(d.ticket for d in ds)), active[0])
-            customer_id = self.ensure_customer(client, client.enderecos.get(first.os.get("endereco_id")))
+            customer_id = yield from self.ensure_customer(client, client.enderecos.get(first.os.get("endereco_id")))
             if customer_id:
-                self.ensure_update(client)
+                yield from self.ensure_update(client)
                 # a customer of the legacy scripts (nothing in the outbox) gets its phones and e-mail
                 # checked when it next gets a ticket, not all at once on the first run after the upgrade
                 if any(d.ticket for _p, ds in plans for d in ds) or self.outbox.done("customer", client.id):
-                    self.ensure_contacts(client, customer_id)
-                    self.follower.review_old_contacts(client)
+                    yield from self.ensure_contacts(client, customer_id)
+                    yield from self.follower.review_old_contacts(client)
         for project, decisions in plans:
             location_id = None
             if customer_id and project.id in active_ids:
-                location_id = self.ensure_location(client, project, customer_id)
+                location_id = yield from self.ensure_location(client, project, customer_id)
             events = {e["id"]: e for e in project.events}
             held = rule.held_from(decisions, self._open_tickets(decisions))
             for index, decision in enumerate(decisions):
                 event = events[decision.event_id]
                 if index == held:
                     self._need(ob.ticket_key(event["id"]))  # its pending item stays open
-                    self.act.note(f"{client.label(project)}: a OS do evento {event['id']} teve envio com resultado "
-                                  "incerto; este evento e os seguintes só são decididos depois de conferi-la no "
-                                  "FieldControl")
-                    self.act.wait(client.label(project), len(decisions) - index)
+                    yield Note(f"{client.label(project)}: a OS do evento {event['id']} teve envio com resultado "
+                               "incerto; este evento e os seguintes só são decididos depois de conferi-la no "
+                               "FieldControl")
+                    yield Wait(client.label(project), len(decisions) - index)
                     break
                 if decision.ticket is None:
-                    self.dispense(client, project, event, decision.reason)
+                    yield self.dispense(client, project, event, decision.reason or "")
                     continue
-                if customer_id and location_id and self.send_ticket(client, project, event, decision.ticket,
-                                                                    customer_id, location_id):
+                if customer_id and location_id and (yield from self.send_ticket(
+                        client, project, event, decision.ticket, customer_id, location_id)):
                     continue
-                self.act.wait(client.label(project), len(decisions) - index)
+                yield Wait(client.label(project), len(decisions) - index)
                 break
             else:
                 if customer_id and project.id in active_ids:
-                    self.follower.follow_ticket(client, project)
+                    yield from self.follower.follow_ticket(client, project)

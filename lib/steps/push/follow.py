@@ -20,13 +20,12 @@ from lib.steps import review
 from lib.steps.push import outbox as ob
 from lib.steps.push import records, ticket_message
 from lib.steps.push.outbox import Outbox, Spec
-from lib.steps.push.plan import Plan
+from lib.steps.push.plan import Read, Steps, Write
 from lib.steps.push.remote import Remote
-from lib.steps.push.send import Send
 
 log = logging.getLogger(__name__)
 
-Perform = Callable[..., ob.Result]
+Perform = Callable[..., Steps[ob.Result]]
 
 
 def hide_phone(number: object) -> str:
@@ -72,15 +71,15 @@ def _labelled(text: object) -> list[tuple[str, str]]:
 
 
 class EditFollower:
-    """Runs for each client after its actions (ClientSync): open tickets, the primary location's name,
-    and the old contacts to review. `perform` is the sync's (it keeps the action key as needed); `act`
-    its hands, a `Send` or the `Plan` (which reads nothing and writes nothing)."""
+    """Decides, for each client after its actions (ClientSync.decide), the steps that follow its edits:
+    open tickets, the primary location's name, and the old contacts to review. `perform` is the sync's
+    (it keeps the action key as needed). What it reads of FieldControl and of the review items is a
+    `Read` step: the dry run asks nothing (None) and plans as if nothing were found."""
 
-    def __init__(self, outbox: Outbox, act: Send | Plan, remote: Remote, perform: Perform, services: dict[str, str]):
-        self.outbox, self.act, self.remote, self.perform = outbox, act, remote, perform
+    def __init__(self, outbox: Outbox, remote: Remote, perform: Perform, services: dict[str, str]):
+        self.outbox, self.remote, self.perform = outbox, remote, perform
         self.services = services
-        self.summary = act.summary
-        self.planning = isinstance(act, Plan)
+        self.summary = outbox.summary
         self.run_id = outbox.run_id
 
     # -- tickets ------------------------------------------------------------------------------------
@@ -90,7 +89,7 @@ class EditFollower:
                 if a.historico_id == historico_id and a.payload]
         return sent[-1].payload if sent else None  # done() lists them in the order they were concluded
 
-    def follow_ticket(self, client: records.Client, project: records.Project) -> None:
+    def follow_ticket(self, client: records.Client, project: records.Project) -> Steps[None]:
         """The project's current ticket, if the integration sent it, follows the local data while open."""
         event, customer_id = project.last_sent, client.cliente.get("field_id")
         if not event or not event.get("ticket_field_id") or not customer_id:
@@ -113,23 +112,23 @@ class EditFollower:
         done = self.outbox.get(chave)
         # a body sent before and since replaced (two cards of one person alternating): sent again
         redo = done is not None and done.estado == ob.CONCLUIDA
-        if not self.planning and (done is None or done.estado not in ob.OPEN):
-            if self._reported(review_key):
+        if done is None or done.estado not in ob.OPEN:
+            if (yield Read(lambda: self._reported(review_key))):
                 return
             try:
-                ticket = self.act.read(lambda: self.remote.fc.get_ticket(ticket_id))
+                ticket = yield Read(lambda: self.remote.fc.get_ticket(ticket_id))
             except (RecordError, BadResponse) as exc:
                 log.warning("%s: não foi possível ler a OS no FieldControl (%s); conferida na próxima execução",
                             label, exc.message)
                 return
             if ticket is not None and not ticket.editable:
-                self._report_ticket(client, project, event, ticket, before, payload, review_key, label)
+                yield self._report_ticket(client, project, event, ticket, before, payload, review_key, label)
                 return
 
         def receipt(conn: Connection, value: Any) -> None:
             review.close(conn, [k for k in review.open_items(conn, f"ticket:{event['id']}:")], self.run_id)
 
-        self.perform(Spec(chave=chave, tipo="ticket-put", kind=f"ticket_{kind}", label=f"{label}: texto atualizado",
+        yield from self.perform(Spec(chave=chave, tipo="ticket-put", kind=f"ticket_{kind}", label=f"{label}: texto atualizado",
                           request=f"PUT /tickets/{ticket_id}", payload=payload,
                           send=lambda: self.remote.fc.update_ticket(ticket_id, payload), receipt=receipt,
                           isales_id=project.isales_id, cliente_id=client.id, historico_id=event["id"],
@@ -147,7 +146,7 @@ class EditFollower:
         return self.outbox.engine
 
     def _report_ticket(self, client: records.Client, project: records.Project, event: records.Row,
-                       ticket: fcm.Ticket, before: dict, payload: dict, review_key: str, label: str) -> None:
+                       ticket: fcm.Ticket, before: dict, payload: dict, review_key: str, label: str) -> Write:
         parts = ", ".join(changed_parts(before, payload)) or "texto"
         status = "já virou ordem de serviço" if ticket.status != fcm.TICKET_OPEN else "está arquivada"
         message = (f"{label} {status} (status {ticket.status!r}) e não pode mais ser alterada pela integração; "
@@ -157,13 +156,13 @@ class EditFollower:
             stale = [k for k in review.open_items(conn, f"ticket:{event['id']}:") if k != review_key]
             review.close(conn, stale, self.run_id)  # an earlier difference of the same ticket is superseded
             review.report(conn, review_key, message, isales_id=project.isales_id, run_id=self.run_id)
+            log.warning("revise no FieldControl: %s", message)
+            self.summary.add("revisar_no_fieldcontrol", "pendentes")
 
-        self.act.write(report)
-        log.warning("revise no FieldControl: %s", message)
-        self.summary.add("revisar_no_fieldcontrol", "pendentes")
+        return Write(report)
 
     # -- the primary location's name ---------------------------------------------------------------
-    def follow_primary_name(self, client: records.Client, endereco: records.Row | None, moved: bool) -> None:
+    def follow_primary_name(self, client: records.Client, endereco: records.Row | None, moved: bool) -> Steps[None]:
         """After the customer's PUT moved its primary location to an edited address, its name follows."""
         customer_id = client.cliente.get("field_id")
         if not moved or endereco is None or not endereco.get("location_field_id") or not customer_id:
@@ -173,7 +172,7 @@ class EditFollower:
         chave = ob.location_put_key(endereco["id"], payload)
         sent = [a for a in self.outbox.done("location-put", client.id) if a.endereco_id == endereco["id"]]
         redo = bool(sent) and sent[-1].chave != chave  # the address came back to an earlier one: sent again
-        self.perform(Spec(chave=chave, tipo="location-put", kind="local",
+        yield from self.perform(Spec(chave=chave, tipo="location-put", kind="local",
                           label=f"{client.label()}: nome do local principal {payload['name']}",
                           request=f"PUT /customers/{customer_id}/locations/{location_id}", payload=payload,
                           send=lambda: self.remote.fc.update_location(customer_id, location_id, payload),
@@ -181,12 +180,15 @@ class EditFollower:
                           cliente_id=client.id, endereco_id=endereco["id"], done_outcome="atualizados"), redo=redo)
 
     # -- old contacts ----------------------------------------------------------------------------------
-    def review_old_contacts(self, client: records.Client) -> None:
+    def review_old_contacts(self, client: records.Client) -> Steps[None]:
         """Phones and e-mails the integration created that are no longer the client's: the operator
-        removes them by hand (the API cannot); closed when current again or gone from FieldControl."""
-        cliente, customer_id = client.cliente, client.cliente.get("field_id")
-        if self.planning or not customer_id:
-            return
+        removes them by hand (the API cannot); closed when current again or gone from FieldControl.
+        One `Read` step (the review items and FieldControl's lists, then their update): the plan skips it."""
+        if client.cliente.get("field_id"):
+            yield Read(lambda: self._review_old_contacts(client))
+
+    def _review_old_contacts(self, client: records.Client) -> None:
+        cliente, customer_id = client.cliente, client.cliente["field_id"]
         current_phones = {fcm.phone_key(cliente.get(n)) for n in ("telefone", "telefone_secundario")} - {""}
         current_email = fcm.email_key(cliente.get("email"))
         nome = f"{cliente.get('nome') or 'sem nome'} (projeto {', '.join(p.isales_id for p in client.projects)})"
@@ -233,4 +235,5 @@ class EditFollower:
             review.close(conn, closing, self.run_id)
 
         if to_check or current_again:
-            self.act.write(apply)
+            with self.engine.begin() as conn:
+                apply(conn)

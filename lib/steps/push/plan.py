@@ -1,15 +1,17 @@
-"""Step 04's plan, a value: per client, the actions a run would take with their payloads, the ones
-that would stay pending and the events it would dispense; made by one walk with no request and no
-write. `--dry-run` prints it; its request count is the run's estimate.
+"""Step 04's plan, a value: the steps the decisions of a client yield (`Perform` an action, `Block` it,
+`Dispense` an event, `Wait`, `Note`, `Read` FieldControl, `Write` locally, `Reconcile` an open action),
+and its two executors: `Plan` writes each step down with no request and no write (`--dry-run` prints
+it; its request count is the estimate), `send.Send` carries each one out (the real run). `execute`
+walks the steps of one decision with either, handing each step's outcome back to the decision.
 """
 
 from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy.engine import Connection
 
@@ -18,11 +20,130 @@ from lib.run import Summary
 from lib.steps.push.outbox import CONCLUIDA, OPEN, REJEITADA, Outbox, Outcome, Result, Spec
 
 T = TypeVar("T")
+R = TypeVar("R")
 UNCERTAIN_BEFORE = "envio anterior interrompido ou incerto: será conferido no FieldControl antes de qualquer novo envio"
 
 
 def waiting_message(label: str, waiting: int) -> str:
     return f"{label}: {waiting} evento(s) aguardam a próxima execução (a ordem dos eventos importa)"
+
+
+class Hands(Protocol):
+    """What carries out the steps of a plan: `Plan` (written down) or `send.Send` (done)."""
+
+    def reconcile(self, spec: Spec) -> bool: ...
+    def perform(self, spec: Spec, *, redo: bool = False) -> Result: ...
+    def block(self, spec: Spec, problem: str) -> None: ...
+    def dispense(self, label: str, event_id: int, reason: str) -> None: ...
+    def wait(self, label: str, waiting: int) -> None: ...
+    def note(self, message: str) -> None: ...
+    def read(self, fetch: Callable[[], T]) -> T | None: ...
+    def write(self, action: Callable[[Connection], None]) -> None: ...
+
+
+# -- the steps a decision yields (each carried out by the hands; its value goes back to the decision)
+
+@dataclass(frozen=True)
+class Perform:
+    """Send an action through the outbox (or judge it against the outbox: the plan)."""
+
+    spec: Spec
+    redo: bool = False
+
+    def by(self, hands: Hands) -> Result:
+        return hands.perform(self.spec, redo=self.redo)
+
+
+@dataclass(frozen=True)
+class Block:
+    """A local reason keeps the action from being sent: a pending item, no request."""
+
+    spec: Spec
+    problem: str
+
+    def by(self, hands: Hands) -> Result:
+        hands.block(self.spec, self.problem)
+        return Result(Outcome.REJECTED)
+
+
+@dataclass(frozen=True)
+class Reconcile:
+    """Look up an open action of an earlier run before any new POST (True: found there)."""
+
+    spec: Spec
+
+    def by(self, hands: Hands) -> bool:
+        return hands.reconcile(self.spec)
+
+
+@dataclass(frozen=True)
+class Dispense:
+    label: str
+    event_id: int
+    reason: str
+
+    def by(self, hands: Hands) -> None:
+        hands.dispense(self.label, self.event_id, self.reason)
+
+
+@dataclass(frozen=True)
+class Wait:
+    """Events of a project left for the next run (an earlier one could not be sent)."""
+
+    label: str
+    waiting: int
+
+    def by(self, hands: Hands) -> None:
+        hands.wait(self.label, self.waiting)
+
+
+@dataclass(frozen=True)
+class Note:
+    message: str
+
+    def by(self, hands: Hands) -> None:
+        hands.note(self.message)
+
+
+@dataclass(frozen=True)
+class Read:
+    """Ask FieldControl (or the database) something outside the outbox; the plan asks nothing (None)."""
+
+    fetch: Callable[[], Any]
+
+    def by(self, hands: Hands) -> Any:
+        return hands.read(self.fetch)
+
+
+@dataclass(frozen=True)
+class Write:
+    """A local write (a dispensed event's reason, a receipt missed before); the plan writes nothing."""
+
+    action: Callable[[Connection], None]
+
+    def by(self, hands: Hands) -> None:
+        hands.write(self.action)
+
+
+Step = Perform | Block | Reconcile | Dispense | Wait | Note | Read | Write
+Steps = Generator[Step, Any, R]  # a decision: yields its steps in order, gets each one's outcome back
+
+
+def execute(steps: Steps[R], hands: Hands) -> R:
+    """Carry out the steps of one decision in order with `hands`, each outcome handed back to the
+    decision (the next step may depend on it: the new customer's id, a failed ticket). An error of a
+    step is raised inside the decision, where it was yielded (it may catch it, as a direct call would)."""
+    try:
+        step = next(steps)
+        while True:
+            try:
+                outcome = step.by(hands)
+            except Exception as exc:  # noqa: BLE001 - re-raised at the yield, unless the decision handles it
+                step = steps.throw(exc)
+            else:
+                step = steps.send(outcome)
+    except StopIteration as stop:
+        return stop.value
 
 
 @dataclass(frozen=True)
@@ -58,8 +179,8 @@ class ClientPlan:
 
 
 class Plan:
-    """Built by ClientSync and Reconciler in place of the real run's `Send` (same calls, nothing done):
-    each action is judged against the outbox as it stands (done, rejected and not due, open…)."""
+    """The dry run's hands: the steps of ClientSync and Reconciler written down, nothing done; each
+    action judged against the outbox as it stands (done, rejected and not due, open…)."""
 
     def __init__(self, outbox: Outbox):
         self.outbox = outbox
@@ -91,15 +212,11 @@ class Plan:
         self.opening, self.clients, self.notes = [], [], []
         return taken
 
-    def drop(self) -> None:
-        """Keep the counts only (the real run's estimate)."""
-        self.take()
-
     def sends(self) -> list[str]:
         """The keys of the actions the run would send, in order."""
         return [entry.chave for entry in self.entries if entry.sends and entry.chave]
 
-    # -- the calls of ClientSync and Reconciler ---------------------------------------------------
+    # -- the steps of ClientSync and Reconciler ---------------------------------------------------
     def reconcile(self, spec: Spec) -> bool:
         self.opening.append(Entry(spec.kind, spec.label, (UNCERTAIN_BEFORE,), requests=1, chave=spec.chave))
         self.requests += 1

@@ -12,10 +12,9 @@ from sqlalchemy.engine import Connection
 from lib import fieldcontrol as fcm
 from lib.steps.push import records
 from lib.steps.push.outbox import Action, Outbox, Spec
-from lib.steps.push.plan import Plan
+from lib.steps.push.plan import Reconcile, Steps
 from lib.steps.push.receipts import Receipts
 from lib.steps.push.remote import Remote
-from lib.steps.push.send import Send
 
 KIND_OF = {"customer": "cliente", "customer-put": "cliente", "location": "local", "location-put": "local",
            "ticket-put": "ticket", "phone": "telefone",
@@ -24,18 +23,19 @@ KIND_OF = {"customer": "cliente", "customer-put": "cliente", "location": "local"
 
 class Reconciler:
     """Looks up the open actions with the finders of `remote`; found → the receipt of `receipts`
-    (through `act`: a `Send`, or a `Plan` that only writes the look-up down).
+    (`reconcile_open` yields a `Reconcile` step per action: the real run looks it up, the plan only
+    writes the look-up down).
 
     `scope_all` False (--ids): only the actions of the clients in scope. `rows` reads the rows of
     clients outside this run's list.
     """
 
-    def __init__(self, outbox: Outbox, act: Send | Plan, remote: Remote, receipts: Receipts, rows: records.Rows, *,
+    def __init__(self, outbox: Outbox, remote: Remote, receipts: Receipts, rows: records.Rows, *,
                  scope_all: bool = True):
-        self.outbox, self.act, self.remote, self.receipts, self.rows = outbox, act, remote, receipts, rows
+        self.outbox, self.remote, self.receipts, self.rows = outbox, remote, receipts, rows
         self.scope_all = scope_all
 
-    def reconcile_open(self, source: records.Source) -> None:
+    def reconcile_open(self, source: records.Source) -> Steps[None]:
         """The open actions a page at a time, each page with its clients and their outbox actions."""
         for page in self.outbox.open_pages():
             clients = source.clients_of({action.cliente_id for action in page})
@@ -50,7 +50,7 @@ class Reconciler:
                 client = by_id.get(action.cliente_id)
                 if client is None and not self.scope_all:
                     continue
-                self.act.reconcile(self._spec(action, client, events))
+                yield Reconcile(self._spec(action, client, events))
             self.rows.clear()
 
     def _spec(self, action: Action, client: records.Client | None, events: dict) -> Spec:

@@ -1,6 +1,7 @@
-"""The real run's hands, called by ClientSync and Reconciler where the plan only writes itself down:
-each action through the outbox protocol, a local reason that keeps an action from being sent becomes
-a pending item, a dispensed event is written with its reason.
+"""The real run's hands: each step of the plan (plan.py) that ClientSync and Reconciler yield is
+carried out as it comes — each action through the outbox protocol (the only path that sends), a local
+reason that keeps an action from being sent becomes a pending item, a dispensed event is written with
+its reason. `--dry-run` hands the same steps to `plan.Plan`, which writes them down instead.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import TypeVar
 from sqlalchemy.engine import Connection, Engine
 
 from lib.steps.push import records
-from lib.steps.push.outbox import Outbox, Result, Spec
+from lib.steps.push.outbox import CONCLUIDA, Outbox, Result, Spec
 from lib.steps.push.plan import waiting_message
 
 log = logging.getLogger(__name__)
@@ -21,14 +22,21 @@ T = TypeVar("T")
 
 
 class Send:
-    def __init__(self, outbox: Outbox, engine: Engine):
-        self.outbox, self.engine = outbox, engine
+    """`ready` is called before the first action that may ask FieldControl anything (it connects and
+    checks the configured services: nothing is claimed before that)."""
+
+    def __init__(self, outbox: Outbox, engine: Engine, ready: Callable[[], object] = lambda: None):
+        self.outbox, self.engine, self.ready = outbox, engine, ready
         self.summary = outbox.summary
 
     def reconcile(self, spec: Spec) -> bool:
+        self.ready()
         return self.outbox.reconcile(spec)
 
     def perform(self, spec: Spec, *, redo: bool = False) -> Result:
+        action = self.outbox.get(spec.chave)
+        if redo or action is None or action.estado != CONCLUIDA:
+            self.ready()
         return self.outbox.perform(spec, redo=redo)
 
     def block(self, spec: Spec, problem: str) -> None:

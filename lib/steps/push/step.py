@@ -1,30 +1,34 @@
-"""The run of step 04: the clients a batch at a time (records.Source) with the outbox actions of that
-batch; the plan made first, keeping only its counts (plan.py: the estimate), then either printed as it
-is made (--dry-run) or the configured services checked and each client's actions done (client.py)
-after the open actions of earlier runs (reconcile.py).
+"""The run of step 04: one walk — the open actions of earlier runs (reconcile.py), then the clients a
+batch at a time (records.Source) with the outbox actions of that batch, each client decided once
+(client.py) and its plan's steps carried out as they come: written down and printed by --dry-run
+(plan.Plan, whose request count is the estimate), done by the real run (send.Send, the configured
+services checked before the first one that asks FieldControl), which tells its progress as it goes.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import distinct, func, or_, select
 from sqlalchemy.engine import Engine
 
 import lib.db.schema as t
 from lib.config import PushSettings
 from lib.db import migrate
 from lib.db.engine import make_engine
+from lib.db.values import chunks
 from lib.errors import ConfigError, TransientError
 from lib.fieldcontrol import FieldControl
 from lib.logs import human_duration, progress
 from lib.run import RunContext
+from lib.status import AUMENTO, INSTALACAO
 from lib.steps.push import records
 from lib.steps.push.client import ClientSync
 from lib.steps.push.outbox import Obsolete, Outbox
-from lib.steps.push.plan import Plan
+from lib.steps.push.plan import Hands, Plan, execute
 from lib.steps.push.receipts import Receipts
 from lib.steps.push.reconcile import Reconciler
 from lib.steps.push.remote import LOOKUP_REQUESTS, Remote, lookup_requests
@@ -35,6 +39,8 @@ from lib.steps.push.status import StatusFollower
 log = logging.getLogger(__name__)
 
 REAL_RATE = 1.0  # requests per second the real FieldControl allows per key
+PROGRESS_SECONDS = 60.0  # the real run tells its progress this often
+SENDS_NEW = (INSTALACAO, AUMENTO)  # the events that may make a new client's first ticket
 
 # --------------------------------------------------------------------------- the run
 
@@ -62,41 +68,42 @@ def service_ids(settings: Any) -> dict[str, str]:
             "cancelamento": settings.servico_cancelamento}
 
 
-def _sync(act: Send | Plan, outbox: Outbox, ctx: RunContext[PushSettings], rows: records.Rows,
-          connect: Callable[[], FieldControl] | None = None,
-          obsolete: Obsolete | None = None) -> tuple[Reconciler, ClientSync]:
-    """The collaborators of one walk: the open actions' reconciler and the per-client sync, sharing
-    `act`, the FieldControl look-ups and the receipts."""
+def _collaborators(outbox: Outbox, ctx: RunContext[PushSettings], rows: records.Rows,
+                   connect: Callable[[], FieldControl] | None = None,
+                   obsolete: Obsolete | None = None) -> tuple[Reconciler, ClientSync]:
+    """The deciders of one walk: the open actions' reconciler and the per-client sync, sharing the
+    FieldControl look-ups and the receipts."""
     remote, receipts = Remote(outbox, connect), Receipts(outbox, ctx.run_id)
-    reconciler = Reconciler(outbox, act, remote, receipts, rows, scope_all=not getattr(ctx.args, "ids", None))
-    return reconciler, ClientSync(outbox, act, remote, receipts, rows, service_ids(ctx.settings.fieldcontrol),
-                                  obsolete)
+    reconciler = Reconciler(outbox, remote, receipts, rows, scope_all=not getattr(ctx.args, "ids", None))
+    return reconciler, ClientSync(outbox, remote, receipts, rows, service_ids(ctx.settings.fieldcontrol), obsolete)
 
 
-def _batches(source: records.Source, sync: ClientSync) -> Iterator[records.Client]:
+def _clients(source: records.Source, sync: ClientSync,
+             batch: Callable[[list[records.Client]], None]) -> Iterator[records.Client]:
     """The run's clients, one batch held at a time with its outbox actions (issue 14 §2)."""
-    for batch in source.batches():
+    for clients in source.batches():
         with sync.rows.engine.connect() as conn:
-            sync.outbox.load(conn, records.keys_of(batch))
-        yield from batch
+            sync.outbox.load(conn, records.keys_of(clients))
+        batch(clients)
+        yield from clients
         sync.end_batch()
 
 
-def _walk(reconciler: Reconciler, sync: ClientSync, source: records.Source, *, plan: Plan | None = None,
+def _walk(hands: Hands, reconciler: Reconciler, sync: ClientSync, source: records.Source, *,
+          fresh: Callable[[records.Client], records.Client | None],
+          batch: Callable[[list[records.Client]], None] = lambda clients: None,
           after: Callable[[], None] = lambda: None, total: int | None = None) -> None:
-    """The open actions of earlier runs, then every client; `after` each page of them and each client."""
-    reconciler.reconcile_open(source)
-    after()
+    """The one walk of a run: the open actions of earlier runs, then every client, each decided once
+    (ClientSync.decide) with its steps carried out by `hands` as they come — `Send` in the real run,
+    the `Plan` in a dry run. `fresh` gives the client as it is to be decided; `after` runs after each
+    client."""
+    execute(reconciler.reconcile_open(source), hands)
     sync.remote.keep_lists()
-    clients = _batches(source, sync)
+    clients = _clients(source, sync, batch)
     for loaded in progress(clients, total=total, desc="FieldControl") if total is not None else clients:
-        if plan is not None:
-            plan.start(loaded.id, loaded.label(), len(loaded.projects))
-            client: records.Client | None = loaded
-        else:  # the real run re-reads each client just before sending: step 03 may have edited it since
-            client = sync.reread(loaded)
+        client = fresh(loaded)
         if client is not None:
-            sync.sync_client(client, [(project, decisions_for(project)) for project in client.projects])
+            execute(sync.decide(client, [(project, decisions_for(project)) for project in client.projects]), hands)
         after()
 
 
@@ -105,7 +112,13 @@ def make_plan(ctx: RunContext[PushSettings], outbox: Outbox, rows: records.Rows,
     """The plan of this run (no request, no write), judged against the outbox as each batch is read;
     `after(plan)` takes its entries as they come (the plan holds one client's, and its counts)."""
     plan = Plan(outbox)
-    _walk(*_sync(plan, outbox, ctx, rows), source, plan=plan, after=lambda: after(plan))
+
+    def start(client: records.Client) -> records.Client:
+        plan.start(client.id, client.label(), len(client.projects))
+        return client
+
+    _walk(plan, *_collaborators(outbox, ctx, rows), source, fresh=start, after=lambda: after(plan))
+    after(plan)  # the look-ups of open actions when no client follows them
     return plan
 
 
@@ -117,6 +130,54 @@ def estimate(plan: Plan, engine: Engine) -> int:
         known = conn.execute(select(func.count()).select_from(t.cliente).where(t.cliente.c.field_id.isnot(None))).scalar()
     planned = plan.requests - LOOKUP_REQUESTS * wanted + lookup_requests(wanted, known or 0)
     return planned + 1 if planned else 0
+
+
+def size(engine: Engine, ids: list[str] | None) -> tuple[int, int]:
+    """(projects, clients) the run walks — those with an unresolved or a sent iSales event — counted up
+    front in one query (the real run's progress; the dry run counts them as it plans)."""
+    hist = t.os_status_historico
+    busy = select(hist.c.os_id).where(hist.c.origem == "isales",
+                                      or_(hist.c.enviado_field.is_(True), hist.c.motivo_dispensa.is_(None)))
+    query = select(t.os.c.id, t.os.c.cliente_id).where(t.os.c.cliente_id.isnot(None), t.os.c.id.in_(busy))
+    with engine.connect() as conn:
+        if not ids:
+            walked = query.subquery()
+            row = conn.execute(select(func.count(), func.count(distinct(walked.c.cliente_id)))).one()
+            return int(row[0]), int(row[1])
+        found = [row for chunk in chunks(ids) for row in conn.execute(query.where(t.os.c.isales_id.in_(chunk)))]
+    return len(found), len({row.cliente_id for row in found})
+
+
+def new_customers(clients: list[records.Client]) -> int:
+    """Clients of a batch with no FieldControl customer yet and an event that may send a ticket: about
+    the customers the batch looks up before creating them (remote.py reads the account once when that
+    is cheaper; counted without deciding anything: an over-count by the few dispensed ones)."""
+    return sum(1 for client in clients if not client.cliente.get("field_id") and client.cliente.get("doc_pessoal")
+               and any(event["status"] in SENDS_NEW for project in client.projects for event in project.events))
+
+
+class Progress:
+    """What the real run tells the operator as it goes: clients done of the total, requests made, and
+    the time the rest takes at the pace so far, every `every` seconds (and a last line at the end)."""
+
+    def __init__(self, clients: int, requests: Callable[[], int], every: float = PROGRESS_SECONDS):
+        self.clients, self.requests, self.every = clients, requests, every
+        self.done = 0
+        self.began = self.told = time.monotonic()
+
+    def tick(self) -> None:
+        self.done += 1
+        if time.monotonic() - self.told >= self.every and self.done < self.clients:
+            self.tell()
+
+    def tell(self) -> None:
+        self.told = time.monotonic()
+        elapsed = self.told - self.began
+        rest = ""
+        if 0 < self.done < self.clients:
+            rest = f"; no ritmo até aqui faltam ≈ {human_duration(elapsed / self.done * (self.clients - self.done))}"
+        log.info("FieldControl: %d de %d cliente(s), %d requisição(ões) em %s%s", self.done, self.clients,
+                 self.requests(), human_duration(elapsed), rest)
 
 
 def run(ctx: RunContext[PushSettings]) -> None:
@@ -141,8 +202,10 @@ def run(ctx: RunContext[PushSettings]) -> None:
         if dry_run:
             _dry_run(ctx, outbox, rows, source, engine)
             return
-        plan = make_plan(ctx, outbox, rows, source, Plan.drop)  # counts only
-        _log_estimate(plan, estimate(plan, engine), settings.rate_per_second)
+        projects, clients = size(engine, ids)
+        log.info("o FieldControl real permite %g requisição por segundo por chave; ritmo configurado: %g/s. "
+                 "%d projeto(s) de %d cliente(s) a conferir (a estimativa de requisições e de tempo, sem enviar "
+                 "nada: --dry-run)", REAL_RATE, settings.rate_per_second, projects, clients)
         remote: list[FieldControl] = []
 
         def connect() -> FieldControl:
@@ -151,19 +214,29 @@ def run(ctx: RunContext[PushSettings]) -> None:
             remote.append(fc)
             return fc
 
+        def requests() -> int:
+            return sum(fc.requests_made for fc in remote)
+
         obsolete = Obsolete(outbox, set(ids) if ids else None)
-        reconciler, sync = _sync(Send(outbox, engine), outbox, ctx, rows, connect, obsolete)
-        sync.remote.expected_lookups = plan.lookups["customer"]
-        if plan.requests:
-            sync.remote.fc  # noqa: B018 - the configured services are checked before anything is recorded or sent
-        _walk(reconciler, sync, source, total=plan.client_count)
+        reconciler, sync = _collaborators(outbox, ctx, rows, connect, obsolete)
+        told = Progress(clients, requests)
+
+        def batch(loaded: list[records.Client]) -> None:
+            # read the account's customers once when cheaper: decided at the first look-up (remote.py),
+            # by the new customers of the batches read so far
+            sync.remote.expected_lookups += new_customers(loaded)
+
+        _walk(Send(outbox, engine, lambda: sync.remote.fc), reconciler, sync, source, fresh=sync.reread,
+              batch=batch, after=told.tick, total=clients)
+        if told.done:
+            told.tell()
         closed = obsolete.resolve()
         if closed:
             ctx.summary.extra["pendencias_encerradas"] = closed
         followed = StatusFollower(engine, lambda: sync.remote.fc, ctx.run_id).run(ids)
         for change in followed.changes:
             ctx.summary.add("atividade_fieldcontrol", change["status"])
-        ctx.summary.extra["requisicoes_fieldcontrol"] = sum(fc.requests_made for fc in remote)
+        ctx.summary.extra["requisicoes_fieldcontrol"] = requests()
         if outbox.settling:
             raise TransientError(
                 f"{len(outbox.settling)} escrita(s) no FieldControl com resultado incerto aguardam o período de "
