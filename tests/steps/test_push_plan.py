@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 import lib.db.schema as t
 from lib.clock import db_now
+from lib.errors import RecordError, TransientError
 from lib.steps.push.outbox import Keys, Outbox, Outcome, Spec, canonical
-from lib.steps.push.plan import Plan
+from lib.steps.push.plan import Plan, Read, Write, execute
 
 
 def spec(chave: str, tipo: str = "phone", *, payload=None, look_first: bool = False, lookup_cost: int = 1) -> Spec:
@@ -82,3 +85,48 @@ def test_looked_up_blocked_and_dispensed_are_written_down_not_sent(engine):
                           "(a ordem dos eventos importa)"]
     assert {kind: dict(c) for kind, c in plan.summary.counts.items()} == {"evento": {"previstos": 1, "pendentes": 2}}
     assert plan.read(lambda: 1 / 0) is None  # nothing is asked of FieldControl while planning
+
+
+class Asking:
+    """Hands that do what a Read asks (as the real run's Send does) and keep what is written."""
+
+    def __init__(self):
+        self.written = []
+
+    def read(self, fetch):
+        return fetch()
+
+    def write(self, action):
+        self.written.append(action)
+
+
+def refused():
+    raise RecordError("OS não encontrada")
+
+
+def decision():
+    """A decision as ClientSync writes one: a step's outcome feeds the next, an error is caught where
+    its step was yielded."""
+    first = yield Read(lambda: 20)
+    try:
+        second = yield Read(refused)
+    except RecordError as exc:
+        second = exc.message
+    yield Write(lambda conn: None)
+    return first, second
+
+
+def test_execute_hands_back_each_outcome_and_raises_an_error_where_its_step_was_yielded(engine):
+    hands = Asking()
+    assert execute(decision(), hands) == (20, "OS não encontrada") and len(hands.written) == 1
+    plan = Plan(loaded(engine, []))
+    assert execute(decision(), plan) == (None, None)  # the plan asks nothing and writes nothing
+
+
+def test_execute_lets_an_error_the_decision_does_not_handle_stop_the_run():
+    def stopping():
+        yield Read(lambda: (_ for _ in ()).throw(TransientError("FieldControl fora do ar")))
+        raise AssertionError("never decided after the error")
+
+    with pytest.raises(TransientError, match="FieldControl fora do ar"):
+        execute(stopping(), Asking())
