@@ -253,8 +253,9 @@ class HttpSession(requests.Session):
                 self._count("retries")
                 time.sleep(delay)
                 continue
-            log.debug("%s %s -> %s (%.0f ms)", method, redact(url), response.status_code,
-                      (time.monotonic() - started) * 1000)
+            if log.isEnabledFor(logging.DEBUG):  # redact() is not free: only when the line is written
+                log.debug("%s %s -> %s (%.0f ms)", method, redact(url), response.status_code,
+                          (time.monotonic() - started) * 1000)
             status = self.answer_status(response)
             rate_limit = _rate_limit(response)
             if rate_limit:  # a 429's Remaining is 0 by definition: its Retry-After rules the wait

@@ -627,8 +627,8 @@ def test_the_run_holds_one_batch_of_clients_and_their_actions(engine, env, sandb
     held = {"clients": 0, "actions": 0}
     clients_of, keep = push.records._clients, Outbox._keep
 
-    def counted_clients(conn, os_rows):
-        found = clients_of(conn, os_rows)
+    def counted_clients(conn, os_rows, *known):
+        found = clients_of(conn, os_rows, *known)
         held["clients"] = max(held["clients"], len(found[0]))
         return found
 

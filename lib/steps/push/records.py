@@ -56,6 +56,13 @@ PAYMENTS_OF = (select(t.pagamento).where(t.pagamento.c.os_id.in_(bindparam("ids_
                .order_by(t.pagamento.c.id))
 
 
+# a project with its client and address (step 04 re-reads each client's just before sending)
+OS_WITH_CLIENT = (select(t.os, t.cliente, t.endereco)
+                  .select_from(t.os.outerjoin(t.cliente, t.os.c.cliente_id == t.cliente.c.id)
+                               .outerjoin(t.endereco, t.os.c.endereco_id == t.endereco.c.id))
+                  .where(t.os.c.id.in_(bindparam("ids_", expanding=True))))
+
+
 def select_in(table: Table) -> Select:
     """SELECT * FROM table WHERE id IN :ids_ (expanding)."""
     return _statement("in", table)
@@ -219,13 +226,21 @@ def reread(conn: Connection, client: Client) -> Client | None:
     03 may have edited them since the run began). A project that moved to another client, or that
     no longer needs anything, waits for the next run; None when nothing of the client is left."""
     os_rows: list[Row] = []
+    known: dict[str, dict[int, Row]] = {"cliente": {}, "endereco": {}}
     for chunk in chunks([project.id for project in client.projects]):
-        os_rows += [dict(r) for r in conn.execute(select_in(t.os), {"ids_": chunk}).mappings()]
-    clients, _warnings = _clients(conn, os_rows)
+        for row in conn.execute(OS_WITH_CLIENT, {"ids_": chunk}):
+            os_rows.append({column.name: row._mapping[column] for column in t.os.c})
+            for name in known:  # the client and address of each project, read in the same statement
+                table = TABLES[name]
+                if row._mapping[table.c.id] is not None:
+                    known[name][row._mapping[table.c.id]] = {column.name: row._mapping[column] for column in table.c}
+    clients, _warnings = _clients(conn, os_rows, known)
     return next((fresh for fresh in clients if fresh.id == client.id), None)
 
 
-def _clients(conn: Connection, os_rows: list[Row]) -> tuple[list[Client], list[str]]:
+def _clients(conn: Connection, os_rows: list[Row],
+             known: dict[str, dict[int, Row]] | None = None) -> tuple[list[Client], list[str]]:
+    """`known`: the `cliente` and `endereco` rows of the projects, when read with them."""
     projects = {row["id"]: Project(os=row) for row in os_rows}
     for chunk in chunks(list(projects)):
         for row in conn.execute(EVENTS_OF, {"ids_": chunk}).mappings():
@@ -242,8 +257,11 @@ def _clients(conn: Connection, os_rows: list[Row]) -> tuple[list[Client], list[s
         for row in conn.execute(PAYMENTS_OF, {"ids_": chunk}).mappings():
             project = projects[row["os_id"]]
             project.pagamento = project.pagamento or dict(row)
-    clientes = rows_by_id(conn, t.cliente, (p.os["cliente_id"] for p in wanted))
-    enderecos = rows_by_id(conn, t.endereco, (p.os["endereco_id"] for p in wanted))
+    if known is None:
+        clientes = rows_by_id(conn, t.cliente, (p.os["cliente_id"] for p in wanted))
+        enderecos = rows_by_id(conn, t.endereco, (p.os["endereco_id"] for p in wanted))
+    else:
+        clientes, enderecos = known["cliente"], known["endereco"]
     clients: dict[int, Client] = {}
     for project in sorted(wanted, key=lambda p: p.id):
         client = clients.setdefault(project.os["cliente_id"], Client(cliente=clientes[project.os["cliente_id"]]))
