@@ -94,6 +94,9 @@ class ClientMerge:
         self.stored_of = stored_of
         self.clients: dict[str, LatestValues] = {}  # doc_pessoal → merged values of its changed cards
         self.addresses: dict[tuple[str, tuple[str, ...]], AddressValues] = {}  # (doc, address key) → …
+        # after `settle`: only what `apply` reads, each value once (no recency per field)
+        self.merged: dict[str, dict[str, Any]] = {}  # doc_pessoal → the client's merged values
+        self.merged_addresses: dict[tuple[str, tuple[str, ...]], dict[str, Any]] = {}  # of several changed cards
 
     def _changed(self, project: ProjectInput) -> bool:
         stored = self.stored_of(project.isales_id)
@@ -118,16 +121,32 @@ class ClientMerge:
         for key in [key for key in self.addresses if key[0] in docs]:
             del self.addresses[key]
 
+    def settle(self) -> None:
+        """Once every card is added: keep the merged values only, and only those `apply` reads (an
+        address that one changed card carries is that card's own). What the run holds for the
+        whole file is then a dict of values per shared client and per address several cards share."""
+        self.merged.update((doc, latest.values()) for doc, latest in self.clients.items())
+        self.merged_addresses.update((key, shared.values()) for key, shared in self.addresses.items()
+                                     if shared.cards > 1)
+        self.clients, self.addresses = {}, {}
+
     def apply(self, project: ProjectInput) -> None:
         """Give `project` the client and address values it should write."""
         doc = project.cliente["doc_pessoal"]
-        latest = self.clients.get(doc)
-        if latest is None:  # the only card of its document
-            latest = LatestValues()
-            if self._changed(project):
-                latest.add(recency(project), project.cliente)
-        project.cliente = {"doc_pessoal": doc, **latest.values()}
-        if project.endereco is not None and doc in self.clients:  # the address of one card is its own
-            shared = self.addresses.get((doc, address_key(project.endereco)))
-            if shared is not None and shared.cards > 1:
-                project.endereco = shared.values()
+        values = self.merged.get(doc)
+        if values is None:
+            latest = self.clients.get(doc)
+            if latest is None:  # the only card of its document
+                latest = LatestValues()
+                if self._changed(project):
+                    latest.add(recency(project), project.cliente)
+            values = latest.values()
+        project.cliente = {"doc_pessoal": doc, **values}
+        if project.endereco is not None and (doc in self.merged or doc in self.clients):
+            # the address of one card is its own
+            key = (doc, address_key(project.endereco))
+            endereco = self.merged_addresses.get(key)
+            if endereco is None and (shared := self.addresses.get(key)) is not None and shared.cards > 1:
+                endereco = shared.values()
+            if endereco is not None:
+                project.endereco = dict(endereco)

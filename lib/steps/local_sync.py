@@ -249,6 +249,7 @@ def _sync_input(ctx: RunContext[Settings], source: File02, ids: list[str] | None
     del survey  # every id and document of the file: from here on the run keeps the shared documents only
     merge = ClientMerge(index.oss.get)
     refused = _refuse_and_merge_shared(engine, ctx, source, repeated, shared, index, merge, wanted)
+    merge.settle()  # the merged values only, from here on
     movements += [card.movement for card in refused if card.isales_id in index.oss]
     unknown = sum(1 for m in movements if m.isales_id not in index.oss)
     log.info("%d projeto(s) e %d mudança(s) de coluna a conferir (só o que mudou é gravado)%s",

@@ -33,6 +33,7 @@ from lib.steps.local_input import (
     client_signature,
     parse_project,
 )
+from lib.steps.local_merge import ClientMerge
 from tests.db.legacy import create_legacy
 
 MARIA, JOSE, AGRO = "52998224725", "11144477735", "11222333000181"
@@ -770,3 +771,32 @@ def test_fingerprints_are_the_json_text_they_always_were():
                                 (endereco, ENDERECO_FIELDS, address_signature)):
         text = json.dumps([values.get(name) for name in names], ensure_ascii=False, default=str)
         assert sign(values) == hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
+def test_settled_merge_keeps_only_what_apply_reads_and_gives_the_same_values():
+    """After the pass over the shared documents the run keeps one dict of values per shared
+    client and per address that several changed cards carry; an address that one card carries
+    (its own) is not kept for the rest of the run. The values applied are the ones before."""
+    cards = [parse_project(projeto(4711, obtido="2026-11-29T13:00:01Z", cliente={"email": "velho@example.com"})),
+             parse_project(projeto(4712, obtido="2026-11-29T14:00:01Z", cliente={"email": None, "telefone": "1199"})),
+             parse_project(projeto(4713, endereco={"numero": "2000"})),
+             parse_project(projeto(5000, cliente={"doc_pessoal": JOSE, "nome": "José Lima"}))]
+    live, settled = ClientMerge(lambda _id: None), ClientMerge(lambda _id: None)
+    for merge in (live, settled):
+        for card in cards[:3]:
+            merge.add(copy.deepcopy(card))
+    settled.settle()
+    assert (settled.clients, settled.addresses) == ({}, {})
+    assert list(settled.merged) == [MARIA]
+    assert [key[1][2] for key in settled.merged_addresses] == ["1000"]  # 2000 is one card's own
+    for card in cards:
+        one, other = copy.deepcopy(card), copy.deepcopy(card)
+        live.apply(one)
+        settled.apply(other)
+        assert (one.cliente, one.endereco) == (other.cliente, other.endereco)
+    first, second = copy.deepcopy(cards[0]), copy.deepcopy(cards[1])
+    settled.apply(first)
+    settled.apply(second)
+    assert first.cliente["telefone"] == "1199" and first.cliente["email"] == "maria.silva@example.com"  # 4713
+    first.endereco["bairro"] = "mudado"  # each card gets its own copy of the shared values
+    assert second.endereco["bairro"] == "Bela Vista"
