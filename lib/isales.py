@@ -11,7 +11,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 import ijson
@@ -48,18 +48,28 @@ class Card:
         text = json.dumps(raw, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
         self.fingerprint = hashlib.sha1(text.encode("utf-8")).hexdigest()
 
+    @classmethod
+    def stored(cls, cliente_id: int, coluna_id: int | None, nome: str | None, fingerprint: str,
+               row: str | None) -> Card:
+        """A card as a store kept it (`row_text` and `fingerprint` of the card first built)."""
+        card = cls.__new__(cls)
+        card.cliente_id, card.coluna_id, card.nome, card.fingerprint, card._row = (cliente_id, coluna_id, nome,
+                                                                                  fingerprint, row)
+        return card
+
     @property
     def raw(self) -> dict:
         """The listing row ({} once dropped)."""
         return {} if self._row is None else json.loads(self._row)
 
+    @property
+    def row_text(self) -> str | None:
+        """The listing row as compact JSON text (None once dropped)."""
+        return self._row
+
     def without_row(self) -> Card:
         """The same card without its listing row (ids, column, name and fingerprint only)."""
-        slim = Card.__new__(Card)
-        slim.cliente_id, slim.coluna_id, slim.nome, slim.fingerprint = (self.cliente_id, self.coluna_id, self.nome,
-                                                                        self.fingerprint)
-        slim._row = None
-        return slim
+        return Card.stored(self.cliente_id, self.coluna_id, self.nome, self.fingerprint, None)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Card) and (self.cliente_id, self.coluna_id, self.nome, self.fingerprint) == (
@@ -72,14 +82,52 @@ class Card:
         return f"Card(cliente_id={self.cliente_id!r}, coluna_id={self.coluna_id!r}, nome={self.nome!r})"
 
 
+class CardStore(Protocol):
+    """Where the cards of a listing are kept as they arrive (in memory by default; step 01 gives a
+    store on disk, so that a funnel of any size costs the same memory)."""
+
+    def put(self, card: Card, position: int) -> tuple[int, int | None] | None:
+        """Keep `card`, listed at `position`: a later entry of the same client replaces the earlier
+        one. None for a client not listed before, else (its first position, the column kept so far)."""
+
+    def __len__(self) -> int:
+        """How many clients are kept."""
+
+
+class CardList:
+    """The cards of a listing in memory (the default store)."""
+
+    def __init__(self) -> None:
+        self.by_id: dict[int, Card] = {}
+        self.first: dict[int, int] = {}  # cliente_id → its first position in the listing
+
+    def put(self, card: Card, position: int) -> tuple[int, int | None] | None:
+        earlier = self.by_id.get(card.cliente_id)
+        self.by_id[card.cliente_id] = card
+        if earlier is None:
+            self.first[card.cliente_id] = position
+            return None
+        return self.first[card.cliente_id], earlier.coluna_id
+
+    def __len__(self) -> int:
+        return len(self.by_id)
+
+    def sorted(self) -> list[Card]:
+        return sorted(self.by_id.values(), key=lambda card: card.cliente_id)
+
+
 @dataclass
 class Funnel:
-    """The whole listing: valid cards (one per client), unusable entries described in pt-BR."""
+    """The whole listing: valid cards (one per client), unusable entries described in pt-BR.
+
+    `cards` holds the cards, by cliente_id, when the listing was kept in memory; with a store of the
+    caller's it is empty (the store holds them) and `size` says how many there are."""
 
     cards: list[Card]
     invalid: list[str] = field(default_factory=list)
     pages: int = 1
     duplicates: int = 0
+    size: int = 0  # valid cards (one per client)
     # clients listed more than once: cliente_id → every (position in the listing, coluna_id) seen
     repeated: dict[int, list[tuple[int, int | None]]] = field(default_factory=dict)
 
@@ -152,15 +200,16 @@ class IsalesClient:
         return self.session.get(f"{self.base_url}{route}", params={"api_token": self.token, **params})
 
     # -- the funnel ------------------------------------------------------------------------------
-    def list_cards(self, funil_id: int, desde: date, ate: date) -> Funnel:
-        """Every card of the funnel in the window, following a Laravel paginator to its end.
+    def list_cards(self, funil_id: int, desde: date, ate: date, store: CardStore | None = None) -> Funnel:
+        """Every card of the funnel in the window, following a Laravel paginator to its end; kept in
+        `store` when one is given (then `Funnel.cards` is empty), else in `Funnel.cards`.
 
         AuthError: token refused (401/403), a redirect (login) or an HTML page. BadResponse: an
         answer of unknown shape, a page loop, or a paginator that never ends.
         """
         params: dict[str, Any] = {"funil_id": funil_id, "desde": desde.isoformat(), "ate": ate.isoformat()}
         items, meta = self._funnel_page(params, None)
-        builder = _FunnelBuilder()
+        builder = _FunnelBuilder(store)
         _count, previous = builder.add(items)  # card by card: the raw rows of the listing are never held at once
         pages = 1
         if meta is not None:
@@ -345,9 +394,9 @@ def _skeleton(content: bytes) -> Any:
 class _FunnelBuilder:
     """The cards of a listing, built as its pages arrive (one per client; repeats noted)."""
 
-    def __init__(self) -> None:
-        self.by_id: dict[int, Card] = {}
-        self.first: dict[int, int] = {}  # cliente_id → its first position in the listing
+    def __init__(self, store: CardStore | None = None) -> None:
+        self.memory = CardList() if store is None else None
+        self.store: CardStore = self.memory if self.memory is not None else store  # type: ignore[assignment]
         self.repeated: dict[int, list[tuple[int, int | None]]] = {}
         self.invalid: list[str] = []
         self.duplicates = 0
@@ -370,17 +419,13 @@ class _FunnelBuilder:
             nested = item.get("cliente")
             nome = nested.get("nome") if isinstance(nested, dict) else None
             card = Card(cliente_id, _as_int(item.get("coluna_id")), nome if isinstance(nome, str) else None, item)
-            earlier = self.by_id.get(cliente_id)
+            earlier = self.store.put(card, position)
             if earlier is not None:
                 self.duplicates += 1  # e.g. a card that shifted pages while we listed: step 01 decides
-                self.repeated.setdefault(cliente_id, [(self.first[cliente_id], earlier.coluna_id)])
+                self.repeated.setdefault(cliente_id, [earlier])
                 self.repeated[cliente_id].append((position, card.coluna_id))
-            else:
-                self.first[cliente_id] = position
-            self.by_id[cliente_id] = card
         return count, digest.hexdigest()
 
     def funnel(self) -> Funnel:
-        return Funnel(cards=sorted(self.by_id.values(), key=lambda card: card.cliente_id), invalid=self.invalid,
-                      duplicates=self.duplicates,
-                      repeated=self.repeated)
+        return Funnel(cards=self.memory.sorted() if self.memory is not None else [], invalid=self.invalid,
+                      duplicates=self.duplicates, repeated=self.repeated, size=len(self.store))

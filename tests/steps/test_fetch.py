@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import json
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import select
@@ -15,7 +16,9 @@ from lib.clock import db_now
 from lib.config import IsalesSettings
 from lib.db import pending
 from lib.isales import Card
-from lib.steps.fetch import LocalOs, load_local, select_cards
+from lib.steps.fetch import LocalOs, load_local
+from lib.steps.fetch import select_cards as select_in_spool
+from lib.steps.fetch_spool import SKIP, Spool
 from tests.conftest import sandbox_env
 
 door = importlib.import_module("01_get_projetos_isales")
@@ -29,6 +32,24 @@ FRESH, OLD = NOW - timedelta(days=1), NOW - timedelta(days=8)
 
 
 # --------------------------------------------------------------------------- the rule, without I/O
+
+def select_cards(listing, settings, local, pending_ids, **options) -> SimpleNamespace:
+    """lib.steps.fetch.select_cards over a spool holding `listing`, `local` (isales_id → LocalOs) and the
+    `pending_ids`; its decisions read back as lists."""
+    with Spool(None) as spool:
+        for position, card in enumerate(listing, 1):
+            spool.put(card, position)
+        spool.add_local((key, n, known.coluna_id, known.detalhes_em, known.listagem)
+                        for n, (key, known) in enumerate(local.items(), 1))
+        spool.add_finished((n, known.concluido_em) for n, known in enumerate(local.values(), 1) if known.concluido_em)
+        spool.add_pending(pending_ids)
+        selection = select_in_spool(spool, settings, **options)
+        return SimpleNamespace(to_fetch=list(selection.todo()), skipped=[card for card, *_ in spool.decided(SKIP)],
+                               movimentos=list(selection.moves()), no_column=list(selection.unclassified()),
+                               of_interest=spool.of_interest(card.cliente_id for card in listing),
+                               missing_ids=selection.missing_ids, finished=selection.finished,
+                               counts=selection)
+
 
 def cards(*pairs) -> list[Card]:
     return [Card(cid, col, f"Cliente {cid}", {"cliente_id": cid, "coluna_id": col}) for cid, col in pairs]
@@ -78,9 +99,9 @@ def test_rolling_refresh_takes_the_stalest_within_the_budget():
     assert {k: v for k, v in fetch.items() if v == "renovacao"} == {4: "renovacao", 3: "renovacao"}
     assert [c.cliente_id for c in selection.skipped] == [6, 12]
     fetch, _ = decide(refresh_cards=3)
-    assert [k for k, v in fetch.items() if v == "renovacao"] == [4, 3, 12]
+    assert sorted(k for k, v in fetch.items() if v == "renovacao") == [3, 4, 12]
     fetch, selection = decide(refresh_cards=100)
-    assert [k for k, v in fetch.items() if v == "renovacao"] == [4, 3, 12, 6] and not selection.skipped
+    assert sorted(k for k, v in fetch.items() if v == "renovacao") == [3, 4, 6, 12] and not selection.skipped
 
 
 def test_completo_fetches_every_card_of_interest():
@@ -116,16 +137,19 @@ def test_cards_rotate_until_every_one_is_refreshed():
     listing = cards(*[(i, INSTALACAO) for i in range(1, 21)])
     local = {str(c.cliente_id): LocalOs(INSTALACAO, OLD - timedelta(minutes=c.cliente_id % 7), c.fingerprint)
              for c in listing}
-    refreshed: list[int] = []
+    runs: list[set[int]] = []  # the cards refreshed by each run (fetched in the order of their ids)
     for run in range(4):
         selection = select_cards(listing, SETTINGS, local, set(), refresh_cards=6)
         assert len(selection.to_fetch) == 6  # the budget is spent in every run
         for todo in selection.to_fetch:
             key = str(todo.card.cliente_id)
             local[key] = LocalOs(INSTALACAO, NOW + timedelta(minutes=run), local[key].listagem)
-            refreshed.append(todo.card.cliente_id)
-    assert sorted(refreshed[:20]) == list(range(1, 21))  # each once before any twice
-    assert set(refreshed[20:]) < set(refreshed[:6])  # then the second round starts with the first run's
+        runs.append({todo.card.cliente_id for todo in selection.to_fetch})
+    first_round = runs[0] | runs[1] | runs[2]
+    assert len(first_round) == 18  # none twice in the first three runs
+    last_two = set(range(1, 21)) - first_round
+    assert last_two < runs[3]  # each once before any twice
+    assert runs[3] - last_two < runs[0]  # then the second round starts with the first run's
 
 
 # --------------------------------------------------------------------------- in-process runs
@@ -169,7 +193,9 @@ def open_01(engine) -> dict[str, str]:
         return {item["chave"]: item["motivo"] for item in pending.open_items(conn, "01")}
 
 
-def test_first_run_fetches_every_card_of_interest_untouched(step, sandbox, engine):
+def test_first_run_fetches_every_card_of_interest_untouched(step, sandbox, engine, tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / ".01_selecao.k1ll3d.sqlite").write_bytes(b"left by a killed run")
     code, data = step()
     assert code == 0
     expected = of_interest(sandbox)
@@ -182,6 +208,7 @@ def test_first_run_fetches_every_card_of_interest_untouched(step, sandbox, engin
         assert item["card"]["coluna_id"] == item["coluna_id"] == project["card"]["coluna_id"]
     assert data["contagens"]["cards_no_funil"] == len(sandbox.state.cards(None, None))
     assert data["contagens"]["detalhados"] == len(expected) and data["pendencias"] == []
+    assert list((tmp_path / "data").glob("*.sqlite")) == []  # the run's spool is gone, and a killed run's
     with engine.connect() as conn:
         counts = json.loads(conn.execute(select(t.execucao.c.contagens)).scalar_one())
     assert counts["projetos"]["detalhados"] == len(expected)
@@ -348,7 +375,9 @@ def test_finished_work_in_fieldcontrol_leaves_the_rotation(engine):
         os_with("6", "aumento", ("fieldcontrol", "done", "instalacao"))  # the expansion is not done yet
         os_with("7", "aumento", ("fieldcontrol", "done", "instalacao"), ("fieldcontrol", "done", "aumento"))
         os_with("8", "outro", ("fieldcontrol", "done", "instalacao"))  # not of interest: no rotation anyway
-    local, _, _ = load_local(engine)
+    with Spool(None) as spool:
+        load_local(engine, spool)
+        local = {key: spool.known(key) for key in "12345678"}
     assert {key: known.concluido_em for key, known in local.items()} == {
         "1": learned, "2": None, "3": None, "4": learned, "5": None, "6": None, "7": learned, "8": None}
     assert all(known.in_rotation for known in local.values())  # details older than the news: one last refresh
@@ -436,7 +465,7 @@ def test_a_failure_midway_keeps_the_previous_file(step, sandbox, tmp_path, monke
     code, data = step(ISALES_MAX_WORKERS="1")
     assert code == 2 and calls[0] > 6
     assert data == {"etapa": "01", "anterior": True}
-    assert [path.name for path in previous.parent.iterdir() if path.name.endswith(".tmp")] == []
+    assert [path.name for path in previous.parent.iterdir() if path.name.endswith((".tmp", ".sqlite"))] == []
 
 
 def test_only_cards_with_an_open_item_are_resolved(step, sandbox, monkeypatch):
@@ -463,3 +492,64 @@ def test_only_cards_with_an_open_item_are_resolved(step, sandbox, monkeypatch):
     fetched = {p["isales_id"] for p in data["projetos"]}
     assert fetched & failed, "the sandbox should have a card that fails once"
     assert set(asked[0]) == {pending.project_key(n) for n in fetched & failed}
+
+
+def test_memory_of_a_run_does_not_grow_with_the_funnel(tmp_path, migrated_db, engine, monkeypatch):
+    """Issue 14 §2: a first load and a second run of step 01 hold the same memory for 1,000 and for
+    3,000 cards. The listing, what the local database knew and the selection are kept in a spool on
+    disk; they used to be held in memory, ~1 KB a card in a first load and more in a second run
+    (each card's listing row, and the local index of every stored project)."""
+    import tracemalloc
+
+    from lib import isales
+
+    per_page = 500
+    note = "Observação do vendedor: cliente pediu visita pela manhã, portão azul, cachorro bravo. " * 2
+
+    def row(n: int) -> dict:
+        return {"id": 900_000 + n, "cliente_id": 10_000 + n, "coluna_id": INSTALACAO, "funil_id": 9001,
+                "cliente": {"nome": f"Cliente Número {n} da Silva", "vendedor": "Renan Ávila",
+                            "email": f"cliente{n}@example.com", "telefone": "(11) 91234-5678"}, "observacao": note}
+
+    def run_with(cards: int) -> int:
+        pages = -(-cards // per_page)
+
+        def funnel_page(self, params, page):
+            page = page or 1
+            first = (page - 1) * per_page
+            return (row(n) for n in range(first, min(cards, first + per_page))), {"current_page": page,
+                                                                                   "last_page": pages}
+
+        monkeypatch.setattr(isales.IsalesClient, "_funnel_page", funnel_page)
+        tracemalloc.start()
+        try:
+            assert door.main([]) == 0
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    monkeypatch.chdir(tmp_path)
+    env = {"ISALES_API_URL": "http://127.0.0.1:9/isales/api", "ISALES_API_TOKEN": "token-teste",
+           "ISALES_FUNIL_ID": "9001", "ISALES_DESDE": "2025-01-01", "ISALES_COLUNA_INSTALACAO": str(INSTALACAO),
+           "ISALES_COLUNA_AUMENTO": str(AUMENTO), "ISALES_COLUNA_CANCELADO": str(CANCELADO),
+           "DATABASE_URL": migrated_db, "DATA_DIR": str(tmp_path / "data"), "ISALES_MAX_WORKERS": "2"}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr(isales.IsalesClient, "details",
+                        lambda self, cliente_id: isales.Details({"id": cliente_id, "nome": f"Cliente {cliente_id}"},
+                                                                {}, {}))
+    first, second = {}, {}
+    for cards in (1000, 3000):
+        with engine.begin() as conn:
+            conn.execute(t.os.delete())
+        first[cards] = run_with(cards)
+        data = json.loads((tmp_path / "data" / "01_projetos_isales.json").read_text(encoding="utf-8"))
+        assert data["contagens"]["detalhados"] == cards
+        with engine.begin() as conn:
+            conn.execute(t.os.insert(), [{"isales_id": str(p["isales_id"]), "coluna_id": p["coluna_id"],
+                                          "status": p["status"], "detalhes_em": NOW, "listagem_hash": p["listagem"]}
+                                         for p in data["projetos"]])
+        del data
+        second[cards] = run_with(cards)  # everything known: only the rolling refresh is fetched
+    growth = {name: (peaks[3000] - peaks[1000]) / 2000 for name, peaks in (("first", first), ("second", second))}
+    assert growth["first"] < 150 and growth["second"] < 150, (growth, first, second)
