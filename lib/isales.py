@@ -158,9 +158,12 @@ def origin(base_url: str) -> str:
 
 
 def _looks_like_html(response: requests.Response) -> bool:
+    """An HTML page instead of JSON (a login page…), told by its type or its first characters: only
+    the start of the body is decoded (a plain listing of 50,000 cards decoded whole cost its size twice)."""
     if "html" in response.headers.get("Content-Type", "").lower():
         return True
-    return response.text.lstrip()[:15].lower().startswith(("<!doctype", "<html"))
+    start = response.content[:256].decode(response.encoding or "utf-8", "replace")
+    return start.lstrip()[:15].lower().startswith(("<!doctype", "<html"))
 
 
 def _as_int(value: Any) -> int | None:

@@ -272,3 +272,35 @@ def test_optional_pacing_of_isales_calls():
     paced = IsalesClient.from_settings(config.load("isales", environ={**environ, "ISALES_RATE_PER_MINUTE": "120"}))
     assert unpaced.session.pacer.interval == 0
     assert 0.5 <= paced.session.pacer.interval <= 0.55  # 2 per second, with the pacer's safety margin
+
+
+def test_a_plain_listing_is_not_decoded_whole():
+    """Issue 14 §2: the answer of a plain listing (every card in one body) is read card by card; of
+    its text only the start is decoded to tell an HTML page (the whole decode cost the body's size
+    again, ~3.4 MB here, more with longer rows). What remains is the parser's buffer (~1 MB, any size)."""
+    import tracemalloc
+
+    rows = [{"cliente_id": n, "coluna_id": 17840, "cliente": {"nome": f"Cliente {n} Ávila", "vendedor": "Renan"}}
+            for n in range(1, 30_001)]
+    answer = _response(200, {"funil_clientes": rows})
+    del rows
+
+    class Discard:  # a store that keeps nothing: only the reading itself is measured
+        size = 0
+
+        def put(self, card, position):
+            self.size += 1
+
+        def __len__(self):
+            return self.size
+
+    client, _session = scripted(lambda page: answer)
+    client.session.get = lambda url, params=None: answer  # the same prebuilt answer, not built again
+    tracemalloc.start()
+    try:
+        funnel = client.list_cards(1, DESDE, ATE, store=Discard())
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert funnel.size == 30_000 and funnel.cards == []
+    assert peak < 0.6 * len(answer.content), (peak, len(answer.content))
