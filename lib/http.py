@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from urllib.parse import urlsplit
 
 import requests
@@ -39,6 +39,7 @@ USER_AGENT = f"isales-field-sync/{__version__} (+integracao iSales-FieldControl)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 RETRY_STATUSES = frozenset({500, 502, 503, 504})
 MAX_RETRY_AFTER = 120.0  # a longer wait is better left to the next cron run
+BODY_CHUNK = 1 << 16  # bytes of an answer read at a time when it goes to a file (`into`)
 STATE_WIDTH = 24  # characters of a pacing file: an epoch time with microseconds, right-aligned
 
 
@@ -228,6 +229,12 @@ class HttpSession(requests.Session):
         return ceiling / 2 + random.uniform(0, ceiling / 2)
 
     def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        """requests' request under the project's rules. With `into` (a binary file), the body of a
+        200 answer is written there as it arrives, within the same retries (a big answer is never
+        held whole; the response's own content is then empty)."""
+        into: IO[bytes] | None = kwargs.pop("into", None)
+        if into is not None:
+            kwargs["stream"] = True
         method = method.upper()
         kwargs.setdefault("timeout", self.timeout)
         # never follow redirects: a login page must not pass for data, and short links are
@@ -242,6 +249,8 @@ class HttpSession(requests.Session):
             started = time.monotonic()
             try:
                 response = super().request(method, url, **kwargs)
+                if into is not None and response.status_code == 200:
+                    _save_body(response, into)
             except requests.RequestException as exc:
                 what = describe_failure(exc)
                 if not safe and not _surely_not_sent(exc):
@@ -287,6 +296,16 @@ class HttpSession(requests.Session):
                 continue
             return response
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _save_body(response: requests.Response, into: IO[bytes]) -> None:
+    into.seek(0)
+    into.truncate()
+    for chunk in response.iter_content(BODY_CHUNK):
+        into.write(chunk)
+    into.flush()
+    into.seek(0)
+    response._content = b""  # read into the file: nothing is held, and nothing read twice
 
 
 def make_session(service: str, settings: HttpSettings, *, rate_per_second: float | None = None,

@@ -5,13 +5,13 @@ routes of one client, as typed results with the raw objects untouched. No busine
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import logging
+import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Protocol
+from typing import IO, Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 import ijson
@@ -157,13 +157,13 @@ def origin(base_url: str) -> str:
     return urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", ""))
 
 
-def _looks_like_html(response: requests.Response) -> bool:
-    """An HTML page instead of JSON (a login page…), told by its type or its first characters: only
-    the start of the body is decoded (a plain listing of 50,000 cards decoded whole cost its size twice)."""
+def _looks_like_html(response: requests.Response, start: bytes) -> bool:
+    """An HTML page instead of JSON (a login page…), told by its type or by `start`, the first bytes
+    of its body (a plain listing of 50,000 cards decoded whole cost its size twice)."""
     if "html" in response.headers.get("Content-Type", "").lower():
         return True
-    start = response.content[:256].decode(response.encoding or "utf-8", "replace")
-    return start.lstrip()[:15].lower().startswith(("<!doctype", "<html"))
+    text = start.decode(response.encoding or "utf-8", "replace")
+    return text.lstrip()[:15].lower().startswith(("<!doctype", "<html"))
 
 
 def _as_int(value: Any) -> int | None:
@@ -199,8 +199,8 @@ class IsalesClient:
     def close(self) -> None:
         self.session.close()
 
-    def _get(self, route: str, params: dict[str, Any]) -> requests.Response:
-        return self.session.get(f"{self.base_url}{route}", params={"api_token": self.token, **params})
+    def _get(self, route: str, params: dict[str, Any], **kwargs: Any) -> requests.Response:
+        return self.session.get(f"{self.base_url}{route}", params={"api_token": self.token, **params}, **kwargs)
 
     # -- the funnel ------------------------------------------------------------------------------
     def list_cards(self, funil_id: int, desde: date, ate: date, store: CardStore | None = None) -> Funnel:
@@ -211,7 +211,11 @@ class IsalesClient:
         answer of unknown shape, a page loop, or a paginator that never ends.
         """
         params: dict[str, Any] = {"funil_id": funil_id, "desde": desde.isoformat(), "ate": ate.isoformat()}
-        items, meta = self._funnel_page(params, None)
+        with tempfile.TemporaryFile(prefix="isales-funil.") as body:  # each page's answer, on disk
+            return self._list_cards(params, store, body)
+
+    def _list_cards(self, params: dict[str, Any], store: CardStore | None, body: IO[bytes]) -> Funnel:
+        items, meta = self._funnel_page(params, None, body)
         builder = _FunnelBuilder(store)
         _count, previous = builder.add(items)  # card by card: the raw rows of the listing are never held at once
         pages = 1
@@ -221,7 +225,7 @@ class IsalesClient:
                 page += 1
                 if page > MAX_PAGES:
                     raise BadResponse(f"iSales /funil-clientes: mais de {MAX_PAGES} páginas; a paginação não termina")
-                page_items, meta = self._funnel_page(params, page)
+                page_items, meta = self._funnel_page(params, page, body)
                 if meta is None:
                     raise BadResponse(f"iSales /funil-clientes: a página {page} veio sem paginação, "
                                       "diferente da primeira; formato desconhecido")
@@ -245,11 +249,13 @@ class IsalesClient:
             return page < last
         return bool(meta.get("next_page_url"))
 
-    def _funnel_page(self, params: dict[str, Any], page: int | None) -> tuple[Iterable, dict | None]:
-        """(items, paginator metadata or None for a plain answer) of one request; the items are read
-        from the answer one at a time (a plain listing of 50,000 cards parsed whole cost ~50 MB)."""
+    def _funnel_page(self, params: dict[str, Any], page: int | None, body: IO[bytes]) -> tuple[Iterable, dict | None]:
+        """(items, paginator metadata or None for a plain answer) of one request. The answer is
+        written to `body` as it arrives and its items are read from there one at a time, before the
+        next page replaces it (a plain listing of 50,000 cards held whole cost its size twice over,
+        parsed whole ~50 MB)."""
         what = "iSales /funil-clientes" + (f" (página {page})" if page else "")
-        response = self._get("/funil-clientes", {**params, "page": page} if page else params)
+        response = self._get("/funil-clientes", {**params, "page": page} if page else params, into=body)
         status = response.status_code
         if status in (401, 403):
             raise AuthError(f"{what}: o iSales recusou o token (HTTP {status}): {TOKEN_HINT}")
@@ -260,22 +266,25 @@ class IsalesClient:
         if status == 404:
             raise ConfigError(f"{what}: rota não encontrada (HTTP 404) em {self.origin}: confira ISALES_API_URL")
         if status == 422:
-            body = self._error_message(response)
-            raise ConfigError(f"{what}: o iSales rejeitou os parâmetros (HTTP 422: {body}): "
+            message = self._error_message(response)
+            raise ConfigError(f"{what}: o iSales rejeitou os parâmetros (HTTP 422: {message}): "
                               "confira ISALES_FUNIL_ID e ISALES_DESDE")
         if status != 200:
             raise BadResponse(f"{what}: resposta inesperada HTTP {status}", status=status)
-        if _looks_like_html(response):
+        if _looks_like_html(response, body.read(256)):
             raise AuthError(f"{what}: o iSales respondeu uma página HTML em vez de JSON "
                             f"(token recusado ou sessão de login?): {TOKEN_HINT}")
-        content = response.content
+        body.seek(0)
         try:
-            skeleton = _skeleton(content)
+            skeleton = _skeleton(body)
         except (ijson.JSONError, UnicodeDecodeError, ValueError):
-            return self._split_page(json_body(response, what), what)  # says why (HTML, truncated…)
+            body.seek(0)
+            response._content = body.read()  # a broken answer: read whole, only to say why (HTML, truncated…)
+            return self._split_page(json_body(response, what), what)
         inner, meta = self._split_page(skeleton, what)
         where = next(array for array in CARD_ARRAYS if _at(skeleton, array) is inner)
-        return ijson.items(io.BytesIO(content), _item_prefix(where), use_float=True), meta
+        body.seek(0)
+        return ijson.items(body, _item_prefix(where), use_float=True), meta
 
     @staticmethod
     def _error_message(response: requests.Response) -> str:
@@ -376,13 +385,13 @@ def _at(body: Any, array: str) -> Any:
     return body
 
 
-def _skeleton(content: bytes) -> Any:
+def _skeleton(content: IO[bytes]) -> Any:
     """The JSON body with the arrays where cards may be (CARD_ARRAYS) built empty: enough to
     know the answer's shape and its paginator, without the cards."""
     builder = ijson.ObjectBuilder()
     seen: set[str] = set()
     skipping: str | None = None
-    for prefix, event, value in ijson.parse(io.BytesIO(content), use_float=True):
+    for prefix, event, value in ijson.parse(content, use_float=True):
         if skipping is not None:
             if prefix == skipping or prefix.startswith(skipping + "."):
                 continue

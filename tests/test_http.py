@@ -43,6 +43,17 @@ class Scripted:
                     self.close_connection = True
                     self.connection.shutdown(socket.SHUT_RDWR)
                     return
+                if kind == "short":  # a 200 whose body breaks off halfway
+                    payload = action[1]
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(memoryview(payload)[:len(payload) // 2])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
                 if kind == "sleep":
                     time.sleep(action[1])
                     action = ("json", 200, {"late": True})
@@ -263,3 +274,28 @@ def test_429_without_retry_after_waits_until_x_ratelimit_reset(server):
     s.backoff_base = 0.001  # a backoff alone would retry at once
     s.get(server.url + "/x")
     assert server.seen[1][2] >= int(server.seen[0][2]) + 1  # held until the announced reset
+
+
+def test_an_answer_written_to_a_file_is_never_held_and_a_broken_one_is_retried(server, tmp_path):
+    """Issue 14 §2: with `into`, a 200 answer's body goes to the file as it arrives (a plain funnel
+    listing of 50,000 cards was held twice over while requests joined it); a body that breaks off
+    is retried like a dropped connection, and the file holds the whole answer once."""
+    import tracemalloc
+
+    body = json.dumps({"items": [{"cliente_id": n, "nome": f"Cliente {n}"} for n in range(60_000)]}).encode()
+    server.plan = [("short", body), ("json", 200, body)]
+    client = session()
+    with open(tmp_path / "answer.json", "w+b") as into:
+        tracemalloc.start()
+        try:
+            response = client.get(server.url + "/funil-clientes", into=into)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert into.read() == body
+    assert response.status_code == 200 and response.content == b"" and len(server.seen) == 2
+    assert peak < len(body) / 4, (peak, len(body))
+    server.plan = [("json", 404, {"message": "não achei"})]
+    with open(tmp_path / "other.json", "w+b") as into:  # another answer is read as usual
+        response = client.get(server.url + "/x", into=into)
+        assert response.json() == {"message": "não achei"} and into.read() == b""
