@@ -40,7 +40,8 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 RETRY_STATUSES = frozenset({500, 502, 503, 504})
 MAX_RETRY_AFTER = 120.0  # a longer wait is better left to the next cron run
 BODY_CHUNK = 1 << 16  # bytes of an answer read at a time when it goes to a file (`into`)
-STATE_WIDTH = 24  # characters of a pacing file: an epoch time with microseconds, right-aligned
+STATE_WIDTH = 24  # characters of one moment in a pacing file: an epoch time with microseconds, right-aligned
+STATE_SIZE = 2 * STATE_WIDTH  # a pacing file holds two moments: due and earliest (see Pacer)
 
 
 class Pacer:
@@ -50,6 +51,13 @@ class Pacer:
     the same file (the same API key) shares one budget; without it, only this process's threads.
     A small margin keeps client-side jitter from turning into server-side 429s.
 
+    Two moments make the schedule: `due`, where the next call would go at the steady pace
+    (`interval`, with the margin), and `earliest`, the previous call plus `min_interval` (a thinner
+    margin, never under the limit itself). A caller that comes late (a slow answer, a pause of our
+    own) does not lose its slot for good: the next calls go at `min_interval` until `due` is met
+    again, so a run keeps its pace and the limit is never passed. A lag longer than `CATCH_UP`
+    intervals is idleness, not a slip: the schedule restarts from now without credit.
+
     Without a configured rate, the server's own limit is learnt from Laravel-style headers
     (`X-RateLimit-Limit` per minute, `X-RateLimit-Remaining`, see `observe`): requests are spread
     evenly over the minute, so a steady run never meets a 429 nor stalls for a whole window.
@@ -57,15 +65,19 @@ class Pacer:
 
     WINDOW = 60.0  # Laravel's throttle counts per minute
     RESERVE = 1  # remaining requests below which the next ones are spaced further apart
+    MIN_MARGIN = 1.02  # the spacing while catching up: 20 ms over the limit at 1 req/s
+    CATCH_UP = 10  # intervals of lag that may be made up; more is idleness
 
     def __init__(self, rate_per_second: float | None = None, state_file: Path | None = None,
                  margin: float = 1.05):
         self.margin = margin
         self.configured = bool(rate_per_second)
-        self.interval = (margin / rate_per_second) if rate_per_second else 0.0
+        self.interval = 0.0
+        self.min_interval = 0.0
+        self._set_interval((margin / rate_per_second) if rate_per_second else 0.0)
         self.state_file = Path(state_file) if state_file else None
         self._lock = threading.Lock()
-        self._next = 0.0
+        self._next: tuple[float, float] = (0.0, 0.0)
         if self.state_file:
             self.state_file.parent.mkdir(parents=True, exist_ok=True)
 
@@ -73,35 +85,45 @@ class Pacer:
         """Take the next slot (or push the schedule to `hold_until`); return when we may send."""
         with self._lock:
             if self.state_file is None:
-                return self._advance(hold_until, self._next, lambda value: setattr(self, "_next", value))
+                return self._advance(hold_until, self._next, self._keep)
             fd = os.open(self.state_file, os.O_RDWR | os.O_CREAT, 0o600)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
-                raw = os.pread(fd, 2 * STATE_WIDTH, 0)
-                try:
-                    stored = float(raw.decode("ascii").strip() or 0)
-                except (UnicodeDecodeError, ValueError):
-                    stored = 0.0
+                raw = os.pread(fd, STATE_SIZE + STATE_WIDTH, 0)
+                stored = _read_schedule(raw)
 
-                def save(value: float) -> None:
+                def save(schedule: tuple[float, float]) -> None:
                     # one write in place, always the same width: a truncate per request cost ~2 ms on ext4
-                    os.pwrite(fd, f"{value:.6f}".rjust(STATE_WIDTH).encode("ascii"), 0)
-                    if len(raw) > STATE_WIDTH:  # a file not written by us (or damaged): cut its tail once
-                        os.ftruncate(fd, STATE_WIDTH)
+                    text = "".join(f"{value:.6f}".rjust(STATE_WIDTH) for value in schedule)
+                    os.pwrite(fd, text.encode("ascii"), 0)
+                    if len(raw) > STATE_SIZE:  # a file not written by us (or damaged): cut its tail once
+                        os.ftruncate(fd, STATE_SIZE)
 
                 return self._advance(hold_until, stored, save)
             finally:
                 os.close(fd)  # releases the lock
 
-    def _advance(self, hold_until: float | None, stored: float, save) -> float:
+    def _keep(self, schedule: tuple[float, float]) -> None:
+        self._next = schedule
+
+    def _advance(self, hold_until: float | None, stored: tuple[float, float],
+                 save: Callable[[tuple[float, float]], None]) -> float:
+        """`stored` is (due, earliest); save the pair for the next caller, return this one's slot."""
         now = time.time()
+        due, earliest = stored
         if hold_until is not None:
-            if hold_until > stored:
-                save(hold_until)
+            if hold_until > max(due, earliest):
+                save((hold_until, hold_until))
             return now
-        slot = max(now, stored)
-        save(slot + self.interval)
+        if now - due > self.CATCH_UP * self.interval:
+            due = now  # idle for a while: nothing to make up
+        slot = max(now, due, earliest)
+        save((due + self.interval, slot + self.min_interval))
         return slot
+
+    def _set_interval(self, interval: float) -> None:
+        self.interval = interval
+        self.min_interval = interval * min(self.MIN_MARGIN, self.margin) / self.margin if self.margin else interval
 
     def wait(self) -> float:
         """Block until this caller may send one request; the moment reserved for it (time.time())."""
@@ -128,9 +150,23 @@ class Pacer:
         with self._lock:
             if interval != self.interval:
                 log.debug("limite do servidor: %d por minuto; uma requisição a cada %.2f s", limit, interval)
-            self.interval = interval
+            self._set_interval(interval)
         if remaining <= self.RESERVE:
             self.hold(interval * (self.RESERVE + 1 - max(remaining, 0)))
+
+
+def _read_schedule(raw: bytes) -> tuple[float, float]:
+    """(due, earliest) from a pacing file; a one-moment file (the previous format) is both; a
+    damaged one is no schedule at all."""
+    try:
+        values = [float(part) for part in raw.decode("ascii").split()]
+    except (UnicodeDecodeError, ValueError):
+        return 0.0, 0.0
+    if len(values) == 1:
+        return values[0], values[0]
+    if len(values) == 2:
+        return values[0], values[1]
+    return 0.0, 0.0
 
 
 def pacer_file(data_dir: Path, service: str, key: str) -> Path:

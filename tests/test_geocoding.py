@@ -16,7 +16,7 @@ from lib.db.engine import make_engine
 from lib.db.schema import geocodificacao
 from lib.errors import AuthError, BadResponse, TransientError
 from lib.geocoding import Answer, Geocoder, Locator, Query, address_query, cache_key
-from lib.http import make_session
+from lib.http import Pacer, make_session
 from lib.maplinks import LinkResolver, Point
 from tests.conftest import gaps
 
@@ -282,7 +282,9 @@ def test_google_over_query_limit_is_retried_with_backoff(sandbox, lite):
     assert len(sandbox.calls(system="google")) == 3  # the second query was refused once, then answered
 
 
-PACED = 0.3 * 1.05 - 1e-5  # GEOCODER_MIN_DELAY_SECONDS=0.3 with the pacer's margin, minus float rounding of epoch times
+# GEOCODER_MIN_DELAY_SECONDS=0.3 with the pacer's thinner margin (the spacing while it makes up a late
+# caller's slot), minus float rounding of epoch times
+PACED = 0.3 * Pacer.MIN_MARGIN - 1e-5
 
 
 def test_a_retry_after_429_takes_its_turn_on_the_pacer(sandbox, lite, pacers):

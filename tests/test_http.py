@@ -217,18 +217,82 @@ def test_pacer_file_is_rewritten_in_place(tmp_path, monkeypatch):
     monkeypatch.setattr(http.os, "ftruncate", lambda fd, size: cuts.append(size) or real_ftruncate(fd, size))
     state = tmp_path / "fc.state"
     ahead = time.time() + 0.2
-    state.write_text(f"{ahead:.6f}", encoding="ascii")  # the previous format: no padding
+    state.write_text(f"{ahead:.6f}", encoding="ascii")  # an earlier format: one moment, no padding
     pacer = Pacer(1000.0, state, margin=1.0)
     slots = [pacer.wait() for _ in range(3)]
     assert slots[0] >= ahead - 1e-5 and min(gaps(slots)) >= 0.001 - 1e-5
-    assert len(writes) == 3 and {len(data) for data in writes} == {http.STATE_WIDTH} and cuts == []
-    assert float(state.read_text(encoding="ascii")) == pytest.approx(slots[-1] + 0.001, abs=1e-5)
+    assert len(writes) == 3 and {len(data) for data in writes} == {http.STATE_SIZE} and cuts == []
+    due, earliest = (float(value) for value in state.read_text(encoding="ascii").split())
+    assert earliest == pytest.approx(slots[-1] + 0.001, abs=1e-5) and due <= earliest + 1e-5
     state.write_text("lixo " * 20, encoding="ascii")
     before = time.time()
     assert pacer.wait() >= before - 1e-3  # unreadable: no schedule, not an error
-    assert cuts == [http.STATE_WIDTH] and len(state.read_bytes()) == http.STATE_WIDTH
+    assert cuts == [http.STATE_SIZE] and len(state.read_bytes()) == http.STATE_SIZE
     pacer.wait()
-    assert cuts == [http.STATE_WIDTH]
+    assert cuts == [http.STATE_SIZE]
+
+
+class FakeClock:
+    """time.time/sleep for the pacer: sleeping moves the clock, nothing waits for real."""
+
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def time(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += max(0.0, seconds)
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch) -> FakeClock:
+    import lib.http as http
+
+    fake = FakeClock()
+    monkeypatch.setattr(http, "time", fake)
+    return fake
+
+
+@pytest.mark.parametrize("shared", [False, True], ids=["threads", "state-file"])
+def test_pacer_makes_up_a_late_callers_slot_without_passing_the_limit(clock, tmp_path, shared):
+    """A caller that comes late (a slow answer) used to push the whole schedule back: every slip was
+    lost for good, and 04 ran 8 % over its floor at 100 req/s instead of the margin's 5 %. Now the
+    next calls go at the thinner margin until the steady schedule is met again, and no two calls are
+    ever closer than that."""
+    pacer = Pacer(10.0, tmp_path / "fc.state" if shared else None)  # 0.105 s apart, 0.102 s when behind
+    slots = [pacer.wait() for _ in range(3)]
+    clock.sleep(0.2)  # the third call's answer was slow: the fourth caller is 0.095 s late
+    slots += [pacer.wait() for _ in range(40)]
+    spacing = gaps(slots)
+    assert min(spacing) >= 0.102 - 1e-6  # never above the limit (1/rate) nor under the thin margin
+    assert spacing[3] == pytest.approx(0.102, abs=1e-6)  # catching up
+    start = slots[0]
+    assert slots[-1] == pytest.approx(start + 42 * 0.105, abs=1e-6)  # back on the steady schedule
+    assert spacing[-1] == pytest.approx(0.105, abs=1e-6)  # and at the steady pace again
+
+
+def test_pacer_gives_no_credit_for_idleness_or_a_hold(clock):
+    """A long pause is not a slip: after it the calls go at the steady pace, not in a burst; a hold
+    (Retry-After, backoff) is never made up either."""
+    pacer = Pacer(10.0)
+    pacer.wait()
+    clock.sleep(60)
+    slots = [pacer.wait() for _ in range(5)]
+    assert gaps(slots) == pytest.approx([0.105] * 4, abs=1e-6)
+    pacer.hold(5.0)
+    held = [pacer.wait() for _ in range(5)]
+    assert held[0] >= slots[-1] + 5.0 - 1e-6
+    assert gaps(held) == pytest.approx([0.105] * 4, abs=1e-6)
+
+
+def test_pacer_without_margin_does_not_make_up():
+    """With no margin there is nothing to spend: a late caller simply loses its slot."""
+    pacer = Pacer(20.0, margin=1.0)
+    assert pacer.min_interval == pacer.interval == pytest.approx(0.05)
 
 
 def _limited(limit: int, remaining: int) -> tuple:
@@ -245,8 +309,9 @@ def test_laravel_headers_pace_the_next_calls(server, pacers):
     for _ in range(5):
         s.get(server.url + "/x")
     (paced,) = pacers
-    assert s.pacer.interval == pytest.approx(0.105)
-    assert len(paced.slots) == 5 and min(gaps(paced.slots[1:])) >= 0.105 - 1e-5  # the first answer set the pace
+    assert s.pacer.interval == pytest.approx(0.105) and s.pacer.min_interval == pytest.approx(0.102)
+    # the first answer set the pace (0.102: the spacing while a late call is made up)
+    assert len(paced.slots) == 5 and min(gaps(paced.slots[1:])) >= 0.102 - 1e-5
     assert s.stats["status_429"] == 0
 
 

@@ -18,6 +18,7 @@ from lib.clock import db_now
 from lib.db import pending, runs
 from lib.errors import ConfigError, TransientError
 from lib.fieldcontrol import FieldControl, document_key, phone_body, same_address
+from lib.http import Pacer
 from lib.run import RunContext, Summary
 from lib.steps import push
 from lib.steps.push import Decision, qualify, step, ticket_message
@@ -793,7 +794,7 @@ def test_429_storm(lite, sandbox):
 
 def test_every_request_of_a_run_keeps_the_configured_pace(lite, sandbox, pacers):
     """Every FieldControl request (retries included) takes a slot of the key's pacer, at least
-    1/FIELDCONTROL_RATE_PER_SECOND (+5 %) after the previous one: the client's own schedule, which
+    1/FIELDCONTROL_RATE_PER_SECOND (+2 %) after the previous one: the client's own schedule, which
     arrival times at the simulator cannot show on a loaded machine."""
     engine, env = lite
     sandbox.configure(fc_rps=20.0)
@@ -803,7 +804,9 @@ def test_every_request_of_a_run_keeps_the_configured_pace(lite, sandbox, pacers)
     run04(engine, {**env, "FIELDCONTROL_RATE_PER_SECOND": "20"})
     (paced,) = [pacer for pacer in pacers if pacer.slots]
     assert len(paced.slots) == len(sandbox.calls("fieldcontrol")) > 10
-    assert min(gaps(paced.slots)) >= 1 / 20 * 1.05 - 1e-5  # the shared state file keeps microseconds
+    # never closer than the limit plus the thinner margin the pacer keeps while it makes up a late
+    # caller's slot (the shared state file keeps microseconds)
+    assert min(gaps(paced.slots)) >= 1 / 20 * Pacer.MIN_MARGIN - 1e-5
 
 
 def test_no_blind_resend_when_the_lookup_fails(lite, sandbox):
