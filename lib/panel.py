@@ -2,8 +2,10 @@
 run of steps 01–04 — last run of each step, open pending items with their age, what was done in
 FieldControl in the last runs, tickets by kind and execution status, and a chart of the last runs.
 
-The data about customers and tickets comes from lib/report.py's `collect` (the e-mail report), so the
-page and the e-mail show the same things under the same masking rules. No external asset: inline
+The data about customers and tickets comes from lib/report.py (the e-mail report's readers and
+sections), so the page and the e-mail show the same things under the same masking rules; the page is
+written as it is rendered, the latest 04's rows read from the database as they go (a first load
+creates tens of thousands: never all held). No external asset: inline
 CSS and an inline SVG chart, so the page opens from the disk, offline, anywhere.
 """
 
@@ -13,13 +15,13 @@ import html
 import json
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import and_, func, select
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 import lib.db.schema as t
 from lib import report
@@ -70,7 +72,7 @@ class PanelData:
     pending: list[dict] = field(default_factory=list)
     review: list[dict] = field(default_factory=list)
     push_runs: list[tuple[RunRow, Counter]] = field(default_factory=list)
-    latest_push: report.ReportData | None = None
+    latest_push: int | None = None  # the run id of the latest 04 (its rows are read as the page is written)
     tickets: dict[str, Counter] = field(default_factory=dict)  # kind → execution status → count
 
 
@@ -105,10 +107,9 @@ def collect(engine: Engine) -> PanelData:
                 a.c.concluida_em <= (run.finished or data.now)).group_by(a.c.tipo)).all()
             data.push_runs.append((run, Counter({tipo: n for tipo, n in done})))
         data.tickets = _tickets_by_status(conn)
-    with_report = report.collect(engine, "04", pushes[0].id, pushes[0].code or 0, "") if pushes else None
     fresh = report.collect(engine, "01", None, 0, "")  # the open items, split as the e-mail splits them
     data.pending, data.review = fresh.pending, fresh.review
-    data.latest_push = with_report
+    data.latest_push = pushes[0].id if pushes else None
     return data
 
 
@@ -127,12 +128,13 @@ def _tickets_by_status(conn) -> dict[str, Counter]:
 
 # --------------------------------------------------------------------------- rendering
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[object]], empty: str) -> str:
-    if not rows:
-        return f'<p class="vazio">{html.escape(empty)}</p>'
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+def _table(header: Sequence[str], rows: Iterable[Sequence[object]], empty: str) -> Iterator[str]:
+    """The table's HTML a row at a time (the rows may be read from the database as they come)."""
+    opening = "<table><thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr></thead><tbody>"
+    for row in rows:
+        yield opening + "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>"
+        opening = ""
+    yield f'<p class="vazio">{html.escape(empty)}</p>' if opening else "</tbody></table>"
 
 
 def _when(moment: datetime | None) -> str:
@@ -188,10 +190,19 @@ th{background:#f3f3f3}.vazio{color:#666;font-style:italic}
 """
 
 
-def render(data: PanelData) -> str:
+def render(data: PanelData, conn: Connection) -> Iterator[str]:
+    """The page in pieces, each redacted; the latest 04's customers and tickets are read from `conn`
+    as they are written (a first load has tens of thousands: never all held, issue 14 §2)."""
+    for piece in _pieces(data, conn):
+        yield redact(piece)
+
+
+def _pieces(data: PanelData, conn: Connection) -> Iterator[str]:
     e = html.escape
-    parts = [f"<h1>Integração iSales → FieldControl</h1><p>Atualizado em {_when(data.now)}.</p>",
-             "<h2>Última execução de cada etapa</h2>"]
+    yield ('<!DOCTYPE html><html lang="pt-BR"><head><meta charset="utf-8">'
+           f"<title>Integração iSales → FieldControl</title><style>{STYLE}</style></head><body>")
+    yield f"<h1>Integração iSales → FieldControl</h1><p>Atualizado em {_when(data.now)}.</p>"
+    yield "<h2>Última execução de cada etapa</h2>"
     rows = []
     for step, what in STEPS.items():
         run = data.last_runs.get(step)
@@ -201,46 +212,44 @@ def render(data: PanelData) -> str:
         rows.append([f"{step} — {what}", f"#{run.id}, {_when(run.finished)}",
                      f"{run.code} ({EXIT_WORDS.get(run.code, '?') if run.code is not None else '?'})", run.outcomes(),
                      str(run.counts.get("pendencias_abertas", 0))])
-    parts.append(_table(["etapa", "execução", "código de saída", "contagens", "pendências abertas"], rows, ""))
-    parts.append(f"<h2>Pendências abertas: {len(data.pending)}</h2>")
-    parts.append(_table(["etapa", "registro", "motivo", "há", "tentativas"],
-                        [[p["etapa"], p["chave"], p["motivo"], _age(data.now, p["primeira_vez"]), p["tentativas"]]
-                         for p in data.pending], "nenhuma pendência aberta"))
+    yield from _table(["etapa", "execução", "código de saída", "contagens", "pendências abertas"], rows, "")
+    yield f"<h2>Pendências abertas: {len(data.pending)}</h2>"
+    yield from _table(["etapa", "registro", "motivo", "há", "tentativas"],
+                      ([p["etapa"], p["chave"], p["motivo"], _age(data.now, p["primeira_vez"]), p["tentativas"]]
+                       for p in data.pending), "nenhuma pendência aberta")
     if data.review:
-        parts.append(f"<h2>Revise no FieldControl: {len(data.review)}</h2>")
-        parts.append(_table(["projeto iSales", "o que revisar", "há"],
-                            [[p["isales_id"] or "", p["motivo"], _age(data.now, p["primeira_vez"])]
-                             for p in data.review], ""))
-    parts.append("<h2>O que foi feito no FieldControl nas últimas execuções do 04</h2>")
-    parts.append(_table(["execução", "quando", "código", *ACTION_WORDS.values()],
-                        [[f"#{run.id}", _when(run.finished), run.code, *(done.get(k, 0) for k in ACTION_WORDS)]
-                         for run, done in data.push_runs], "o passo 04 ainda não rodou"))
-    latest = data.latest_push
-    if latest is not None:
-        for title, header, rows_ in report.sections(latest):
-            if title == "Pendências abertas" or title.startswith("Revise"):
-                continue
-            parts.append(f"<h3>{e(title)} na execução #{latest.run_id}: {len(rows_)}</h3>")
-            parts.append(_table(header, rows_, "nenhum"))
-    parts.append("<h2>OS enviadas por tipo e situação no FieldControl</h2>")
+        yield f"<h2>Revise no FieldControl: {len(data.review)}</h2>"
+        yield from _table(["projeto iSales", "o que revisar", "há"],
+                          ([p["isales_id"] or "", p["motivo"], _age(data.now, p["primeira_vez"])]
+                           for p in data.review), "")
+    yield "<h2>O que foi feito no FieldControl nas últimas execuções do 04</h2>"
+    yield from _table(["execução", "quando", "código", *ACTION_WORDS.values()],
+                      ([f"#{run.id}", _when(run.finished), run.code, *(done.get(k, 0) for k in ACTION_WORDS)]
+                       for run, done in data.push_runs), "o passo 04 ainda não rodou")
+    if data.latest_push is not None:
+        for title, header, count, section_rows in report.push_sections(conn, data.latest_push):
+            yield f"<h3>{e(title)} na execução #{data.latest_push}: {count}</h3>"
+            yield from _table(header, section_rows, "nenhum")
+    yield "<h2>OS enviadas por tipo e situação no FieldControl</h2>"
     statuses = sorted({s for counter in data.tickets.values() for s in counter}, key=lambda s: (s == "", s))
-    parts.append(_table(["tipo", "total", *(TASK_STATUS_LABELS.get(s, s) if s else "situação desconhecida" for s in statuses)],
-                        [[TICKET_TITLES.get(kind, kind), sum(counter.values()), *(counter.get(s, 0) for s in statuses)]
-                         for kind, counter in data.tickets.items()], ""))
-    parts.append(f"<h2>Criados e pendentes por execução (últimas {len(data.chart)})</h2>")
-    parts.append(f'<p class="legenda"><span style="background:{CREATED_COLOR}"></span>criados'
-                 f'<span style="background:{PENDING_COLOR}"></span>pendentes (da própria execução); '
-                 "altura pela raiz quadrada; abaixo de cada par, a etapa</p>")
-    parts.append(chart_svg(data.chart))
-    return redact('<!DOCTYPE html><html lang="pt-BR"><head><meta charset="utf-8">'
-                  "<title>Integração iSales → FieldControl</title>"
-                  f"<style>{STYLE}</style></head><body>{''.join(parts)}</body></html>\n")
+    yield from _table(["tipo", "total", *(TASK_STATUS_LABELS.get(s, s) if s else "situação desconhecida" for s in statuses)],
+                      ([TICKET_TITLES.get(kind, kind), sum(counter.values()), *(counter.get(s, 0) for s in statuses)]
+                       for kind, counter in data.tickets.items()), "")
+    yield f"<h2>Criados e pendentes por execução (últimas {len(data.chart)})</h2>"
+    yield (f'<p class="legenda"><span style="background:{CREATED_COLOR}"></span>criados'
+           f'<span style="background:{PENDING_COLOR}"></span>pendentes (da própria execução); '
+           "altura pela raiz quadrada; abaixo de cada par, a etapa</p>")
+    yield chart_svg(data.chart)
+    yield "</body></html>\n"
 
 
 def write(engine: Engine, data_dir: Path) -> Path:
-    """Rewrite data/relatorio.html from the database; returns its path."""
+    """Rewrite data/relatorio.html from the database, written as it is rendered; returns its path."""
     path = Path(data_dir) / FILE_PANEL
-    write_atomic(path, render(collect(engine)))
+    data = collect(engine)
+    # stream_results: MySQL's driver would otherwise fetch a whole result before the first row
+    with engine.connect().execution_options(stream_results=True) as conn:
+        write_atomic(path, render(data, conn))
     return path
 
 

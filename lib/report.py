@@ -10,6 +10,7 @@ import html
 import logging
 import smtplib
 import ssl
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import EmailMessage
@@ -17,7 +18,8 @@ from email.utils import formatdate, make_msgid
 from typing import TYPE_CHECKING
 
 from sqlalchemy import and_, select
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.sql.elements import ColumnElement
 
 import lib.db.schema as t
 from lib import config as config_module
@@ -71,53 +73,105 @@ def collect(engine: Engine, step: str, run_id: int | None, exit_code: int, count
         data.review = [p for p in items if p["etapa"] == "04" and p["chave"].startswith(REVIEW_PREFIX)]
         if step != "04" or run_id is None:
             return data
-        started = conn.execute(select(t.execucao.c.iniciada_em).where(t.execucao.c.id == run_id)).scalar_one()
-        done = and_(t.acao_field.c.estado == t.CONCLUIDA, t.acao_field.c.concluida_em >= started)
-        for row in conn.execute(
-            select(t.cliente.c.nome, t.cliente.c.doc_pessoal, t.acao_field.c.field_id)
-            .join(t.cliente, t.cliente.c.id == t.acao_field.c.cliente_id)
-            .where(done, t.acao_field.c.tipo == "customer").order_by(t.acao_field.c.id)
-        ):
-            data.customers.append({"nome": row.nome, "documento": hide_document(row.doc_pessoal),
-                                   "acao": "criado", "field_id": row.field_id})
-        for row in conn.execute(
-            select(t.cliente.c.nome, t.cliente.c.doc_pessoal, t.cliente.c.field_id)
-            .join(t.alteracao, and_(t.alteracao.c.tabela == "cliente", t.alteracao.c.registro_id == t.cliente.c.id))
-            .where(t.alteracao.c.campo == "field_id", t.alteracao.c.execucao_id == run_id,
-                   t.cliente.c.criado_pelo_script.is_not(True))
-            .order_by(t.cliente.c.id)
-        ):
-            data.customers.append({"nome": row.nome, "documento": hide_document(row.doc_pessoal),
-                                   "acao": "adotado", "field_id": row.field_id})
-        h = t.os_status_historico
-        for ticket in conn.execute(
-            select(t.cliente.c.nome, t.cliente.c.doc_pessoal, h.c.ticket_tipo, t.acao_field.c.field_id,
-                   t.os.c.isales_id, h.c.ticket_identificador)
-            .join(h, h.c.id == t.acao_field.c.historico_id)
-            .join(t.os, t.os.c.id == h.c.os_id)
-            .join(t.cliente, t.cliente.c.id == t.os.c.cliente_id)
-            .where(done, t.acao_field.c.tipo == "ticket").order_by(t.acao_field.c.id)
-        ):
-            data.tickets.append({"nome": ticket.nome, "documento": hide_document(ticket.doc_pessoal),
-                                 "tipo": TICKET_TITLES.get(ticket.ticket_tipo, ticket.ticket_tipo or "?"),
-                                 "field_id": ticket.field_id, "isales_id": ticket.isales_id,
-                                 # people know a ticket by its human number ("1#00004143"), not the API id
-                                 "os": ticket.ticket_identificador or ticket.field_id or ""})
+        for name, read in PUSH_READERS.items():
+            setattr(data, name, list(read(conn, run_id)))
+    return data
+
+
+def _started(conn: Connection, run_id: int) -> datetime:
+    return conn.execute(select(t.execucao.c.iniciada_em).where(t.execucao.c.id == run_id)).scalar_one()
+
+
+def _done_since(started: datetime) -> ColumnElement[bool]:
+    return and_(t.acao_field.c.estado == t.CONCLUIDA, t.acao_field.c.concluida_em >= started)
+
+
+def _customers(conn: Connection, run_id: int) -> Iterator[dict]:
+    """The customers run `run_id` created, then those it adopted, row by row from the database."""
+    for row in conn.execute(
+        select(t.cliente.c.nome, t.cliente.c.doc_pessoal, t.acao_field.c.field_id)
+        .join(t.cliente, t.cliente.c.id == t.acao_field.c.cliente_id)
+        .where(_done_since(_started(conn, run_id)), t.acao_field.c.tipo == "customer").order_by(t.acao_field.c.id)
+    ):
+        yield {"nome": row.nome, "documento": hide_document(row.doc_pessoal), "acao": "criado",
+               "field_id": row.field_id}
+    for row in conn.execute(
+        select(t.cliente.c.nome, t.cliente.c.doc_pessoal, t.cliente.c.field_id)
+        .join(t.alteracao, and_(t.alteracao.c.tabela == "cliente", t.alteracao.c.registro_id == t.cliente.c.id))
+        .where(t.alteracao.c.campo == "field_id", t.alteracao.c.execucao_id == run_id,
+               t.cliente.c.criado_pelo_script.is_not(True))
+        .order_by(t.cliente.c.id)
+    ):
+        yield {"nome": row.nome, "documento": hide_document(row.doc_pessoal), "acao": "adotado",
+               "field_id": row.field_id}
+
+
+def _tickets(conn: Connection, run_id: int) -> Iterator[dict]:
+    """The tickets run `run_id` created."""
+    h = t.os_status_historico
+    for ticket in conn.execute(
+        select(t.cliente.c.nome, t.cliente.c.doc_pessoal, h.c.ticket_tipo, t.acao_field.c.field_id,
+               t.os.c.isales_id, h.c.ticket_identificador)
+        .join(h, h.c.id == t.acao_field.c.historico_id)
+        .join(t.os, t.os.c.id == h.c.os_id)
+        .join(t.cliente, t.cliente.c.id == t.os.c.cliente_id)
+        .where(_done_since(_started(conn, run_id)), t.acao_field.c.tipo == "ticket").order_by(t.acao_field.c.id)
+    ):
+        yield {"nome": ticket.nome, "documento": hide_document(ticket.doc_pessoal),
+               "tipo": TICKET_TITLES.get(ticket.ticket_tipo, ticket.ticket_tipo or "?"),
+               "field_id": ticket.field_id, "isales_id": ticket.isales_id,
+               # people know a ticket by its human number ("1#00004143"), not the API id
+               "os": ticket.ticket_identificador or ticket.field_id or ""}
+
+
+def _field_events(status: str) -> Callable[[Connection, int], Iterator[dict]]:
+    """The tasks FieldControl reported `status` (done, canceled) that run `run_id` read."""
+    h = t.os_status_historico
+
+    def read(conn: Connection, run_id: int) -> Iterator[dict]:
         for event in conn.execute(
             select(t.cliente.c.nome, t.cliente.c.doc_pessoal, t.os.c.isales_id, h.c.status, h.c.ticket_tipo,
                    h.c.ticket_identificador, h.c.ticket_field_id, h.c.data_status, h.c.observacao)
             .join(t.os, t.os.c.id == h.c.os_id)
             .join(t.cliente, t.cliente.c.id == t.os.c.cliente_id)
-            .where(h.c.origem == FIELDCONTROL_ORIGIN, h.c.execucao_id == run_id, h.c.status.in_(("done", "canceled")))
+            .where(h.c.origem == FIELDCONTROL_ORIGIN, h.c.execucao_id == run_id, h.c.status == status)
             .order_by(h.c.id)
         ):
-            (data.field_done if event.status == "done" else data.field_canceled).append({
-                "nome": event.nome, "documento": hide_document(event.doc_pessoal), "isales_id": event.isales_id,
-                "tipo": TICKET_TITLES.get(event.ticket_tipo, event.ticket_tipo or "?"),
-                "os": event.ticket_identificador or event.ticket_field_id or "",
-                "data": event.data_status.strftime("%d/%m/%Y %H:%M") if event.data_status else "",
-                "observacao": event.observacao or ""})
-    return data
+            yield {"nome": event.nome, "documento": hide_document(event.doc_pessoal), "isales_id": event.isales_id,
+                   "tipo": TICKET_TITLES.get(event.ticket_tipo, event.ticket_tipo or "?"),
+                   "os": event.ticket_identificador or event.ticket_field_id or "",
+                   "data": event.data_status.strftime("%d/%m/%Y %H:%M") if event.data_status else "",
+                   "observacao": event.observacao or ""}
+    return read
+
+
+# what a run of 04 did, by the ReportData list that holds it in the e-mail: each read row by row
+PUSH_READERS: dict[str, Callable[[Connection, int], Iterator[dict]]] = {
+    "customers": _customers, "tickets": _tickets, "field_done": _field_events("done"),
+    "field_canceled": _field_events("canceled")}
+_EVENT_HEADER = ["tipo", "cliente", "documento", "projeto iSales", "OS", "quando"]
+# (title, header, ReportData list, its row) of each part about what a run of 04 did
+PUSH_SECTIONS: tuple[tuple[str, list[str], str, Callable[[dict], list[str]]], ...] = (
+    ("Clientes criados ou adotados no FieldControl", ["cliente", "documento", "ação", "id FieldControl"], "customers",
+     lambda c: [c["nome"] or "", c["documento"], c["acao"], c["field_id"] or ""]),
+    ("OS (tickets) criadas", ["tipo", "cliente", "documento", "projeto iSales", "OS"], "tickets",
+     lambda k: [k["tipo"], k["nome"] or "", k["documento"], k["isales_id"] or "", k["os"]]),
+    ("Instalações concluídas no FieldControl", _EVENT_HEADER, "field_done",
+     lambda k: [k["tipo"], k["nome"] or "", k["documento"], k["isales_id"] or "", k["os"], k["data"]]),
+    ("Canceladas no FieldControl", _EVENT_HEADER + ["observação"], "field_canceled",
+     lambda k: [k["tipo"], k["nome"] or "", k["documento"], k["isales_id"] or "", k["os"], k["data"],
+                k["observacao"]]),
+)
+
+
+def push_sections(conn: Connection, run_id: int) -> Iterator[tuple[str, list[str], int, Iterator[list[str]]]]:
+    """The report's parts about what run `run_id` of 04 did, as (title, header, count, rows) with the
+    rows read from the database as they are used: a first load creates tens of thousands of customers
+    and tickets, and the page (lib/panel.py) never holds them all (issue 14 §2). Each part is read twice
+    (its count, then its rows); consume a part's rows before asking for the next part."""
+    for title, header, name, row in PUSH_SECTIONS:
+        count = sum(1 for _ in PUSH_READERS[name](conn, run_id))
+        yield title, header, count, (row(item) for item in PUSH_READERS[name](conn, run_id))
 
 
 def subject(data: ReportData, when: datetime) -> str:
@@ -133,18 +187,8 @@ def sections(data: ReportData) -> list[tuple[str, list[str], list[list[str]]]]:
     """(title, header, rows) of each part of the report, shared by the text and HTML bodies."""
     sections = []
     if data.step == "04":
-        sections.append(("Clientes criados ou adotados no FieldControl", ["cliente", "documento", "ação", "id FieldControl"],
-                         [[c["nome"] or "", c["documento"], c["acao"], c["field_id"] or ""] for c in data.customers]))
-        sections.append(("OS (tickets) criadas", ["tipo", "cliente", "documento", "projeto iSales", "OS"],
-                         [[k["tipo"], k["nome"] or "", k["documento"], k["isales_id"] or "", k["os"]]
-                          for k in data.tickets]))
-        header = ["tipo", "cliente", "documento", "projeto iSales", "OS", "quando"]
-        sections.append(("Instalações concluídas no FieldControl", header,
-                         [[k["tipo"], k["nome"] or "", k["documento"], k["isales_id"] or "", k["os"], k["data"]]
-                          for k in data.field_done]))
-        sections.append(("Canceladas no FieldControl", header + ["observação"],
-                         [[k["tipo"], k["nome"] or "", k["documento"], k["isales_id"] or "", k["os"], k["data"],
-                           k["observacao"]] for k in data.field_canceled]))
+        sections += [(title, header, [row(item) for item in getattr(data, name)])
+                     for title, header, name, row in PUSH_SECTIONS]
     if data.review:
         sections.append(("Revise no FieldControl (marque com 04_sync_field_api.py --revisado CHAVE)",
                          ["projeto iSales", "o que revisar", "desde", "chave"],
