@@ -26,6 +26,8 @@ from sqlalchemy.engine import Connection, Engine
 import lib.db.schema as t
 from lib import report
 from lib.clock import db_now
+from lib.db import pending
+from lib.db.pending import STREAM_ROWS
 from lib.jsonfiles import write_atomic
 from lib.logs import human_duration, redact
 from lib.status import FIELDCONTROL_ORIGIN, TASK_STATUS_LABELS, TICKET_KINDS, TICKET_TITLES
@@ -69,8 +71,6 @@ class PanelData:
     now: datetime
     last_runs: dict[str, RunRow] = field(default_factory=dict)
     chart: list[RunRow] = field(default_factory=list)
-    pending: list[dict] = field(default_factory=list)
-    review: list[dict] = field(default_factory=list)
     push_runs: list[tuple[RunRow, Counter]] = field(default_factory=list)
     latest_push: int | None = None  # the run id of the latest 04 (its rows are read as the page is written)
     tickets: dict[str, Counter] = field(default_factory=dict)  # kind → execution status → count
@@ -107,8 +107,6 @@ def collect(engine: Engine) -> PanelData:
                 a.c.concluida_em <= (run.finished or data.now)).group_by(a.c.tipo)).all()
             data.push_runs.append((run, Counter({tipo: n for tipo, n in done})))
         data.tickets = _tickets_by_status(conn)
-    fresh = report.collect(engine, "01", None, 0, "")  # the open items, split as the e-mail splits them
-    data.pending, data.review = fresh.pending, fresh.review
     data.latest_push = pushes[0].id if pushes else None
     return data
 
@@ -213,15 +211,17 @@ def _pieces(data: PanelData, conn: Connection) -> Iterator[str]:
                      f"{run.code} ({EXIT_WORDS.get(run.code, '?') if run.code is not None else '?'})", run.outcomes(),
                      str(run.counts.get("pendencias_abertas", 0))])
     yield from _table(["etapa", "execução", "código de saída", "contagens", "pendências abertas"], rows, "")
-    yield f"<h2>Pendências abertas: {len(data.pending)}</h2>"
+    # the open items, split as the e-mail splits them, each read twice (counted, then written)
+    reviews = sum(1 for p in pending.iter_open_items(conn) if report.is_review(p))
+    yield f"<h2>Pendências abertas: {sum(1 for p in pending.iter_open_items(conn) if not report.is_review(p))}</h2>"
     yield from _table(["etapa", "registro", "motivo", "há", "tentativas"],
                       ([p["etapa"], p["chave"], p["motivo"], _age(data.now, p["primeira_vez"]), p["tentativas"]]
-                       for p in data.pending), "nenhuma pendência aberta")
-    if data.review:
-        yield f"<h2>Revise no FieldControl: {len(data.review)}</h2>"
+                       for p in pending.iter_open_items(conn) if not report.is_review(p)), "nenhuma pendência aberta")
+    if reviews:
+        yield f"<h2>Revise no FieldControl: {reviews}</h2>"
         yield from _table(["projeto iSales", "o que revisar", "há"],
                           ([p["isales_id"] or "", p["motivo"], _age(data.now, p["primeira_vez"])]
-                           for p in data.review), "")
+                           for p in pending.iter_open_items(conn) if report.is_review(p)), "")
     yield "<h2>O que foi feito no FieldControl nas últimas execuções do 04</h2>"
     yield from _table(["execução", "quando", "código", *ACTION_WORDS.values()],
                       ([f"#{run.id}", _when(run.finished), run.code, *(done.get(k, 0) for k in ACTION_WORDS)]
@@ -248,7 +248,7 @@ def write(engine: Engine, data_dir: Path) -> Path:
     path = Path(data_dir) / FILE_PANEL
     data = collect(engine)
     # stream_results: MySQL's driver would otherwise fetch a whole result before the first row
-    with engine.connect().execution_options(stream_results=True) as conn:
+    with engine.connect().execution_options(stream_results=True, max_row_buffer=STREAM_ROWS) as conn:
         write_atomic(path, render(data, conn))
     return path
 

@@ -63,14 +63,19 @@ class ReportData:
     review: list[dict] = field(default_factory=list)          # "revise no FieldControl" items (open)
 
 
+def is_review(item: dict) -> bool:
+    """A "revise no FieldControl" item (listed apart from the pending items)."""
+    return item["etapa"] == "04" and item["chave"].startswith(REVIEW_PREFIX)
+
+
 def collect(engine: Engine, step: str, run_id: int | None, exit_code: int, counts_text: str,
             warnings: list[str] | None = None) -> ReportData:
     """What the report of run `run_id` of `step` says, read from the database."""
     data = ReportData(step, run_id, exit_code, counts_text, warnings=list(warnings or []))
     with engine.connect() as conn:
         items = pending.open_items(conn)
-        data.pending = [p for p in items if not (p["etapa"] == "04" and p["chave"].startswith(REVIEW_PREFIX))]
-        data.review = [p for p in items if p["etapa"] == "04" and p["chave"].startswith(REVIEW_PREFIX)]
+        data.pending = [p for p in items if not is_review(p)]
+        data.review = [p for p in items if is_review(p)]
         if step != "04" or run_id is None:
             return data
         for name, read in PUSH_READERS.items():

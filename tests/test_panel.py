@@ -3,11 +3,11 @@ ticket the latest 04 created, and writes them as they are read, never holding th
 
 from __future__ import annotations
 
-import tracemalloc
 from datetime import datetime, timedelta
 
 import lib.db.schema as t
 from lib import panel
+from tests.memory import open_item, traced_peak
 
 
 def _push_run(engine, customers: int) -> None:
@@ -29,12 +29,7 @@ def _push_run(engine, customers: int) -> None:
 
 
 def _peak_of_write(engine, folder) -> int:
-    tracemalloc.start()
-    try:
-        panel.write(engine, folder)
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    return traced_peak(lambda: panel.write(engine, folder))
 
 
 def test_the_page_of_a_first_load_is_written_without_holding_its_rows(engine, tmp_path):
@@ -49,4 +44,22 @@ def test_the_page_of_a_first_load_is_written_without_holding_its_rows(engine, tm
         assert all(f"Cliente de teste número {n:06d}" in page for n in (1, customers // 2, customers))
         assert page.count("<td>criado</td>") == customers
     # 2,700 more customers cost ≈ 2.5 MB when the page is built whole; streamed, the rows are not held
+    assert peaks[3000] - peaks[300] < 600_000, peaks
+
+
+def test_the_open_items_are_written_without_holding_them(engine, tmp_path):
+    from lib.db.schema import pendencia
+
+    peaks = {}
+    for items in (300, 3000):
+        with engine.begin() as conn:
+            conn.execute(pendencia.delete())
+            conn.execute(pendencia.insert(), [open_item("02", f"isales:{n}", f"documento inválido {n:06d}", n)
+                                              for n in range(items)]
+                         + [open_item("04", f"revisar:telefone:{n}", "telefone antigo", n) for n in range(items // 10)])
+        peaks[items] = _peak_of_write(engine, tmp_path)
+        page = (tmp_path / panel.FILE_PANEL).read_text(encoding="utf-8")
+        assert f"<h2>Pendências abertas: {items}</h2>" in page and f"<h2>Revise no FieldControl: {items // 10}</h2>" in page
+        assert all(f"documento inválido {n:06d}" in page for n in range(items))
+        assert page.count("telefone antigo") == items // 10
     assert peaks[3000] - peaks[300] < 600_000, peaks

@@ -7,7 +7,7 @@ open items at the end of every run, so an operator sees them without opening the
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from sqlalchemy import and_, func, select
@@ -20,6 +20,7 @@ from lib.jsonfiles import FILE_PENDENCIAS, iso, write_envelope
 from lib.logs import redact
 
 MAX_REASON = 4000
+STREAM_ROWS = 100  # rows a streamed read holds at once (SQLAlchemy's buffer grows to 1,000 by default)
 
 
 def project_key(isales_id: object) -> str:
@@ -79,27 +80,31 @@ def count_open(conn: Connection, step: str | None = None, *, run_id: int | None 
     return int(conn.execute(select(func.count()).select_from(pendencia).where(condition)).scalar_one())
 
 
-def open_items(conn: Connection, step: str | None = None) -> list[dict]:
+def iter_open_items(conn: Connection, step: str | None = None) -> Iterator[dict]:
+    """The open items (of `step`), oldest first per step, as they are read."""
     query = select(pendencia).where(pendencia.c.resolvida_em.is_(None))
     if step is not None:
         query = query.where(pendencia.c.etapa == step)
-    rows = conn.execute(query.order_by(pendencia.c.etapa, pendencia.c.primeira_vez, pendencia.c.id)).mappings()
-    return [
-        {"etapa": r["etapa"], "chave": r["chave"], "isales_id": r["isales_id"], "motivo": r["motivo"],
-         "primeira_vez": iso(r["primeira_vez"]), "ultima_vez": iso(r["ultima_vez"]),
-         "tentativas": r["tentativas"]}
-        for r in rows
-    ]
+    for r in conn.execute(query.order_by(pendencia.c.etapa, pendencia.c.primeira_vez, pendencia.c.id)).mappings():
+        yield {"etapa": r["etapa"], "chave": r["chave"], "isales_id": r["isales_id"], "motivo": r["motivo"],
+               "primeira_vez": iso(r["primeira_vez"]), "ultima_vez": iso(r["ultima_vez"]),
+               "tentativas": r["tentativas"]}
+
+
+def open_items(conn: Connection, step: str | None = None) -> list[dict]:
+    return list(iter_open_items(conn, step))
 
 
 def export(engine: Engine, data_dir: Path, run_id: int | None = None) -> Path:
-    """Rewrite data/pendencias.json with every open item of every step."""
-    with engine.connect() as conn:
-        items = open_items(conn)
+    """Rewrite data/pendencias.json with every open item of every step, each written as it is read (a
+    first load of tens of thousands of projects may leave thousands: never all held, issue 14 §2)."""
     path = Path(data_dir) / FILE_PENDENCIAS
-    by_step: dict[str, int] = {}
-    for item in items:
-        by_step[item["etapa"]] = by_step.get(item["etapa"], 0) + 1
-    write_envelope(path, "pendencias", run_id, {"contagens": {"total": len(items), "por_etapa": by_step},
-                                                "pendencias": items})
+    # one connection (one snapshot) for the counts and the items; stream_results: MySQL's driver would
+    # otherwise fetch the whole result first
+    with engine.connect().execution_options(stream_results=True, max_row_buffer=STREAM_ROWS) as conn:
+        by_step = {row.etapa: int(row.n) for row in conn.execute(
+            select(pendencia.c.etapa, func.count().label("n")).where(pendencia.c.resolvida_em.is_(None))
+            .group_by(pendencia.c.etapa).order_by(pendencia.c.etapa))}
+        write_envelope(path, "pendencias", run_id, {"contagens": {"total": sum(by_step.values()), "por_etapa": by_step},
+                                                    "pendencias": iter_open_items(conn)})
     return path
