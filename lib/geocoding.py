@@ -186,7 +186,7 @@ class Geocoder:
         self.stats: Counter[str] = Counter()
         self.unavailable: str | None = None
         self._errors_in_a_row = 0
-        self._memo: dict[str, Answer] = {}
+        self._memo: maplinks.Memo[Answer] = maplinks.Memo()
         self._session: HttpSession | None = None
         self._geocode = None
 
@@ -223,7 +223,7 @@ class Geocoder:
         answer = self._memo.get(key) or self.cache.get(key)
         if answer is not None:
             self.stats["cache"] += 1
-            self._memo[key] = answer
+            self._memo.put(key, answer)
             return replace(answer, cached=True)
         if not network:
             return None
@@ -245,7 +245,7 @@ class Geocoder:
         answer = Answer(False) if location is None else \
             Answer(True, Point.of(location.latitude, location.longitude), location.address)
         self.cache.put(key, self.provider, query.kind, query.normalised(), answer)
-        self._memo[key] = answer
+        self._memo.put(key, answer)
         return answer
 
     def _call(self, query: Query):

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import logging
 import re
+from collections import OrderedDict
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Generic, TypeVar
 from urllib.parse import parse_qs, unquote, urljoin, urlsplit
 
 import requests
@@ -20,6 +22,8 @@ log = logging.getLogger(__name__)
 PLACES = Decimal("0.0000001")
 MAX_HOPS = 5
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
+MEMO_SIZE = 2048  # answers remembered in a run: the recent ones (the database keeps them all)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -165,6 +169,32 @@ def shorten(text: str, size: int = 90) -> str:
 
 # --------------------------------------------------------------------------- short links
 
+class Memo(Generic[T]):
+    """The last `size` answers of a run, by key: a run of 50,000 projects holds as much as one of
+    1,000 (what fell out is asked again of the database cache, or of the network when it was a
+    failure the database does not keep)."""
+
+    def __init__(self, size: int | None = None) -> None:
+        self.size = size or MEMO_SIZE
+        self._items: OrderedDict[str, T] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def get(self, key: str) -> T | None:
+        value = self._items.get(key)
+        if value is not None:
+            self._items.move_to_end(key)
+        return value
+
+    def put(self, key: str, value: T) -> T:
+        self._items[key] = value
+        self._items.move_to_end(key)
+        if len(self._items) > self.size:
+            self._items.popitem(last=False)
+        return value
+
+
 @dataclass(frozen=True)
 class Resolution:
     point: Point | None
@@ -181,13 +211,14 @@ class LinkResolver:
         self.session = session
         self.max_hops = max_hops
         self.requests = 0
-        self._memo: dict[str, Resolution] = {}
+        self._memo: Memo[Resolution] = Memo()
         self._dead_hosts: dict[str, str] = {}  # host → why it failed in this run
 
     def resolve(self, url: str) -> Resolution:
-        if url not in self._memo:
-            self._memo[url] = self._resolve(url)
-        return self._memo[url]
+        known = self._memo.get(url)
+        if known is None:
+            known = self._memo.put(url, self._resolve(url))
+        return known
 
     def _resolve(self, url: str) -> Resolution:
         current = unwrap(url)

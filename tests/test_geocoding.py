@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 from dataclasses import replace
 from decimal import Decimal
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import func, select
@@ -171,6 +172,26 @@ def test_unreachable_link_host_is_transient_and_tried_once(resolver):
     assert again.transient and resolver.requests == before  # the dead host is not asked again this run
 
 
+def test_a_run_keeps_only_the_recent_link_resolutions(monkeypatch):
+    """Issue 14 §2: the resolutions a run keeps in memory are bounded (the recent ones; what fell
+    out is in the database cache, see Locator). Before, every link of the run stayed in memory."""
+    monkeypatch.setattr(maplinks, "MEMO_SIZE", 50, raising=False)
+    resolver = LinkResolver(make_session("Links", HTTP))
+    hops: list[str] = []
+
+    def hop(url):
+        hops.append(url)
+        return 302, "https://www.google.com/maps/@-23.5614,-46.6559,15z"
+
+    monkeypatch.setattr(resolver, "_hop", hop)
+    for n in range(300):
+        assert resolver.resolve(f"https://maps.app.goo.gl/code{n}").point == Point.of(*P)
+    assert len(resolver._memo) <= 50 and len(hops) == 300
+    resolver.resolve("https://maps.app.goo.gl/code299")  # a recent one is remembered
+    assert len(hops) == 300
+    resolver.session.close()
+
+
 # --------------------------------------------------------------------------- geocoder (sandbox)
 
 def geocoder_settings(sb, **changes) -> config.GeocoderSettings:
@@ -227,6 +248,28 @@ def test_nominatim_answers_are_cached_hits_and_misses(sandbox, engine):
     assert not again.lookup(address_query(dict(PAULISTA, cidade="Cidade Fantasma", cep=None))).found
     assert sandbox.calls(system="nominatim") == [] and again.stats["cache"] == 2
     assert cache_rows(engine) == 2
+
+
+def test_a_run_keeps_only_the_recent_answers_in_memory(sandbox, lite, monkeypatch):
+    """Issue 14 §2: the answers a run keeps in memory are bounded (the recent ones); one that fell
+    out is read again from the database cache, never asked again of the geocoder. Before, every
+    answer of the run stayed in memory (the main growth of step 02 from 10,000 to 50,000 projects)."""
+    monkeypatch.setattr(maplinks, "MEMO_SIZE", 50, raising=False)
+    geocoder = Geocoder(geocoder_settings(sandbox), HTTP, lite)
+    asked: list[Query] = []
+
+    def call(query):
+        asked.append(query)
+        return SimpleNamespace(latitude=-23.5614, longitude=-46.6559, address=query.street)
+
+    monkeypatch.setattr(geocoder, "_call", call)
+    queries = [Query("endereco", f"Rua {n}, 1", "São Paulo", "SP") for n in range(300)]
+    for query in queries:
+        assert geocoder.lookup(query).found
+    assert len(geocoder._memo) <= 50 and len(asked) == 300
+    first = geocoder.lookup(queries[0])  # long out of memory: from the database, not the geocoder
+    assert first.cached and first.description == "Rua 0, 1" and len(asked) == 300
+    assert cache_rows(lite) == 300
 
 
 def test_geocoder_errors_are_not_cached_and_stop_the_geocoder(sandbox, engine):
