@@ -110,3 +110,39 @@ def test_an_item_recorded_after_its_action_was_concluded_stays_open(engine):
     obsolete.need("ticket:1")
     assert obsolete.resolve() == 0
     assert open_items(engine) == 1
+
+
+def _open_action_items(engine, count: int) -> None:
+    from tests.memory import open_item
+
+    with engine.begin() as conn:
+        conn.execute(t.pendencia.delete())
+        if not count:
+            return
+        conn.execute(t.pendencia.insert(), [open_item("04", pending_key(f"ticket:{n}"), "não foi possível conferir", n)
+                                            for n in range(count)]
+                     + [open_item("04", f"revisar:telefone:{n}", "telefone antigo", n) for n in range(count // 10)])
+
+
+def test_the_end_of_the_run_reads_the_open_items_a_page_at_a_time(engine):
+    """A first load may leave thousands of open action items: the end of the run never holds them all."""
+    from tests.memory import traced_peak
+
+    peaks = {}
+    for count in (1000, 10000):
+        _open_action_items(engine, 0)
+        obsolete = Obsolete(outbox(engine), None)  # read before: every item is one this run opened
+        _open_action_items(engine, count)
+        peaks[count] = traced_peak(obsolete.resolve)
+        assert open_items(engine) == count + count // 10  # needed and not concluded: all stay open
+    # 9,000 more items cost ≈ 2.5 MB when read at once; in pages of 500, nothing more than a page
+    assert peaks[10000] - peaks[1000] < 600_000, peaks
+
+
+def test_items_no_action_needs_are_closed_across_pages(engine):
+    _open_action_items(engine, 1050)
+    obsolete = Obsolete(outbox(engine), {str(n) for n in range(0, 1050, 2)}, page=100)
+    assert len(obsolete.unseen) == 525
+    obsolete.need("ticket:0")
+    assert obsolete.resolve() == 524
+    assert open_items(engine) == 1050 - 524 + 105

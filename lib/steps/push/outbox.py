@@ -564,35 +564,48 @@ class Obsolete:
     cancelled…). Only those items are held, never every key of the run: an item opened during the run
     is for an action the run needed."""
 
-    def __init__(self, outbox: Outbox, isales_ids: set[str] | None):
-        self.outbox = outbox
-        with outbox.db.connect() as conn:
-            self.unseen = {item["chave"] for item in pending.open_items(conn, STEP)
-                           if item["chave"].startswith("acao:")
-                           and (isales_ids is None or item["isales_id"] in isales_ids)}
+    def __init__(self, outbox: Outbox, isales_ids: set[str] | None, page: int = PAGE):
+        self.outbox, self.page = outbox, page
+        self.unseen: set[str] = set()
+        for _conn, items in self._pages(select(pendencia.c.chave, pendencia.c.isales_id)):
+            self.unseen.update(row.chave for row in items if isales_ids is None or row.isales_id in isales_ids)
 
     def need(self, chave: str) -> None:
         self.unseen.discard(pending_key(chave))
 
+    def _pages(self, query: Any) -> Iterator[tuple[Connection, list[Any]]]:
+        """The open `acao:` items of step 04 (columns of `query`), `page` at a time in id order, each
+        page with the transaction it was read in (where the caller closes what it closes)."""
+        last = 0
+        while True:
+            with self.outbox.db.begin() as conn:
+                rows = list(conn.execute(query.add_columns(pendencia.c.id).where(
+                    pendencia.c.etapa == STEP, pendencia.c.resolvida_em.is_(None), pendencia.c.id > last,
+                    pendencia.c.chave.startswith(pending_key(""), autoescape=True))
+                    .order_by(pendencia.c.id).limit(self.page)))
+                if not rows:
+                    return
+                yield conn, rows
+            last = rows[-1].id
+
     def resolve(self) -> int:
         """Close the items of actions the run did not need, and those of actions concluded since the item
         was last recorded (a receipt closes its item only when the outbox knew it open: one another run
-        opened meanwhile is closed here)."""
-        with self.outbox.db.begin() as conn:
-            items = {row.chave: row.ultima_vez for row in conn.execute(
-                select(pendencia.c.chave, pendencia.c.ultima_vez).where(
-                    pendencia.c.etapa == STEP, pendencia.c.resolvida_em.is_(None),
-                    pendencia.c.chave.startswith(pending_key(""), autoescape=True)))}
-            stale = [key for key in items if key in self.unseen]
-            concluded = self._concluded(conn, {key[len(pending_key("")):]: when for key, when in items.items()
-                                               if key not in self.unseen})
+        opened meanwhile is closed here). Read and closed `page` items at a time: a first load may leave
+        thousands open (issue 14 §2)."""
+        closed = 0
+        for conn, items in self._pages(select(pendencia.c.chave, pendencia.c.ultima_vez)):
+            stale = [row.chave for row in items if row.chave in self.unseen]
+            concluded = self._concluded(conn, {row.chave[len(pending_key("")):]: row.ultima_vez
+                                                     for row in items if row.chave not in self.unseen})
             if stale or concluded:
                 pending.resolve(conn, STEP, stale + concluded, run_id=self.outbox.run_id)
-        for key in stale:
-            log.info("pendência %s encerrada: a ação não é mais necessária", key)
-        for key in concluded:
-            log.info("pendência %s encerrada: a ação foi concluída", key)
-        return len(stale) + len(concluded)
+            for key in stale:
+                log.info("pendência %s encerrada: a ação não é mais necessária", key)
+            for key in concluded:
+                log.info("pendência %s encerrada: a ação foi concluída", key)
+            closed += len(stale) + len(concluded)
+        return closed
 
     @staticmethod
     def _concluded(conn: Connection, recorded: dict[str, datetime]) -> list[str]:
