@@ -440,6 +440,35 @@ def test_edits_update_customer_and_add_locations_and_phones(engine, env, sandbox
     assert posts(sandbox) == []  # followed once: nothing more to send
 
 
+def test_a_clients_old_contacts_are_checked_against_its_own_review_items_only(engine, env, sandbox):
+    """Once per client with a FieldControl id: reading every open "telefone:"/"email:" review item
+    there cost time growing with the account (issue 14); only the client's own keys are asked."""
+    from sqlalchemy import event
+
+    with engine.begin() as conn:
+        for n in range(3):
+            seed.add_project(conn, 5600 + n, doc=seed.make_cpf(5600 + n), nome=f"Cliente {n}")
+        for n in range(20):  # other clients' items, open
+            pending.record(conn, "04", f"revisar:telefone:outro-{n}", "telefone antigo de outro cliente")
+    run04(engine, env)
+    with engine.begin() as conn:
+        conn.execute(t.cliente.update().values(telefone="11912345678"))
+    parameters: list = []
+    listener = lambda conn, cursor, sql, params, *rest: parameters.append(params)  # noqa: E731
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        run04(engine, env)
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+    asked = {value for params in parameters for value in (params if isinstance(params, (list, tuple)) else
+                                                          (params or {}).values()) if isinstance(value, str)}
+    assert not asked & {"revisar:telefone:", "revisar:email:"}  # no prefix read of every item
+    with engine.connect() as conn:
+        items = seed.open_pending(conn)
+    assert sum(1 for k in items if k.startswith("revisar:telefone:") and "outro" not in k) == 3  # each old phone
+    assert sum(1 for k in items if "outro" in k) == 20
+
+
 def test_a_ticket_turned_into_an_order_is_reported_not_changed(lite, sandbox):
     engine, env = lite
     with engine.begin() as conn:

@@ -213,11 +213,10 @@ class EditFollower:
                 stale[review.key("email", action.field_id)] = ("emails", action.field_id, (
                     f"e-mail antigo {hide_email(address)} do cliente {nome}: a API não permite "
                     "alterá-lo nem apagá-lo; apague-o no FieldControl"))
-        with self.engine.connect() as conn:
-            known = review.states(conn, list(stale) + review.open_items(conn, "telefone:")
-                                  + review.open_items(conn, "email:"))
         mine = {review.key("telefone", a.field_id) for a in self.outbox.done("phone", client.id) if a.field_id} | \
                {review.key("email", a.field_id) for a in self.outbox.done("email", client.id) if a.field_id}
+        with self.engine.connect() as conn:  # only this client's keys: never every open item (once per client)
+            known = review.states(conn, list(stale.keys() | mine))
         current_again = [k for k in mine if known.get(k) is True and k not in stale]
         to_check = {k: v for k, v in stale.items() if known.get(k) is not False}  # never one closed before
         present = {what: {item.id for item in self.remote.listing(customer_id, what)}
