@@ -4,18 +4,17 @@ the end of the run, also on error), so that the memory of step 01 does not grow 
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from lib import spoolfile
 from lib.isales import Card
+from lib.spoolfile import SpoolFile
 
 PREFIX = ".01_selecao."  # data/.01_selecao.<random>.sqlite while step 01 runs
-SUFFIX = ".sqlite"
 BATCH = 500  # rows read or written per statement batch: all that is held of them at once
 
 # decision kinds of a card
@@ -23,9 +22,6 @@ FETCH, SKIP, NO_COLUMN, UNCLASSIFIED, MOVE, CONFLICT = "fetch", "skip", "no_colu
 OF_INTEREST = (FETCH, SKIP, NO_COLUMN, UNCLASSIFIED, CONFLICT)
 
 SCHEMA = """
-PRAGMA journal_mode = OFF;
-PRAGMA synchronous = OFF;
-PRAGMA temp_store = FILE;
 CREATE TABLE card (cliente_id INTEGER PRIMARY KEY, coluna_id INTEGER, nome TEXT, fingerprint TEXT NOT NULL,
                    row TEXT, first INTEGER NOT NULL);
 CREATE TABLE local (chave TEXT PRIMARY KEY, os_id INTEGER, coluna_id INTEGER, detalhes_em TEXT, listagem TEXT);
@@ -65,44 +61,20 @@ def moment(text: str | None) -> datetime | None:
 
 def clean(directory: Path) -> None:
     """Remove the spools a killed run left behind (step 01's lock: no other run is using one)."""
-    for leftover in Path(directory).glob(f"{PREFIX}*{SUFFIX}"):
-        try:
-            leftover.unlink()
-        except OSError:
-            pass
+    spoolfile.clean(directory, PREFIX)
 
 
-class Spool:
+class Spool(SpoolFile):
     """The temporary SQLite file of one run of step 01 (a context manager: removed on exit).
 
     It is also the `CardStore` the listing is read into (`put`)."""
 
+    PREFIX = PREFIX
+    SCHEMA = SCHEMA
+
     def __init__(self, directory: Path | None) -> None:
-        """A new spool in `directory` (None: the system's temporary directory)."""
-        if directory is not None:
-            Path(directory).mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix=PREFIX, suffix=SUFFIX, dir=directory)
-        os.close(fd)
-        self.path = Path(name)
+        super().__init__(directory)
         self.size = 0
-        try:
-            self.db = sqlite3.connect(name)
-            self.db.executescript(SCHEMA)
-        except BaseException:
-            self.path.unlink(missing_ok=True)
-            raise
-
-    def __enter__(self) -> Spool:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        try:
-            self.db.close()
-        finally:
-            self.path.unlink(missing_ok=True)
 
     # -- the listing (CardStore) --------------------------------------------------------------------
     def put(self, card: Card, position: int) -> tuple[int, int | None] | None:

@@ -11,7 +11,7 @@ import time
 import unicodedata
 from array import array
 from collections import Counter
-from collections.abc import Container, Iterable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -151,10 +151,11 @@ class File02:
                 return
             yield record
 
-    def survey(self, wanted: set[str] | None = None) -> Survey:
+    def survey(self, wanted: set[str] | None = None, count_doc: Callable[[str], None] | None = None) -> Survey:
         """One pass over both arrays: the projects' ids and documents, the movements typed (those
         of `wanted` only, when given) and the ids listed twice (named with their entries by a
-        second pass, only when there are some: it keeps one line per entry)."""
+        second pass, only when there are some: it keeps one line per entry). With `count_doc`,
+        each project's document goes there (step 03's spool) instead of `docs`."""
         result = Survey({}, array("Q"), Counter(), [], [], set())
         moves: list[Movement | tuple[str | None, str]] = []
         ids = array("Q")  # every id of both arrays as a number (8 bytes each), for the ids listed twice
@@ -169,7 +170,10 @@ class File02:
                 result.project_ids.append(int(key))
                 doc = _raw_doc(raw)
                 if doc is not None:
-                    result.docs[doc] += 1
+                    if count_doc is not None:
+                        count_doc(doc)
+                    else:
+                        result.docs[doc] += 1
         for raw in self._timed(self.movimentos):
             key = _raw_id(raw)
             if key is not None:

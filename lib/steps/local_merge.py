@@ -1,12 +1,12 @@
 """Step 03's merge rules for the cards of one client (one document) in one input (docs/design.md
-§5–6), built one card at a time: the input is read in batches, and what spans the whole file is the
-merged values of each document that several cards carry, never the cards themselves."""
+§5–6), merged document by document: the cards of documents that several cards carry wait in the run's
+spool (local_spool), and so do their merged values, read back for each batch."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from lib.steps.local_input import ProjectInput, address_key
 
@@ -76,77 +76,71 @@ class Stored(Protocol):
     def endereco_assinatura(self) -> str | None: ...
 
 
-class ClientMerge:
-    """The client and address rules (docs/design.md §5–6): each card holds its own copy of the
-    client's data and of its address in iSales. Only cards whose copy changed since their last sync
-    (`stored_of`: isales_id → the fingerprints stored by that sync; a new card counts as changed)
-    may update the client, or the address, the latest card winning field by field; an empty value
-    never erases a given one. So an edit made on one card is not undone by another card's unchanged
-    copy, refreshing one card at a time does not flip a shared row back and forth, and the same
-    input twice writes nothing. Projects of one client at one address (same key) share one
-    `endereco` row: the changed cards of the input that carry it get the same values.
+# The client and address rules (docs/design.md §5–6): each card holds its own copy of the client's
+# data and of its address in iSales. Only cards whose copy changed since their last sync (`stored`:
+# the fingerprints stored by that sync; a new card counts as changed) may update the client, or the
+# address, the latest card winning field by field; an empty value never erases a given one. So an
+# edit made on one card is not undone by another card's unchanged copy, refreshing one card at a
+# time does not flip a shared row back and forth, and the same input twice writes nothing. Projects
+# of one client at one address (same key) share one `endereco` row: the changed cards of the input
+# that carry it get the same values. The address of an unchanged card is not written over its row
+# (`_endereco` in local_sync checks the fingerprint).
 
-    `add` every card of the documents that several cards carry (a first pass), then `apply` to each
-    card as it is written; a card whose document only it carries needs no `add`. The address of an
-    unchanged card is not written over its row (`_endereco` in local_sync checks the fingerprint)."""
 
-    def __init__(self, stored_of: Callable[[str], Stored | None]) -> None:
-        self.stored_of = stored_of
-        self.clients: dict[str, LatestValues] = {}  # doc_pessoal → merged values of its changed cards
-        self.addresses: dict[tuple[str, tuple[str, ...]], AddressValues] = {}  # (doc, address key) → …
-        # after `settle`: only what `apply` reads, each value once (no recency per field)
-        self.merged: dict[str, dict[str, Any]] = {}  # doc_pessoal → the client's merged values
-        self.merged_addresses: dict[tuple[str, tuple[str, ...]], dict[str, Any]] = {}  # of several changed cards
+class MergeCard(NamedTuple):
+    """What the merge needs of one card of a document that several cards carry: kept in the
+    run's spool (local_spool) until every card of the document is known."""
 
-    def _changed(self, project: ProjectInput) -> bool:
-        stored = self.stored_of(project.isales_id)
-        return stored is None or stored.cliente_assinatura != project.client_signature
+    when: tuple  # recency
+    cliente: dict[str, Any] | None  # its client values, when its copy changed since its last sync
+    endereco: dict[str, Any] | None  # its address, when it has one and its copy changed
 
-    def _address_changed(self, project: ProjectInput) -> bool:
-        stored = self.stored_of(project.isales_id)
-        return stored is None or stored.endereco_assinatura != project.address_signature
+    @classmethod
+    def of(cls, project: ProjectInput, stored: Stored | None) -> MergeCard:
+        return cls(recency(project), dict(project.cliente) if _changed(project, stored) else None,
+                   dict(project.endereco) if project.endereco is not None and _address_changed(project, stored)
+                   else None)
 
-    def add(self, project: ProjectInput) -> None:
-        doc, when = project.cliente["doc_pessoal"], recency(project)
-        latest = self.clients.setdefault(doc, LatestValues())
-        if self._changed(project):
-            latest.add(when, project.cliente)
-        if project.endereco is not None and self._address_changed(project):
-            self.addresses.setdefault((doc, address_key(project.endereco)), AddressValues()).add(when, project.endereco)
 
-    def forget(self, docs: set[str]) -> None:
-        """Drop what was gathered for `docs` (their cards are added again, without some of them)."""
-        for doc in docs:
-            self.clients.pop(doc, None)
-        for key in [key for key in self.addresses if key[0] in docs]:
-            del self.addresses[key]
+class Merged(NamedTuple):
+    """The merged values of one document's cards: the client's, and those of each address that
+    several changed cards carry (by address key; an address one card carries is its own)."""
 
-    def settle(self) -> None:
-        """Once every card is added: keep the merged values only, and only those `apply` reads (an
-        address that one changed card carries is that card's own). What the run holds for the
-        whole file is then a dict of values per shared client and per address several cards share."""
-        self.merged.update((doc, latest.values()) for doc, latest in self.clients.items())
-        self.merged_addresses.update((key, shared.values()) for key, shared in self.addresses.items()
-                                     if shared.cards > 1)
-        self.clients, self.addresses = {}, {}
+    cliente: dict[str, Any]
+    enderecos: dict[tuple[str, ...], dict[str, Any]]
 
-    def apply(self, project: ProjectInput) -> None:
-        """Give `project` the client and address values it should write."""
-        doc = project.cliente["doc_pessoal"]
-        values = self.merged.get(doc)
-        if values is None:
-            latest = self.clients.get(doc)
-            if latest is None:  # the only card of its document
-                latest = LatestValues()
-                if self._changed(project):
-                    latest.add(recency(project), project.cliente)
-            values = latest.values()
-        project.cliente = {"doc_pessoal": doc, **values}
-        if project.endereco is not None and (doc in self.merged or doc in self.clients):
-            # the address of one card is its own
-            key = (doc, address_key(project.endereco))
-            endereco = self.merged_addresses.get(key)
-            if endereco is None and (shared := self.addresses.get(key)) is not None and shared.cards > 1:
-                endereco = shared.values()
-            if endereco is not None:
-                project.endereco = dict(endereco)
+
+def _changed(project: ProjectInput, stored: Stored | None) -> bool:
+    return stored is None or stored.cliente_assinatura != project.client_signature
+
+
+def _address_changed(project: ProjectInput, stored: Stored | None) -> bool:
+    return stored is None or stored.endereco_assinatura != project.address_signature
+
+
+def merge(cards: Iterable[MergeCard]) -> Merged:
+    """The merged values of the cards of one document (in any order)."""
+    client = LatestValues()
+    addresses: dict[tuple[str, ...], AddressValues] = {}
+    for card in cards:
+        if card.cliente is not None:
+            client.add(card.when, card.cliente)
+        if card.endereco is not None:
+            addresses.setdefault(address_key(card.endereco), AddressValues()).add(card.when, card.endereco)
+    return Merged(client.values(), {key: shared.values() for key, shared in addresses.items() if shared.cards > 1})
+
+
+def apply(project: ProjectInput, merged: Merged | None, stored: Stored | None) -> None:
+    """Give `project` the client and address values it should write: its document's `merged`
+    values, or (the only card of its document: no `merged`) its own."""
+    doc = project.cliente["doc_pessoal"]
+    if merged is None:
+        values = ({name: value for name, value in project.cliente.items() if value is not None}
+                  if _changed(project, stored) else {})
+    else:
+        values = merged.cliente
+    project.cliente = {"doc_pessoal": doc, **values}
+    if merged is not None and project.endereco is not None:
+        endereco = merged.enderecos.get(address_key(project.endereco))
+        if endereco is not None:
+            project.endereco = dict(endereco)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
@@ -16,6 +16,7 @@ import lib.db.schema as t
 from lib.db.values import IN_CHUNK, chunks
 
 Row = dict[str, Any]
+T = TypeVar("T")
 
 
 class OsKey(NamedTuple):
@@ -40,10 +41,10 @@ class RunIndex:
     @classmethod
     def load(cls, conn: Connection, docs: Iterable[str], isales_ids: Iterable[str]) -> RunIndex:
         index = cls()
-        for chunk in chunks(docs):
+        for chunk in streamed_chunks(docs):  # every document of the file (once each): never listed at once
             query = select(t.cliente.c.doc_pessoal, t.cliente.c.id).where(t.cliente.c.doc_pessoal.in_(chunk))
             index.clientes.update((doc, cliente_id) for doc, cliente_id in conn.execute(query))
-        for chunk in _streamed_chunks(isales_ids):  # every project of the file: never listed at once
+        for chunk in streamed_chunks(isales_ids):  # every project of the file: never listed at once
             query = (select(t.os.c.isales_id, t.os.c.id, t.os.c.cliente_assinatura, t.os.c.endereco_assinatura,
                             t.os.c.detalhes_em).where(t.os.c.isales_id.in_(chunk)))
             for row in conn.execute(query):
@@ -53,8 +54,9 @@ class RunIndex:
 
     def absorb(self, snap: Snapshot, docs: Container[str]) -> None:
         """Remember the clients of `docs` that a committed batch created: a later batch may carry
-        them again. A project is not remembered: the file lists each one once (an id listed twice
-        is refused), so no later batch asks for it, and the run's memory does not grow with it."""
+        them again (step 03 moves them to its spool between batches). A project is not remembered:
+        the file lists each one once (an id listed twice is refused), so no later batch asks for it,
+        and the run's memory does not grow with it."""
         for doc, row in snap.clientes.items():
             if doc in docs:
                 self.clientes[doc] = row["id"]
@@ -143,12 +145,12 @@ class Snapshot:
         return [self.enderecos[i] for i in self.enderecos_of.get(cliente_id, []) if i in self.enderecos]
 
 
-def _streamed_chunks(values: Iterable[str]) -> Iterator[list[str]]:
-    """`values` in lists of at most IN_CHUNK, as they come (a repeated value only repeats in an IN list)."""
-    chunk: list[str] = []
+def streamed_chunks(values: Iterable[T], size: int = IN_CHUNK) -> Iterator[list[T]]:
+    """`values` in lists of at most `size`, as they come (a repeated value only repeats in an IN list)."""
+    chunk: list[T] = []
     for value in values:
         chunk.append(value)
-        if len(chunk) >= IN_CHUNK:
+        if len(chunk) >= size:
             yield chunk
             chunk = []
     if chunk:

@@ -31,10 +31,11 @@ from lib.errors import RecordError, TransientError
 from lib.jsonfiles import FILE_02, stream_envelope
 from lib.logs import clip, progress
 from lib.run import RunContext
-from lib.steps import local_people
+from lib.steps import local_merge, local_people
 from lib.steps.local_input import PAGAMENTO_FIELDS, File02, Movement, ProjectInput, Unreadable, address_key
-from lib.steps.local_merge import ClientMerge
-from lib.steps.local_state import Row, RunIndex, Snapshot
+from lib.steps.local_merge import MergeCard
+from lib.steps.local_spool import MergeSpool
+from lib.steps.local_state import Row, RunIndex, Snapshot, streamed_chunks
 
 log = logging.getLogger("sync.03")
 
@@ -190,6 +191,7 @@ def run(ctx: RunContext[LocalSettings]) -> None:
 
 
 BATCH_SIZE = 500  # projects per transaction
+MERGE_CHUNK = 500  # shared documents whose cards are merged together (one query for their stored names)
 
 
 class Item(NamedTuple):
@@ -229,9 +231,15 @@ def sync_input(ctx: RunContext[Settings], source: File02, ids: list[str] | None 
 
 
 def _sync_input(ctx: RunContext[Settings], source: File02, ids: list[str] | None) -> None:
+    with MergeSpool(ctx.data_dir) as spool:
+        _sync_spooled(ctx, source, ids, spool)
+
+
+def _sync_spooled(ctx: RunContext[Settings], source: File02, ids: list[str] | None, spool: MergeSpool) -> None:
     engine, summary = ctx.engine, ctx.summary
     wanted = set(ids) if ids else None
-    survey = source.survey(wanted)
+    survey = source.survey(wanted, count_doc=spool.add_doc)
+    spool.settle_docs()
     if wanted is not None and (absent := wanted - survey.seen):
         summary.warn(f"projeto(s) {', '.join(sorted(absent))} de --ids não estão em {FILE_02}: "
                      "rode 01 e 02 com --ids antes")
@@ -242,24 +250,25 @@ def _sync_input(ctx: RunContext[Settings], source: File02, ids: list[str] | None
         if wanted is None or isales_id in wanted:
             _pending(engine, ctx, isales_id, reason)
     with engine.connect() as conn:
-        index = RunIndex.load(conn, survey.docs, chain(map(str, survey.project_ids), (m.isales_id for m in survey.movements)))
-    shared, repeated, total = survey.shared_docs, survey.repeated, len(survey.project_ids)
+        index = RunIndex.load(conn, spool.docs(), chain(map(str, survey.project_ids), (m.isales_id for m in survey.movements)))
+    repeated, total = survey.repeated, len(survey.project_ids)
     # as for any project that fails: its data waits, but a column move of a stored one is still history
     movements = survey.movements
-    del survey  # every id and document of the file: from here on the run keeps the shared documents only
-    merge = ClientMerge(index.oss.get)
-    refused = _refuse_and_merge_shared(engine, ctx, source, repeated, shared, index, merge, wanted)
-    merge.settle()  # the merged values only, from here on
+    del survey  # every id of the file: from here on the run keeps one batch (the rest is in the spool)
+    gc.collect()  # the queries of a pass over the whole file leave garbage in cycles (see fewer_collections)
+    refused = _refuse_and_merge_shared(engine, ctx, source, repeated, spool, index, wanted)
+    gc.collect()
     movements += [card.movement for card in refused if card.isales_id in index.oss]
     unknown = sum(1 for m in movements if m.isales_id not in index.oss)
     log.info("%d projeto(s) e %d mudança(s) de coluna a conferir (só o que mudou é gravado)%s",
              total, len(movements) - unknown, f"; {unknown} mudança(s) de coluna de projeto(s) "
              "que nunca foram gravados: ignorada(s)" if unknown else "")
-    counted: set[tuple[str, int]] = set()  # clients and addresses that several cards share, counted once
     stale = 0
 
     def write_projects(batch: list[ProjectInput]) -> None:
         nonlocal stale
+        shared = spool.shared_among(p.cliente["doc_pessoal"] for p in batch)
+        merged = spool.merged_of(shared)
         singles = [local_people.Card.of(p) for p in batch if p.cliente["doc_pessoal"] not in shared]
         with engine.connect() as conn:
             stored = local_people.stored_names(conn, index, {card.doc for card in singles})
@@ -276,23 +285,31 @@ def _sync_input(ctx: RunContext[Settings], source: File02, ids: list[str] | None
                 stale += 1
                 summary.add("os", "ignorados")
                 continue
-            merge.apply(project)
+            local_merge.apply(project, merged.get(project.cliente["doc_pessoal"]), key)
             chosen.append(project)
         if not chosen:
             return
         items = [Item(p.label, p.isales_id, p.cliente["doc_pessoal"],
                       partial(sync_project, p=p, observed_at=source.observed_at)) for p in chosen]
-        for project, writer in zip(chosen, _write_batch(engine, ctx, index, items, shared, resolve=True)):
+        # the clients this run created for shared documents are in the spool between batches
+        known = {doc for doc in shared if doc in index.clientes}
+        index.clientes.update(spool.clientes_of(shared))
+        try:
+            written = _write_batch(engine, ctx, index, items, shared, resolve=True)
+        finally:
+            spool.absorb([(doc, index.clientes.pop(doc)) for doc in shared
+                          if doc not in known and doc in index.clientes])
+        for project, writer in zip(chosen, written):
             if writer is None:
                 if project.isales_id in index.oss:  # its data stays pending, but a column move is still history
                     movements.append(Movement(project.isales_id, project.coluna_id, project.status))
                 continue
             several = project.cliente["doc_pessoal"] in shared
             for kind, outcome, row_id in writer.counts:
-                if several and kind in ("cliente", "endereco"):
-                    if (kind, row_id) in counted and outcome == "sem_alteracao":
-                        continue  # a client or address shared by projects is counted once
-                    counted.add((kind, row_id))
+                # a client or address shared by projects is counted once
+                if (several and kind in ("cliente", "endereco") and not spool.first_count(kind, row_id)
+                        and outcome == "sem_alteracao"):
+                    continue
                 summary.add(kind, outcome)
             for warning in project.warnings:
                 log.debug("%s: aviso da etapa 02: %s", project.label, warning)
@@ -323,39 +340,39 @@ def _sync_input(ctx: RunContext[Settings], source: File02, ids: list[str] | None
         moves.append(Item(movement.label, movement.isales_id, None,
                           partial(sync_movement, m=movement, observed_at=source.observed_at)))
     for start in range(0, len(moves), BATCH_SIZE):
-        for writer in _write_batch(engine, ctx, index, moves[start:start + BATCH_SIZE], shared, resolve=False):
+        for writer in _write_batch(engine, ctx, index, moves[start:start + BATCH_SIZE], set(), resolve=False):
             for kind, outcome, _row_id in writer.counts if writer is not None else ():
                 summary.add("movimento" if kind == "os" else kind, outcome)
     log.debug("leitura do arquivo 02 (todas as passagens): %.1f s", source.read_s)
 
 
 def _refuse_and_merge_shared(engine: Engine, ctx: RunContext[Settings], source: File02, repeated: dict[str, str],
-                             shared: set[str], index: RunIndex, merge: ClientMerge,
-                             wanted: set[str] | None) -> list[local_people.Card]:
-    """A pass over the projects of the documents that several cards carry: the cards whose name is
-    another person's (pending items now) and the merged values of the others (into `merge`). The
-    refused cards are returned: they are left out of the writing pass."""
-    if not shared:
+                             spool: MergeSpool, index: RunIndex, wanted: set[str] | None) -> list[local_people.Card]:
+    """A pass over the projects of the documents that several cards carry, into the spool; then,
+    one document at a time, the cards whose name is another person's (pending items now) and the
+    merged values of the others (into the spool). The refused cards are returned: they are left
+    out of the writing pass."""
+    if not spool.has_shared:
         return []
-    with engine.connect() as conn:
-        stored = local_people.stored_names(conn, index, shared)
-    cards: list[local_people.Card] = []
-    for item in source.projects(repeated, wanted=wanted, docs=shared):
+    for item in source.projects(repeated, wanted=wanted, docs=spool):
         if isinstance(item, ProjectInput):  # an unreadable one is reported by the writing pass
-            cards.append(local_people.Card.of(item))
-            merge.add(item)
-    others = local_people.other_people(cards, stored)
-    if not others:
-        return []
-    redo = {card.doc for card in cards if card.isales_id in others}
-    merge.forget(redo)  # merged again without the refused cards
-    for item in source.projects({**repeated, **others}, wanted=wanted, docs=redo):
-        if isinstance(item, ProjectInput):
-            merge.add(item)
-    refused = [card for card in cards if card.isales_id in others]
-    for card in refused:
-        _pending(engine, ctx, card.isales_id, others[card.isales_id])
+            spool.add_card(item.cliente["doc_pessoal"],
+                           (local_people.Card.of(item), MergeCard.of(item, index.oss.get(item.isales_id))))
+    refused: list[local_people.Card] = []
+    for group in streamed_chunks(spool.groups(), MERGE_CHUNK):
+        with engine.connect() as conn:
+            stored = local_people.stored_names(conn, index, [doc for doc, _cards in group])
+        others = local_people.other_people((card for _doc, cards in group for card, _merge in cards), stored)
+        spool.put_merged((doc, local_merge.merge(m for card, m in cards if card.isales_id not in others))
+                         for doc, cards in group)
+        for _doc, cards in group:
+            for card, _merge in cards:
+                if card.isales_id in others:
+                    refused.append(card)
+                    _pending(engine, ctx, card.isales_id, others[card.isales_id])
+    spool.drop_cards()
     return refused
+
 
 
 def _is_stale(project: ProjectInput, detalhes_em: datetime | None) -> bool:

@@ -24,7 +24,7 @@ from lib.db.engine import make_engine
 from lib.errors import RecordError
 from lib.jsonfiles import FILE_02, write_envelope
 from lib.run import RunContext, Summary
-from lib.steps import local_sync
+from lib.steps import local_merge, local_sync
 from lib.steps.local_input import (
     CLIENTE_FIELDS,
     ENDERECO_FIELDS,
@@ -33,7 +33,6 @@ from lib.steps.local_input import (
     client_signature,
     parse_project,
 )
-from lib.steps.local_merge import ClientMerge
 from tests.db.legacy import create_legacy
 
 MARIA, JOSE, AGRO = "52998224725", "11144477735", "11222333000181"
@@ -773,30 +772,56 @@ def test_fingerprints_are_the_json_text_they_always_were():
         assert sign(values) == hashlib.sha1(text.encode("utf-8")).hexdigest()
 
 
-def test_settled_merge_keeps_only_what_apply_reads_and_gives_the_same_values():
-    """After the pass over the shared documents the run keeps one dict of values per shared
-    client and per address that several changed cards carry; an address that one card carries
-    (its own) is not kept for the rest of the run. The values applied are the ones before."""
+def test_merge_gives_the_latest_changed_values_and_each_card_its_own_copy():
+    """The cards of one document, merged: the latest changed card wins field by field, an empty
+    value erases nothing, an address that one card carries is its own; the only card of its
+    document keeps its own values."""
     cards = [parse_project(projeto(4711, obtido="2026-11-29T13:00:01Z", cliente={"email": "velho@example.com"})),
              parse_project(projeto(4712, obtido="2026-11-29T14:00:01Z", cliente={"email": None, "telefone": "1199"})),
              parse_project(projeto(4713, endereco={"numero": "2000"})),
              parse_project(projeto(5000, cliente={"doc_pessoal": JOSE, "nome": "José Lima"}))]
-    live, settled = ClientMerge(lambda _id: None), ClientMerge(lambda _id: None)
-    for merge in (live, settled):
-        for card in cards[:3]:
-            merge.add(copy.deepcopy(card))
-    settled.settle()
-    assert (settled.clients, settled.addresses) == ({}, {})
-    assert list(settled.merged) == [MARIA]
-    assert [key[1][2] for key in settled.merged_addresses] == ["1000"]  # 2000 is one card's own
-    for card in cards:
-        one, other = copy.deepcopy(card), copy.deepcopy(card)
-        live.apply(one)
-        settled.apply(other)
-        assert (one.cliente, one.endereco) == (other.cliente, other.endereco)
-    first, second = copy.deepcopy(cards[0]), copy.deepcopy(cards[1])
-    settled.apply(first)
-    settled.apply(second)
+    merged = local_merge.merge(local_merge.MergeCard.of(card, None) for card in reversed(cards[:3]))
+    assert [key[2] for key in merged.enderecos] == ["1000"]  # 2000 is one card's own
+    first, second, third, jose = (copy.deepcopy(card) for card in cards)
+    for card in (first, second, third):
+        local_merge.apply(card, merged, None)
+    local_merge.apply(jose, None, None)
     assert first.cliente["telefone"] == "1199" and first.cliente["email"] == "maria.silva@example.com"  # 4713
+    assert third.cliente == first.cliente and third.endereco["numero"] == "2000"
+    assert jose.cliente["nome"] == "José Lima"
     first.endereco["bairro"] = "mudado"  # each card gets its own copy of the shared values
     assert second.endereco["bairro"] == "Bela Vista"
+
+
+def test_merged_values_of_shared_documents_wait_in_the_spool_not_in_memory(engine, tmp_path, monkeypatch):
+    """Issue 14: the merged values of the documents that several cards carry, the set of those
+    documents and the clients created for them lived in dicts for the whole run, growing with the
+    file (the old code held all 12 shared documents at every batch). Now they wait in the run's
+    spool: while a batch is written, no dict or set in memory is keyed by more shared documents
+    than the batch carries, and the spool file is gone afterwards. The merge is unchanged."""
+    monkeypatch.setattr(local_sync, "BATCH_SIZE", 2)
+    docs = [f"{n:011d}" for n in range(12)]
+    projects = [projeto(6000 + 10 * n + k, obtido=f"2026-11-29T1{k}:00:00Z",
+                        cliente={"doc_pessoal": doc, "nome": f"Cliente {n}", "email": f"c{n}.{k}@example.com"},
+                        endereco={"numero": str(n)}) for n, doc in enumerate(docs) for k in range(2)]
+    wanted = set(docs)
+    held: list[int] = []
+    write_batch = local_sync._write_batch
+
+    def counting(*args, **kwargs):
+        gc.collect()
+        most = 0
+        for obj in gc.get_objects():
+            if obj is wanted or not isinstance(obj, (dict, set, frozenset)):  # keyed by document
+                continue
+            most = max(most, sum(1 for key in obj if isinstance(key, str) and key in wanted))
+        held.append(most)
+        return write_batch(*args, **kwargs)
+
+    monkeypatch.setattr(local_sync, "_write_batch", counting)
+    ctx = sync(engine, tmp_path, projects)
+    assert len(held) == 12 and max(held) <= 2, held
+    assert sorted(c["email"] for c in rows(engine, t.cliente)) == sorted(f"c{n}.1@example.com" for n in range(12))
+    assert ctx.summary.counts["cliente"] == {"criados": 12} and ctx.summary.counts["endereco"] == {"criados": 12}
+    assert counts(engine)["os"] == 24
+    assert not list((tmp_path / "data").glob(".03_mescla.*"))
