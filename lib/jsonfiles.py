@@ -208,39 +208,69 @@ def stream_envelope(path: Path, step: str, *, produced_by: str, arrays: tuple[st
 
 
 def _scan(path: Path, arrays: tuple[str, ...]) -> tuple[Any, dict[str, int]]:
-    """The top-level fields but `arrays` (built), and how many items each of `arrays` has."""
+    """The top-level fields but `arrays` (built), and how many items each of `arrays` has. The whole
+    file goes through the parser (trailing text included), as basic events: no path is built for
+    each of the arrays' events (what a pass over a big file cost most)."""
     header: dict[str, Any] = {}
     sizes: dict[str, int] = {}
-    builder: ijson.ObjectBuilder | None = None
-    key: str | None = None
-    top_is_object = None
     with open(path, "rb") as handle:
-        for prefix, event, value in ijson.parse(handle, use_float=True):
-            if top_is_object is None:
-                top_is_object = event == "start_map"
-                if not top_is_object:
-                    return [], {}
-            if prefix == "":
-                if event == "map_key":
-                    if builder is not None and key is not None:
-                        header[key] = builder.value
-                    key, builder = value, None
-                elif event == "end_map" and builder is not None and key is not None:
-                    header[key] = builder.value
-                continue
-            if builder is None and key not in sizes:
-                if key in arrays and prefix == key and event == "start_array":
-                    sizes[key] = 0
-                    continue
-                builder = ijson.ObjectBuilder()
-            if builder is not None:
-                builder.event(event, value)
-            elif key is not None and prefix == f"{key}.item" and event in _ITEM_STARTS:
-                sizes[key] += 1
+        events = ijson.basic_parse(handle, use_float=True)
+        first = next(events, None)
+        if first is None or first[0] != "start_map":
+            return [], {}
+        for event, value in events:
+            if event == "end_map":  # the top-level object's end
+                break
+            key = value
+            event, value = _next(events)
+            if key in arrays and event == "start_array":
+                sizes[key] = sizes.get(key, 0) + _count_items(events)
+            else:
+                header[key] = _build(event, value, events)
+        for _rest in events:  # only a parse error can come after the top-level object
+            pass
     return header, sizes
 
 
-_ITEM_STARTS = frozenset({"start_map", "start_array", "string", "number", "boolean", "null"})
+def _next(events: Iterator[tuple[str, Any]]) -> tuple[str, Any]:
+    following = next(events, None)
+    if following is None:
+        raise ValueError("fim inesperado do arquivo")
+    return following
+
+
+_OPENS = frozenset({"start_map", "start_array"})
+_CLOSES = frozenset({"end_map", "end_array"})
+
+
+def _count_items(events: Iterator[tuple[str, Any]]) -> int:
+    """The items of the array whose start was just read (its events consumed up to its end)."""
+    count = depth = 0
+    for event, _value in events:
+        if depth == 0:
+            if event == "end_array":
+                return count
+            count += 1
+        if event in _OPENS:
+            depth += 1
+        elif event in _CLOSES:
+            depth -= 1
+    raise ValueError("fim inesperado do arquivo")
+
+
+def _build(event: str, value: Any, events: Iterator[tuple[str, Any]]) -> Any:
+    """The value that starts with (event, value), its events consumed up to its end."""
+    builder = ijson.ObjectBuilder()
+    builder.event(event, value)
+    depth = 1 if event in _OPENS else 0
+    while depth:
+        event, value = _next(events)
+        builder.event(event, value)
+        if event in _OPENS:
+            depth += 1
+        elif event in _CLOSES:
+            depth -= 1
+    return builder.value
 
 
 def _check_envelope(path: Path, data: Any, step: str, produced_by: str) -> None:

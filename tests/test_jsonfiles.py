@@ -67,6 +67,30 @@ def test_a_file_is_read_item_by_item_with_the_same_values(tmp_path):
     assert list(envelope.items("movimentos")) == [] and list(envelope.items("ausente")) == []
 
 
+def test_the_check_pass_reads_basic_events_and_still_refuses_a_damaged_file(tmp_path, monkeypatch):
+    """The pass that checks the whole file before use reads basic events: no path is built for each
+    event of the arrays (ijson.parse did, the most of the read's cost for 03; the old code fails
+    here). A non-array field where an array is expected stays in the header; text after the
+    top-level object and a cut inside an array or a header field are still refused."""
+    import ijson
+
+    def no_paths(*args, **kwargs):
+        raise AssertionError("ijson.parse: a path per event")
+
+    monkeypatch.setattr(ijson, "parse", no_paths)
+    path = tmp_path / "02.json"
+    write_envelope(path, "02", 4, {**BODY, "movimentos": {"nao": "lista"}, "projetos": iter(BODY["projetos"])})
+    envelope = stream_envelope(path, "02", produced_by="x", arrays=("projetos", "movimentos"))
+    assert envelope.sizes == {"projetos": 3} and envelope.header["movimentos"] == {"nao": "lista"}
+    assert envelope.header["pendencias"] == BODY["pendencias"] and envelope.header["origem"] == BODY["origem"]
+    text = path.read_bytes()
+    monkeypatch.undo()  # the explanation of a damaged file (read_envelope) may parse it whole
+    for damaged in (text + b"{}", text[:text.index(b'"texto solto"')], text[:text.index(b'"sem coordenadas"')]):
+        path.write_bytes(damaged)
+        with pytest.raises(InputFileError, match="JSON válido"):
+            stream_envelope(path, "02", produced_by="x", arrays=("projetos", "movimentos"))
+
+
 def test_a_producer_that_fails_midway_leaves_the_previous_file(tmp_path):
     path = tmp_path / "02.json"
     write_envelope(path, "02", 1, {"projetos": []})

@@ -287,6 +287,17 @@ def parse_movement(raw: Any, columns: ColumnSettings | None = None) -> Movement:
     return Movement(*_common(raw, columns))
 
 
+def _labelled(section: str, names: tuple[str, ...], typed: tuple[str, ...] = ()) -> tuple[tuple[str, str], ...]:
+    """(field, its name in messages) of the text fields of a section, named once, not per record."""
+    return tuple((name, f"{section}.{name}") for name in names if name not in typed)
+
+
+_CLIENTE_TEXT = _labelled("cliente", CLIENTE_FIELDS)
+_ENDERECO_TEXT = _labelled("endereco", ENDERECO_FIELDS, ("latitude", "longitude"))
+_OS_TEXT = _labelled("os", OS_TEXT_FIELDS)
+_PAGAMENTO_TEXT = _labelled("pagamento", PAGAMENTO_FIELDS, ("valor_seguro",))
+
+
 def parse_project(raw: Any, columns: ColumnSettings | None = None) -> ProjectInput:
     """A ProjectInput, or RecordError naming the project and the field."""
     isales_id, coluna, status = _common(raw, columns)
@@ -295,22 +306,21 @@ def parse_project(raw: Any, columns: ColumnSettings | None = None) -> ProjectInp
     nome = _text(cliente_raw.get("nome"), record, "cliente.nome")
     if nome:
         record = f"{record} ({_short(nome)})"
-    cliente = {name: _text(cliente_raw.get(name), record, f"cliente.{name}") for name in CLIENTE_FIELDS}
+    cliente = {name: _text(cliente_raw.get(name), record, label) for name, label in _CLIENTE_TEXT}
     if not cliente["doc_pessoal"]:
         raise RecordError(f"{record}: cliente sem CPF/CNPJ (doc_pessoal); não há como identificá-lo")
 
     endereco: dict[str, Any] | None = None
     endereco_raw = _section(raw, "endereco", record)
     if endereco_raw:
-        endereco = {name: _text(endereco_raw.get(name), record, f"endereco.{name}")
-                    for name in ENDERECO_FIELDS if name not in ("latitude", "longitude")}
+        endereco = {name: _text(endereco_raw.get(name), record, label) for name, label in _ENDERECO_TEXT}
         endereco["latitude"] = _coordinate(endereco_raw.get("latitude"), record, "latitude", 90)
         endereco["longitude"] = _coordinate(endereco_raw.get("longitude"), record, "longitude", 180)
         if not any(endereco.get(name) for name in ENDERECO_KEY):
             endereco = None  # no address at all (e.g. a cancelled project): keep the stored one
 
     os_raw = _section(raw, "os", record) or {}
-    os_values: dict[str, Any] = {name: _text(os_raw.get(name), record, f"os.{name}") for name in OS_TEXT_FIELDS}
+    os_values: dict[str, Any] = {name: _text(os_raw.get(name), record, label) for name, label in _OS_TEXT}
     os_values["data_fechamento"] = _datetime(os_raw.get("data_fechamento"), record, "os.data_fechamento")
     os_values["valor"] = _money(os_raw.get("valor"), record, "os.valor")
     os_values["acesso"] = _acesso(os_raw.get("acesso"), record)
@@ -318,8 +328,7 @@ def parse_project(raw: Any, columns: ColumnSettings | None = None) -> ProjectInp
     pagamento: dict[str, Any] | None = None
     pagamento_raw = _section(raw, "pagamento", record)
     if pagamento_raw:
-        pagamento = {name: _text(pagamento_raw.get(name), record, f"pagamento.{name}")
-                     for name in PAGAMENTO_FIELDS if name != "valor_seguro"}
+        pagamento = {name: _text(pagamento_raw.get(name), record, label) for name, label in _PAGAMENTO_TEXT}
         pagamento["valor_seguro"] = _money(pagamento_raw.get("valor_seguro"), record, "pagamento.valor_seguro")
         if all(value is None for value in pagamento.values()):
             pagamento = None
@@ -387,6 +396,8 @@ def _required_section(raw: dict, name: str, record: str) -> dict:
 def _text(value: Any, record: str, name: str) -> str | None:
     if value is None:
         return None
+    if type(value) is str:  # the usual case; strip() would copy it (its whitespace is isspace's)
+        return None if not value or value.isspace() else value
     if isinstance(value, bool) or not isinstance(value, (str, int, float, Decimal)):
         raise RecordError(f"{record}: campo {name} deveria ser texto, veio {type(value).__name__}")
     text = str(value)
