@@ -46,17 +46,6 @@ def status_problem(columns: ColumnSettings, coluna_id: Any, status: Any) -> str 
             "corrija status ou coluna_id no arquivo, ou rode o passo anterior de novo")
 
 
-def listed_twice(keys: Iterable[str | None]) -> set[str]:
-    """The canonical ids (see isales_id; None is skipped) that occur more than once among `keys`.
-
-    A first pass over a whole file: it holds 8 bytes per id (a number in an array, sorted at the
-    end), not the id's text nor its entries (those are named by `repeated`, in a second pass over
-    the few repeated ids only)."""
-    numbers = array("Q")  # a canonical id has no leading zero and at most 19 digits: one number per id
-    numbers.extend(int(key) for key in keys if key is not None)
-    return duplicates(numbers)
-
-
 def duplicates(numbers: array) -> set[str]:
     """The ids (as canonical text) that occur more than once in `numbers`."""
     twice: set[str] = set()
@@ -71,7 +60,7 @@ def duplicates(numbers: array) -> set[str]:
 def repeated(entries: Iterable[tuple[str, Any]], where: str) -> dict[str, str]:
     """Ids listed more than once among `entries` ((position, raw record)) → the pt-BR problem
     naming every entry of that id. None of them is used: which one is right cannot be known.
-    It keeps a line per entry: give it the entries of the ids `listed_twice` found, not a whole file."""
+    It keeps a line per entry: give it the entries of the ids found listed twice, not a whole file."""
     seen: dict[str, list[str]] = {}
     for position, raw in entries:
         key = isales_id(raw.get("isales_id")) if isinstance(raw, dict) else None

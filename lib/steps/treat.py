@@ -18,6 +18,7 @@ import lib.db.schema as t
 from lib import documents, status
 from lib.config import TreatSettings
 from lib.db import pending
+from lib.db.schema import pendencia
 from lib.documents import InvalidValue, fold
 from lib.errors import InputFileError, TransientError
 from lib.geocoding import Locator
@@ -27,6 +28,7 @@ from lib.maplinks import Point
 from lib.run import RunContext
 from lib.steps import record_checks
 from lib.steps.treat_fields import Treated, treat
+from lib.steps.treat_spool import DONE, DROPPED, MOVE, REFUSED, STUCK, Kept, Spool
 
 log = logging.getLogger(__name__)
 
@@ -39,16 +41,14 @@ BATCH_SIZE = 500  # projects treated and located together (one read of their sto
 
 @dataclass
 class Outcome:
-    """What the run keeps of its projects once they are written: ids, problems and counts, never
+    """What the run keeps of its projects once they are written: counts in memory, and in the spool
+    (on disk) the projects left pending or dropped, and those whose open item is resolved; never
     the projects themselves (they stream from the 01 file to the 02 file)."""
 
+    spool: Spool
     treated: int = 0  # projects written
-    # the isales_id of the projects written that had an open 02 item when the run began (to resolve
-    # it): a first load of 50,000 has none, and the run's memory does not grow with the projects
-    done: list[str] = field(default_factory=list)
-    open_keys: set[str] = field(default_factory=set)
-    stuck: list[tuple[str, str, str, dict[str, Any]]] = field(default_factory=list)  # id, label, problem, movement
-    dropped: list[dict[str, Any]] = field(default_factory=list)  # movements of cancelled projects without data
+    stuck: int = 0  # projects left pending (spool: STUCK)
+    dropped: int = 0  # cancelled projects without data: only their move (spool: DROPPED)
     counts: Counter[str] = field(default_factory=Counter)
     read: int = 0
     without_point: int = 0
@@ -58,28 +58,33 @@ class Outcome:
 def run(ctx: RunContext[TreatSettings]) -> None:
     """The body of 02_tratar_dados_clientes.py."""
     envelope = stream_envelope(ctx.data_dir / FILE_01, "01", produced_by="01_get_projetos_isales.py",
-                               arrays=("projetos", "movimentos"))
-    source = envelope.data()
-    raws, moves, refused = _input_records(source, ctx)
+                               arrays=("projetos", "movimentos", "pendencias"))
+    with Spool(ctx.data_dir) as spool:
+        _run(ctx, envelope.data(), spool)
+
+
+def _run(ctx: RunContext[TreatSettings], source: dict[str, Any], spool: Spool) -> None:
+    raws = _input_records(source, ctx, spool)
+    outcome = Outcome(spool)
     with ctx.engine.connect() as conn:
-        outcome = Outcome(open_keys={item["chave"] for item in pending.open_items(conn, STEP)})
+        spool.add_open(conn.execute(select(pendencia.c.chave).where(
+            pendencia.c.etapa == STEP, pendencia.c.resolvida_em.is_(None))).scalars())
     locator = Locator.from_settings(ctx.settings.geocoder, ctx.settings.http, ctx.engine)
     try:
-        movimentos = [_movement(item) for item in moves]
         body = {
             "origem": {"execucao_id_01": source.get("execucao_id"), "gerado_em_01": source.get("gerado_em")},
             "projetos": _treated_records(ctx, locator, raws, outcome),
             # known once the projects are written: these come after them in the file
-            "movimentos": lambda: movimentos + outcome.dropped + [move for *_, move in outcome.stuck],
-            "pendencias": lambda: (
-                [{"isales_id": isales_id, "etapa": STEP, "motivo": problem}
-                 for isales_id, _label, problem, _move in outcome.stuck]
-                + [{"isales_id": isales_id, "etapa": STEP, "motivo": reason} for isales_id, reason in refused]
-                + [dict(item, isales_id=str(item.get("isales_id")), etapa="01")  # not fetched: still waiting upstream
-                   for item in source.get("pendencias") or [] if isinstance(item, dict)]),
+            "movimentos": lambda: (move.movement for kind in (MOVE, DROPPED, STUCK) for move in spool.kept(kind)),
+            "pendencias": lambda: chain(
+                ({"isales_id": item.isales_id, "etapa": STEP, "motivo": item.reason}
+                 for kind in (STUCK, REFUSED) for item in spool.kept(kind)),
+                (dict(item, isales_id=str(item.get("isales_id")), etapa="01")  # not fetched: still waiting upstream
+                 for item in _array(source.get("pendencias")) if isinstance(item, dict))),
             "contagens": lambda: {
-                "projetos_entrada": outcome.read, "tratados": outcome.treated, "pendentes": len(outcome.stuck),
-                "cancelados_sem_dados": len(outcome.dropped), "recusados": len(refused), "movimentos": len(movimentos),
+                "projetos_entrada": outcome.read, "tratados": outcome.treated, "pendentes": outcome.stuck,
+                "cancelados_sem_dados": outcome.dropped, "recusados": spool.count(REFUSED),
+                "movimentos": spool.count(MOVE),
                 "fontes_coordenadas": {k: outcome.counts[k] for k in ("link", "endereco", "cep", "banco", "sem")},
                 "geocodificador": _geocoder_counts(locator),
                 "links": {"requisicoes": locator.resolver.requests, "cache": locator.link_cache_hits}},
@@ -88,16 +93,22 @@ def run(ctx: RunContext[TreatSettings]) -> None:
         write_envelope(path, STEP, ctx.run_id, body)
     finally:
         locator.close()
-    _settle_pending(ctx, outcome, movimentos, refused)
+    refused = spool.count(REFUSED)
+    _settle_pending(ctx, spool)
     _summarise(ctx, outcome, locator)
-    ctx.summary.add("projetos", "ignorados", len(outcome.dropped))
-    ctx.summary.add("projetos", "pendentes", len(refused))
+    ctx.summary.add("projetos", "ignorados", outcome.dropped)
+    ctx.summary.add("projetos", "pendentes", refused)
     log.info("%d projeto(s) tratados e %d pendente(s) nesta execução; arquivo %s", outcome.treated,
-             len(outcome.stuck) + len(refused), path)
+             outcome.stuck + refused, path)
     if outcome.blocked:
         raise TransientError(
             f"{outcome.blocked} projeto(s) ficaram pendentes porque o geocodificador não respondeu "
             f"({locator.geocoder.unavailable}); os demais foram gravados em {path}: rode de novo mais tarde")
+
+
+def _array(value: Any) -> Iterable[Any]:
+    """A top-level array of the 01 file (streamed from the file), or nothing."""
+    return value if isinstance(value, (list, StreamedArray)) else ()
 
 
 def _treated_records(ctx: RunContext[TreatSettings], locator: Locator, raws: Iterable[dict[str, Any]],
@@ -116,11 +127,14 @@ def _treated_records(ctx: RunContext[TreatSettings], locator: Locator, raws: Ite
 
 def _settle_batch(ctx: RunContext[TreatSettings], locator: Locator, batch: list[Treated], outcome: Outcome) -> Iterator[dict[str, Any]]:
     outcome.blocked += _locate_all(ctx.engine, locator, [p for p in batch if not p.problem], outcome.counts)
+    spool = outcome.spool
+    had_item = spool.open_among(pending.project_key(p.isales_id) for p in batch if not p.problem)
+    done, dropped, stuck = [], [], []
     for project in batch:
         if not project.problem:
             outcome.treated += 1
-            if pending.project_key(project.isales_id) in outcome.open_keys:
-                outcome.done.append(project.isales_id)
+            if pending.project_key(project.isales_id) in had_item:
+                done.append(Kept(project.isales_id, None, None, None))
             outcome.without_point += project.endereco["latitude"] is None
             for aviso in project.avisos:
                 log.info("%s: %s", project.label, aviso)
@@ -128,33 +142,37 @@ def _settle_batch(ctx: RunContext[TreatSettings], locator: Locator, batch: list[
         elif project.status == status.CANCELADO:
             # a cancelled project needs no customer: whatever is wrong with its data, only its move counts
             log.info("%s (cancelado): %s; só a mudança de coluna é registrada", project.label, project.problem)
-            outcome.dropped.append(project.movement())
+            dropped.append(Kept(project.isales_id, None, None, project.movement()))
         else:
-            outcome.stuck.append((project.isales_id, project.label, project.problem, project.movement()))
+            stuck.append(Kept(project.isales_id, project.label, project.problem, project.movement()))
+    spool.keep(DONE, done)
+    spool.keep(DROPPED, dropped)
+    spool.keep(STUCK, stuck)
+    outcome.dropped += len(dropped)
+    outcome.stuck += len(stuck)
 
 
-def _input_records(source: dict[str, Any], ctx: RunContext[TreatSettings]
-                   ) -> tuple[Iterator[dict[str, Any]], list[dict[str, Any]], list[tuple[str, str]]]:
-    """(projects, movements) of the 01 file that may go on, and the refused ones as (isales_id,
-    reason): an id listed twice (all its entries) or a status that contradicts its column by the
-    current configuration. A record without a valid id has no key: it is a failure of the file.
-    The projects are read from the file as they are used; the refused list is complete only once
-    they have all been read."""
+def _input_records(source: dict[str, Any], ctx: RunContext[TreatSettings], spool: Spool) -> Iterator[dict[str, Any]]:
+    """The projects of the 01 file that may go on; its movements that may go on (spool: MOVE) and
+    the refused records (spool: REFUSED, with the reason): an id listed twice (all its entries) or
+    a status that contradicts its column by the current configuration. A record without a valid id
+    has no key: it is a failure of the file. The projects are read from the file as they are used;
+    the refused ones are complete only once they have all been read."""
     projetos = source.get("projetos")
     if not isinstance(projetos, (list, StreamedArray)):
         raise InputFileError(f"arquivo {ctx.data_dir / FILE_01} sem a lista 'projetos': "
                              "rode 01_get_projetos_isales.py novamente")
-    movimentos = list(source["movimentos"]) if isinstance(source.get("movimentos"), (list, StreamedArray)) else []
+    movimentos = _array(source.get("movimentos"))
 
     def entries() -> Iterator[tuple[str, Any]]:
         return chain(((f"projetos[{i}]", raw) for i, raw in enumerate(projetos)),
                      ((f"movimentos[{i}]", raw) for i, raw in enumerate(movimentos)))
 
-    # a pass that keeps a number per id, then (only when some id repeats) one naming its entries
-    keys = record_checks.listed_twice(_key(raw) for _position, raw in entries())
+    # a pass that counts the ids on disk, then (only when some id repeats) one naming its entries
+    keys = spool.listed_twice(_key(raw) for _position, raw in entries())
     twice = record_checks.repeated(((position, _identity(raw)) for position, raw in entries() if _key(raw) in keys),
                                    "no arquivo 01") if keys else {}
-    refused = list(twice.items())
+    spool.keep(REFUSED, (Kept(key, None, reason, None) for key, reason in twice.items()))
 
     def accepted(records: Iterable[Any]) -> Iterator[dict[str, Any]]:
         for raw in records:
@@ -169,12 +187,12 @@ def _input_records(source: dict[str, Any], ctx: RunContext[TreatSettings]
             problem = (record_checks.status_problem(ctx.settings.colunas, raw.get("coluna_id"), raw.get("status"))
                        if ctx.settings.colunas is not None else None)
             if problem:
-                refused.append((key, f"projeto {key}: {problem}"))
+                spool.keep(REFUSED, [Kept(key, None, f"projeto {key}: {problem}", None)])
                 continue
             yield raw
 
-    moves = list(accepted(movimentos))
-    return accepted(projetos), moves, refused
+    spool.keep(MOVE, (Kept(str(item.get("isales_id")), None, None, _movement(item)) for item in accepted(movimentos)))
+    return accepted(projetos)
 
 
 def _key(raw: Any) -> str | None:
@@ -298,19 +316,23 @@ def reusable_coordinates(endereco: Mapping[str, Any], rows: Iterable[Mapping[str
 
 # --------------------------------------------------------------------------- pending items and summary
 
-def _settle_pending(ctx: RunContext[TreatSettings], outcome: Outcome, movimentos: list[dict],
-                    refused: list[tuple[str, str]]) -> None:
-    done = outcome.done + [move["isales_id"] for move in outcome.dropped]
+def _settle_pending(ctx: RunContext[TreatSettings], spool: Spool) -> None:
+    resolved = left = 0
     with ctx.engine.begin() as conn:
-        problems = [(isales_id, f"{label}: {problem}") for isales_id, label, problem, _move in outcome.stuck] + refused
-        for isales_id, reason in problems:
-            log.warning("%s", reason)
-            pending.record(conn, STEP, pending.project_key(isales_id), reason, isales_id=isales_id,
-                           run_id=ctx.run_id)
-        resolved = pending.resolve(conn, STEP, [pending.project_key(isales_id) for isales_id in done], run_id=ctx.run_id)
-        # a project that left the columns of interest needs no treatment any more
-        left = pending.resolve(conn, STEP, [pending.project_key(m["isales_id"]) for m in movimentos],
+        for kind in (STUCK, REFUSED):
+            for item in spool.kept(kind):
+                reason = f"{item.label}: {item.reason}" if kind == STUCK else str(item.reason)
+                log.warning("%s", reason)
+                pending.record(conn, STEP, pending.project_key(item.isales_id), reason, isales_id=item.isales_id,
                                run_id=ctx.run_id)
+        for kind in (DONE, DROPPED):
+            for batch in spool.batches(kind):
+                resolved += pending.resolve(conn, STEP, [pending.project_key(item.isales_id) for item in batch],
+                                            run_id=ctx.run_id)
+        # a project that left the columns of interest needs no treatment any more
+        for batch in spool.batches(MOVE):
+            left += pending.resolve(conn, STEP, [pending.project_key(item.isales_id) for item in batch],
+                                    run_id=ctx.run_id)
     if resolved or left:
         log.info("%d pendência(s) da etapa 02 resolvidas", resolved + left)
 
@@ -325,7 +347,7 @@ def _geocoder_counts(locator: Locator) -> dict[str, Any]:
 def _summarise(ctx: RunContext[TreatSettings], outcome: Outcome, locator: Locator) -> None:
     summary, counts = ctx.summary, outcome.counts
     summary.add("projetos", "tratados", outcome.treated)  # 02 creates nothing: it treats and validates
-    summary.add("projetos", "pendentes", len(outcome.stuck))
+    summary.add("projetos", "pendentes", outcome.stuck)
     summary.add("coordenadas", "criados", sum(counts[k] for k in ("link", "endereco", "cep")) - counts["cache"])
     summary.add("coordenadas", "sem_alteracao", counts["banco"] + counts["cache"])
     summary.add("coordenadas", "ignorados", outcome.without_point)

@@ -1,5 +1,5 @@
-"""lib/steps/record_checks: the id listed twice, found by a pass that holds a number per id, and the
-memory that pass keeps while it reads a file of many projects (steps 02 and 03)."""
+"""The id listed twice (lib/steps/treat_spool for step 02, lib/steps/record_checks for step 03), and
+the memory the pass that finds it keeps while it reads a file of many projects."""
 
 from __future__ import annotations
 
@@ -9,18 +9,20 @@ from pathlib import Path
 
 from lib.jsonfiles import stream_envelope, write_envelope
 from lib.run import Summary
-from lib.steps import record_checks
 from lib.steps import treat as treat_step
 from lib.steps.local_input import File02
+from lib.steps.treat_spool import MOVE, REFUSED, Spool
 
 
-def test_listed_twice_finds_every_repeated_id_once():
+def test_listed_twice_finds_every_repeated_id_once(tmp_path):
     keys = ["4711", "4712", None, "4711", "10", "4712", "4711", "1"]
-    assert record_checks.listed_twice(keys) == {"4711", "4712"}
-    assert record_checks.listed_twice(["1", "2", "3"]) == set()
-    # ids past 2**63 (19 digits) still count as one each
-    assert record_checks.listed_twice(["9999999999999999999", "9999999999999999998",
-                                       "9999999999999999999"]) == {"9999999999999999999"}
+    with Spool(tmp_path) as spool:
+        assert spool.listed_twice(keys) == {"4711", "4712"}
+        assert spool.listed_twice(["1", "2", "3"]) == set()
+        # ids past 2**63 (19 digits) still count as one each
+        assert spool.listed_twice(["9999999999999999999", "9999999999999999998",
+                                   "9999999999999999999"]) == {"9999999999999999999"}
+    assert list(tmp_path.iterdir()) == []  # the spool is removed at the end
 
 
 def _peak_while(action) -> int:
@@ -35,25 +37,29 @@ def _peak_while(action) -> int:
 PROJECTS = 20_000
 
 
-def _file(path: Path, step: str, record) -> Path:
-    write_envelope(path, step, 1, {"projetos": iter(record(n) for n in range(PROJECTS)), "movimentos": [],
+def _file(path: Path, step: str, record, projects: int = PROJECTS) -> Path:
+    write_envelope(path, step, 1, {"projetos": iter(record(n) for n in range(projects)), "movimentos": [],
                                    "pendencias": []})
     return path
 
 
-def test_step_02_id_check_holds_no_text_per_project(tmp_path):
-    """A first pass over 20,000 projects of the 01 file (each read afresh from the file) keeps a
-    number per id: before, it kept every id with a line naming its entry (≈ 290 bytes each; now ≈ 45)."""
-    path = _file(tmp_path / "01.json", "01",
-                 lambda n: {"isales_id": 100000 + n, "coluna_id": 17840, "status": "instalacao",
-                            "cliente": {"nome": f"Cliente {n}"}})
-    source = stream_envelope(path, "01", produced_by="01", arrays=("projetos", "movimentos")).data()
+def test_step_02_id_check_holds_nothing_per_project(tmp_path):
+    """A first pass over the projects of the 01 file (each read afresh from the file) counts the
+    ids on disk (the spool): its peak is the same for 5,000 and 20,000 projects. Before, it kept
+    every id with a line naming its entry (≈ 290 bytes each), then a number per id and a sorted
+    list of them (≈ 45 bytes each)."""
     ctx = argparse.Namespace(settings=argparse.Namespace(colunas=None), summary=Summary(), data_dir=tmp_path)
-    found: list = []
-    peak = _peak_while(lambda: found.append(treat_step._input_records(source, ctx)))
-    _projects, moves, refused = found[0]
-    assert (moves, refused) == ([], [])
-    assert peak < 100 * PROJECTS, f"{peak / PROJECTS:.0f} bytes per project"
+    peaks = {}
+    for projects in (PROJECTS // 4, PROJECTS):
+        path = _file(tmp_path / f"01-{projects}.json", "01",
+                     lambda n: {"isales_id": 100000 + n, "coluna_id": 17840, "status": "instalacao",
+                                "cliente": {"nome": f"Cliente {n}"}}, projects)
+        source = stream_envelope(path, "01", produced_by="01", arrays=("projetos", "movimentos")).data()
+        with Spool(tmp_path) as spool:
+            peaks[projects] = _peak_while(lambda s=source, sp=spool: treat_step._input_records(s, ctx, sp))
+            assert (spool.count(MOVE), spool.count(REFUSED)) == (0, 0)
+    growth = (peaks[PROJECTS] - peaks[PROJECTS // 4]) / (PROJECTS - PROJECTS // 4)
+    assert growth < 5, f"{growth:.0f} bytes per project more ({peaks})"
 
 
 def test_step_03_survey_holds_a_number_per_project_id(tmp_path):

@@ -16,7 +16,7 @@ import lib.db.schema as t
 from lib import config
 from lib.config import DEFAULT_CAMPOS
 from lib.db import pending, runs
-from lib.jsonfiles import FILE_02
+from lib.jsonfiles import FILE_01, FILE_02, write_envelope
 from lib.maplinks import Point
 from lib.run import RunContext, Summary
 from lib.steps import treat as treat_step
@@ -274,3 +274,44 @@ def test_projects_stream_from_the_01_file_to_the_02_file(sandbox, tmp_path, engi
     assert len(output["projetos"]) + len(output["pendencias"]) + ctx.summary.counts["projetos"].get("ignorados", 0) \
         >= len(projects)
     assert list(output)[-1] == "contagens" and output["contagens"]["tratados"] == len(output["projetos"])
+
+
+def test_memory_of_a_run_does_not_grow_with_the_projects_set_aside(sandbox, tmp_path, engine, migrated_db):
+    """Issue 14 §2: what a run sets aside of its projects (those left pending, cancelled ones
+    without data, the open items of earlier runs, the ids of the file) is kept on disk (the spool):
+    a first run and a second run hold the same memory for 1,000 and for 3,000 projects left pending.
+    Before, each was held in lists and sets: ≈ 950 bytes a project more at the peak (1,150 in a
+    second run); now ≈ 115 (the measure's own noise: the same run outside pytest grows by nothing)."""
+    import logging
+    import tracemalloc
+
+    def project(n: int) -> dict:  # an invalid document: pending, never located (no request)
+        status_, coluna = ("cancelado", 20363) if n % 10 == 0 else ("instalacao", 17840)
+        return {"isales_id": 100_000 + n, "coluna_id": coluna, "status": status_, "obtido_em": "2026-11-29T13:00:01Z",
+                "card": {"cliente_id": 100_000 + n, "coluna_id": coluna},
+                "cliente": {"nome": f"Cliente Número {n} da Silva", "cpf": "123.456.789-00", "cep": "01310-100",
+                            "logradouro": "Avenida Paulista", "numero": "1000", "cidade": "São Paulo", "estado": "SP"},
+                "proposta": {}, "campos": {}}
+
+    def peak_of_run(projects: int) -> int:
+        write_envelope(tmp_path / "data" / FILE_01, "01", 1,
+                       {"projetos": iter(project(n) for n in range(projects)), "movimentos": [], "pendencias": []})
+        logging.disable(logging.WARNING)  # pytest keeps every record it captures: a line per project
+        tracemalloc.start()
+        try:
+            run_02(sandbox, tmp_path, engine, migrated_db)
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+            logging.disable(logging.NOTSET)
+
+    first, second = {}, {}
+    for projects in (1000, 3000):
+        with engine.begin() as conn:
+            conn.execute(t.pendencia.delete())
+        first[projects] = peak_of_run(projects)
+        assert len(open_items(engine)) == projects * 9 // 10
+        second[projects] = peak_of_run(projects)  # every one of them has an open item
+    assert list((tmp_path / "data").glob(".02_*")) == []  # the spool is removed at the end
+    growth = {name: (peaks[3000] - peaks[1000]) / 2000 for name, peaks in (("first", first), ("second", second))}
+    assert growth["first"] < 300 and growth["second"] < 300, (growth, first, second)  # before: ≈ 950 and 1,150
