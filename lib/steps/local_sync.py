@@ -255,9 +255,7 @@ def _sync_spooled(ctx: RunContext[Settings], source: File02, ids: list[str] | No
     # as for any project that fails: its data waits, but a column move of a stored one is still history
     movements = survey.movements
     del survey  # every id of the file: from here on the run keeps one batch (the rest is in the spool)
-    gc.collect()  # the queries of a pass over the whole file leave garbage in cycles (see fewer_collections)
     refused = _refuse_and_merge_shared(engine, ctx, source, repeated, spool, index, wanted)
-    gc.collect()
     movements += [card.movement for card in refused if card.isales_id in index.oss]
     unknown = sum(1 for m in movements if m.isales_id not in index.oss)
     log.info("%d projeto(s) e %d mudança(s) de coluna a conferir (só o que mudou é gravado)%s",
