@@ -37,6 +37,7 @@ NEEDS_COORDINATES = (status.INSTALACAO, status.AUMENTO)
 
 
 BATCH_SIZE = 500  # projects treated and located together (one read of their stored addresses)
+IN_SIZE = 500  # documents per query of stored addresses
 
 
 @dataclass
@@ -287,13 +288,16 @@ def stored_addresses(engine: Engine, doc_values: Iterable[str]) -> dict[str, lis
     names = list(forms)
     e, c = t.endereco, t.cliente
     with engine.connect() as conn:
-        for start in range(0, len(names), 500):
+        for start in range(0, len(names), IN_SIZE):
+            chunk = names[start:start + IN_SIZE]
+            # always IN_SIZE values (the last one repeated): one statement for the driver to prepare
+            # and keep, not one per batch size (SQLite keeps 128, ~100 KB each: RSS growing per batch)
+            chunk += chunk[-1:] * (IN_SIZE - len(chunk))
             rows = conn.execute(
                 select(c.c.doc_pessoal, e.c.cep, e.c.logradouro, e.c.numero, e.c.cidade, e.c.estado,
                        e.c.link_localizacao, e.c.latitude, e.c.longitude, e.c.fonte_coordenadas)
                 .select_from(e.join(c, e.c.cliente_id == c.c.id))
-                .where(c.c.doc_pessoal.in_(names[start:start + 500]),
-                       e.c.latitude.is_not(None), e.c.longitude.is_not(None))
+                .where(c.c.doc_pessoal.in_(chunk), e.c.latitude.is_not(None), e.c.longitude.is_not(None))
                 .order_by(e.c.id.desc())
             ).mappings()
             for row in rows:

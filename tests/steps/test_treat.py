@@ -142,6 +142,27 @@ def test_stored_coordinates_are_reused_only_for_the_same_address():
     assert treat_step.reusable_coordinates(endereco, [outside]) is None
 
 
+def test_stored_addresses_are_read_with_one_statement_shape(engine):
+    """Issue 14 §2: every query of stored addresses sends the same number of values, so SQLite
+    prepares one statement; before, each batch size was a statement of its own, kept by the driver
+    (up to 128, ~100 KB each): step 02's RSS grew with the number of batches."""
+    from sqlalchemy import event
+
+    now = datetime(2026, 1, 1)
+    with engine.begin() as conn:
+        cliente_id = conn.execute(t.cliente.insert().values(
+            nome="x", doc_pessoal="52998224725", criado_em=now, atualizado_em=now)).inserted_primary_key[0]
+        conn.execute(t.endereco.insert().values(cliente_id=cliente_id, cep="01310100", latitude=Decimal("-23.5614"),
+                                                longitude=Decimal("-46.6559"), criado_em=now, atualizado_em=now))
+    statements: set[str] = set()
+    event.listen(engine, "before_cursor_execute", lambda _c, _cur, statement, *_: statements.add(statement))
+    for size in (1, 130, 371, 650):
+        docs = ["52998224725"] + [f"{n:011d}" for n in range(1, size)]
+        found = treat_step.stored_addresses(engine, docs)
+        assert list(found) == ["52998224725"] and found["52998224725"][0]["cep"] == "01310100"
+    assert len({s for s in statements if "FROM endereco" in s}) == 1
+
+
 # --------------------------------------------------------------------------- a whole run, in-process
 
 def run_02(sb, tmp_path: Path, engine, db_url: str, **env_changes) -> tuple[RunContext, dict]:
