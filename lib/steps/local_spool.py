@@ -1,13 +1,15 @@
 """Step 03's working set on disk: the documents of the file, which of them several cards carry,
 those cards' merge data, the merged values of each such client, the clients the run created for them
 and what the summary already counted, in a temporary SQLite file of the data directory (removed at
-the end of the run, also on error). What the run holds in memory is then one batch, whatever the
-size of the file (issue 14: the merged values of shared documents grew with it)."""
+the end of the run, also on error), and the run's index of the clients and projects the database
+already holds. What the run holds in memory is then one batch, whatever the size of the file
+(issue 14: the merged values of shared documents and the index grew with it)."""
 
 from __future__ import annotations
 
 import pickle
-from collections.abc import Iterable, Iterator
+import sqlite3
+from collections.abc import Iterable, Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,7 @@ BATCH = 500  # rows written per executemany, and documents per IN list: all that
 SCHEMA = """
 PRAGMA cache_size = -256;
 CREATE TABLE doc (doc TEXT PRIMARY KEY, cards INTEGER NOT NULL) WITHOUT ROWID;
-CREATE TABLE shared (doc TEXT PRIMARY KEY, merged BLOB, cliente_id INTEGER) WITHOUT ROWID;
+CREATE TABLE shared (doc TEXT PRIMARY KEY, merged BLOB) WITHOUT ROWID;
 CREATE TABLE card (doc TEXT NOT NULL, data BLOB NOT NULL);
 CREATE INDEX card_doc ON card (doc);
 CREATE TABLE counted (kind TEXT NOT NULL, row_id INTEGER NOT NULL, PRIMARY KEY (kind, row_id)) WITHOUT ROWID;
@@ -121,14 +123,9 @@ class MergeSpool(SpoolFile):
         return {doc: pickle.loads(merged) for chunk in _chunks(docs)
                 for doc, merged in self._select("doc, merged", chunk, "merged IS NOT NULL")}
 
-    # -- the clients the run created for shared documents (a later batch carries them again) ----------
-    def absorb(self, clientes: Iterable[tuple[str, int]]) -> None:
-        self.db.executemany("UPDATE shared SET cliente_id = ? WHERE doc = ?",
-                            ((cliente_id, doc) for doc, cliente_id in clientes))
-
-    def clientes_of(self, docs: Iterable[str]) -> dict[str, int]:
-        return {doc: cliente_id for chunk in _chunks(docs)
-                for doc, cliente_id in self._select("doc, cliente_id", chunk, "cliente_id IS NOT NULL")}
+    # -- the run's index of what the database holds (local_state.RunIndex) ---------------------------
+    def mapping(self, name: str) -> SpooledMap:
+        return SpooledMap(self.db, name)
 
     # -- the summary ---------------------------------------------------------------------------------
     def first_count(self, kind: str, row_id: int) -> bool:
@@ -146,3 +143,41 @@ def _chunks(docs: Iterable[str]) -> Iterator[list[str]]:
     unique = list(dict.fromkeys(docs))
     for start in range(0, len(unique), BATCH):
         yield unique[start:start + BATCH]
+
+
+class SpooledMap(MutableMapping[str, Any]):
+    """A dict kept in a table of the spool (values pickled): each look-up is a query by key."""
+
+    def __init__(self, db: sqlite3.Connection, table: str) -> None:
+        self.db, self.table = db, table
+        db.execute(f"CREATE TABLE IF NOT EXISTS {table} (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID")
+
+    def __getitem__(self, key: str) -> Any:
+        row = self.db.execute(f"SELECT value FROM {self.table} WHERE key = ?", (key,)).fetchone()  # noqa: S608
+        if row is None:
+            raise KeyError(key)
+        return pickle.loads(row[0])
+
+    def __contains__(self, key: object) -> bool:
+        return self.db.execute(f"SELECT 1 FROM {self.table} WHERE key = ?", (key,)).fetchone() is not None  # noqa: S608
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.update([(key, value)])
+
+    def update(self, pairs: Any = (), /, **more: Any) -> None:
+        rows = pairs.items() if hasattr(pairs, "items") else pairs
+        self.db.executemany(f"INSERT OR REPLACE INTO {self.table} (key, value) VALUES (?, ?)",  # noqa: S608
+                            ((key, pickle.dumps(value, pickle.HIGHEST_PROTOCOL))
+                             for key, value in [*rows, *more.items()]))
+
+    def __delitem__(self, key: str) -> None:
+        if self.db.execute(f"DELETE FROM {self.table} WHERE key = ?", (key,)).rowcount == 0:  # noqa: S608
+            raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:
+        cursor = self.db.execute(f"SELECT key FROM {self.table}")  # noqa: S608
+        while rows := cursor.fetchmany(BATCH):
+            yield from (row[0] for row in rows)
+
+    def __len__(self) -> int:
+        return int(self.db.execute(f"SELECT count(*) FROM {self.table}").fetchone()[0])  # noqa: S608

@@ -4,7 +4,7 @@ once, and the full existing rows of one batch of projects, read in a few queries
 
 from __future__ import annotations
 
-from collections.abc import Container, Iterable, Iterator
+from collections.abc import Container, Iterable, Iterator, MutableMapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple, TypeVar
@@ -35,31 +35,31 @@ class RunIndex:
     start (ids only), and the clients that a batch created for a later one. A batch reads the full rows of these ids only: a row that
     appeared meanwhile is not adopted behind the run's back (its insert fails and is pending)."""
 
-    clientes: dict[str, int] = field(default_factory=dict)  # doc_pessoal → cliente id
-    oss: dict[str, OsKey] = field(default_factory=dict)  # isales_id → os key
+    clientes: MutableMapping[str, int] = field(default_factory=dict)  # doc_pessoal → cliente id
+    oss: MutableMapping[str, OsKey] = field(default_factory=dict)  # isales_id → os key
 
     @classmethod
-    def load(cls, conn: Connection, docs: Iterable[str], isales_ids: Iterable[str]) -> RunIndex:
-        index = cls()
+    def load(cls, conn: Connection, docs: Iterable[str], isales_ids: Iterable[str],
+             clientes: MutableMapping[str, int] | None = None, oss: MutableMapping[str, OsKey] | None = None) -> RunIndex:
+        """The index, into `clientes` and `oss` when given (step 03: tables of its spool, so that
+        the run's memory does not grow with the projects already stored)."""
+        index = cls(clientes if clientes is not None else {}, oss if oss is not None else {})
         for chunk in streamed_chunks(docs):  # every document of the file (once each): never listed at once
             query = select(t.cliente.c.doc_pessoal, t.cliente.c.id).where(t.cliente.c.doc_pessoal.in_(chunk))
             index.clientes.update((doc, cliente_id) for doc, cliente_id in conn.execute(query))
         for chunk in streamed_chunks(isales_ids):  # every project of the file: never listed at once
             query = (select(t.os.c.isales_id, t.os.c.id, t.os.c.cliente_assinatura, t.os.c.endereco_assinatura,
                             t.os.c.detalhes_em).where(t.os.c.isales_id.in_(chunk)))
-            for row in conn.execute(query):
-                index.oss[row.isales_id] = OsKey(row.id, row.cliente_assinatura, row.endereco_assinatura,
-                                                 row.detalhes_em)
+            index.oss.update((row.isales_id, OsKey(row.id, row.cliente_assinatura, row.endereco_assinatura,
+                                                   row.detalhes_em)) for row in conn.execute(query))
         return index
 
     def absorb(self, snap: Snapshot, docs: Container[str]) -> None:
         """Remember the clients of `docs` that a committed batch created: a later batch may carry
-        them again (step 03 moves them to its spool between batches). A project is not remembered:
+        them again. A project is not remembered:
         the file lists each one once (an id listed twice is refused), so no later batch asks for it,
         and the run's memory does not grow with it."""
-        for doc, row in snap.clientes.items():
-            if doc in docs:
-                self.clientes[doc] = row["id"]
+        self.clientes.update((doc, row["id"]) for doc, row in snap.clientes.items() if doc in docs)
 
 
 @dataclass

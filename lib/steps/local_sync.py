@@ -250,7 +250,8 @@ def _sync_spooled(ctx: RunContext[Settings], source: File02, ids: list[str] | No
         if wanted is None or isales_id in wanted:
             _pending(engine, ctx, isales_id, reason)
     with engine.connect() as conn:
-        index = RunIndex.load(conn, spool.docs(), chain(map(str, survey.project_ids), (m.isales_id for m in survey.movements)))
+        index = RunIndex.load(conn, spool.docs(), chain(map(str, survey.project_ids), (m.isales_id for m in survey.movements)),
+                              clientes=spool.mapping("clientes"), oss=spool.mapping("oss"))
     repeated, total = survey.repeated, len(survey.project_ids)
     # as for any project that fails: its data waits, but a column move of a stored one is still history
     movements = survey.movements
@@ -289,15 +290,7 @@ def _sync_spooled(ctx: RunContext[Settings], source: File02, ids: list[str] | No
             return
         items = [Item(p.label, p.isales_id, p.cliente["doc_pessoal"],
                       partial(sync_project, p=p, observed_at=source.observed_at)) for p in chosen]
-        # the clients this run created for shared documents are in the spool between batches
-        known = {doc for doc in shared if doc in index.clientes}
-        index.clientes.update(spool.clientes_of(shared))
-        try:
-            written = _write_batch(engine, ctx, index, items, shared, resolve=True)
-        finally:
-            spool.absorb([(doc, index.clientes.pop(doc)) for doc in shared
-                          if doc not in known and doc in index.clientes])
-        for project, writer in zip(chosen, written):
+        for project, writer in zip(chosen, _write_batch(engine, ctx, index, items, shared, resolve=True)):
             if writer is None:
                 if project.isales_id in index.oss:  # its data stays pending, but a column move is still history
                     movements.append(Movement(project.isales_id, project.coluna_id, project.status))

@@ -825,3 +825,31 @@ def test_merged_values_of_shared_documents_wait_in_the_spool_not_in_memory(engin
     assert ctx.summary.counts["cliente"] == {"criados": 12} and ctx.summary.counts["endereco"] == {"criados": 12}
     assert counts(engine)["os"] == 24
     assert not list((tmp_path / "data").glob(".03_mescla.*"))
+
+
+def test_the_index_of_stored_projects_and_clients_waits_in_the_spool(engine, tmp_path, monkeypatch):
+    """Issue 14: on a run over stored projects, the run's index (os key by isales_id, client id by
+    document) was two dicts of every project and client of the file (the old code held all 12 ids
+    at every batch; a second run at 50,000 projects peaked at 96 MB against 71 MB at 10,000). Now
+    they are tables of the run's spool: while a batch is written, no dict or set in memory is keyed
+    by more projects or documents than the batch carries. An edit still lands, once."""
+    monkeypatch.setattr(local_sync, "BATCH_SIZE", 2)
+    projects = [projeto(6000 + n, cliente={"doc_pessoal": f"{n:011d}", "nome": f"Cliente {n}"},
+                        endereco={"numero": str(n)}) for n in range(12)]
+    sync(engine, tmp_path, projects)
+    keys = {str(6000 + n) for n in range(12)} | {f"{n:011d}" for n in range(12)}
+    held: list[int] = []
+    write_batch = local_sync._write_batch
+
+    def counting(*args, **kwargs):
+        gc.collect()
+        held.append(max(sum(1 for key in obj if isinstance(key, str) and key in keys)
+                        for obj in gc.get_objects() if obj is not keys and isinstance(obj, (dict, set, frozenset))))
+        return write_batch(*args, **kwargs)
+
+    monkeypatch.setattr(local_sync, "_write_batch", counting)
+    projects[5]["cliente"]["email"] = "novo@example.com"
+    ctx = sync(engine, tmp_path, projects)
+    assert len(held) == 6 and max(held) <= 4, held  # a batch: 2 projects and their 2 documents
+    assert ctx.summary.counts["cliente"] == {"atualizados": 1, "sem_alteracao": 11}
+    assert [c["email"] for c in rows(engine, t.cliente, t.cliente.c.doc_pessoal == f"{5:011d}")] == ["novo@example.com"]
