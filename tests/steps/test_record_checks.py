@@ -4,7 +4,6 @@ the memory the pass that finds it keeps while it reads a file of many projects."
 from __future__ import annotations
 
 import argparse
-import tracemalloc
 from pathlib import Path
 
 from lib.jsonfiles import stream_envelope, write_envelope
@@ -12,6 +11,7 @@ from lib.run import Summary
 from lib.steps import treat as treat_step
 from lib.steps.local_input import File02
 from lib.steps.treat_spool import MOVE, REFUSED, Spool
+from tests.memory import traced_peak
 
 
 def test_listed_twice_finds_every_repeated_id_once(tmp_path):
@@ -23,15 +23,6 @@ def test_listed_twice_finds_every_repeated_id_once(tmp_path):
         assert spool.listed_twice(["9999999999999999999", "9999999999999999998",
                                    "9999999999999999999"]) == {"9999999999999999999"}
     assert list(tmp_path.iterdir()) == []  # the spool is removed at the end
-
-
-def _peak_while(action) -> int:
-    tracemalloc.start()
-    try:
-        action()
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
 
 
 PROJECTS = 20_000
@@ -56,7 +47,7 @@ def test_step_02_id_check_holds_nothing_per_project(tmp_path):
                                 "cliente": {"nome": f"Cliente {n}"}}, projects)
         source = stream_envelope(path, "01", produced_by="01", arrays=("projetos", "movimentos")).data()
         with Spool(tmp_path) as spool:
-            peaks[projects] = _peak_while(lambda s=source, sp=spool: treat_step._input_records(s, ctx, sp))
+            peaks[projects] = traced_peak(lambda s=source, sp=spool: treat_step._input_records(s, ctx, sp))
             assert (spool.count(MOVE), spool.count(REFUSED)) == (0, 0)
     growth = (peaks[PROJECTS] - peaks[PROJECTS // 4]) / (PROJECTS - PROJECTS // 4)
     assert growth < 5, f"{growth:.0f} bytes per project more ({peaks})"
@@ -71,6 +62,6 @@ def test_step_03_survey_holds_a_number_per_project_id(tmp_path):
                             "cliente": {"doc_pessoal": f"{n:011d}"}})
     source = File02(stream_envelope(path, "02", produced_by="02", arrays=("projetos", "movimentos")).data())
     surveys: list = []
-    peak = _peak_while(lambda: surveys.append(source.survey()))
+    peak = traced_peak(lambda: surveys.append(source.survey()))
     assert len(surveys[0].project_ids) == PROJECTS and len(surveys[0].docs) == PROJECTS
     assert peak < 200 * PROJECTS, f"{peak / PROJECTS:.0f} bytes per project"
